@@ -1,0 +1,16 @@
+//! bond-dp: a userspace NIC bonding data plane over AF_XDP.
+//!
+//! Layers, with dependencies pointing inward:
+//! - [`wire`]: zero-copy frame views (Ethernet/VLAN, IP, ports, ARP) — pure.
+//! - [`policy`]: transmit selection for every mode and hash policy — pure.
+//! - [`config`]: bonding options with the kernel's names, rules and messages — pure.
+//! - [`control`]: status rendering and the control socket.
+//! - [`monitor`]: member link state.
+//! - [`daemon`]: `bond-dp run`, which ties the above together.
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod monitor;
+pub mod policy;
+pub mod wire;

@@ -1,0 +1,74 @@
+//! The members as the fast path sees them at one instant.
+//!
+//! The link monitor (and LACP) build a new snapshot on every change and swap it in; workers
+//! read one snapshot per burst. Building one allocates; reading one never does.
+
+use crate::wire::MacAddr;
+
+/// A member's position in enslave order.
+pub type MemberId = usize;
+
+/// One member as transmit selection needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberTx {
+    pub mac: MacAddr,
+    /// Link speed in Mb/s (tlb/alb weigh members by it); 0 when unknown.
+    pub speed_mbps: u32,
+    /// Link up and, in 802.3ad, distributing in the active aggregator.
+    pub can_tx: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxSnapshot {
+    /// Every member, in enslave order.
+    pub members: Vec<MemberTx>,
+    /// The members that can transmit, in enslave order: what the hash modulo runs over.
+    pub usable: Vec<MemberId>,
+    /// The current active member (active-backup, tlb, alb; others keep the first usable).
+    pub active: Option<MemberId>,
+    /// The bond's own MAC address.
+    pub bond_mac: MacAddr,
+}
+
+impl TxSnapshot {
+    pub fn new(members: Vec<MemberTx>, active: Option<MemberId>, bond_mac: MacAddr) -> Self {
+        let usable = (0..members.len()).filter(|&m| members[m].can_tx).collect();
+        TxSnapshot {
+            members,
+            usable,
+            active,
+            bond_mac,
+        }
+    }
+
+    /// A snapshot where every one of `n` members is up, with made-up addresses
+    /// 02:00:00:00:00:01.. (for `bond-dp hash`, tests and benchmarks).
+    pub fn all_up(n: usize) -> Self {
+        let members = (0..n)
+            .map(|i| MemberTx {
+                mac: MacAddr([2, 0, 0, 0, (i >> 8) as u8, (i as u8).wrapping_add(1)]),
+                speed_mbps: 10_000,
+                can_tx: true,
+            })
+            .collect();
+        TxSnapshot::new(
+            members,
+            (n > 0).then_some(0),
+            MacAddr([2, 0, 0, 0, 0xff, 0]),
+        )
+    }
+
+    #[inline(always)]
+    pub fn can_tx(&self, member: MemberId) -> bool {
+        self.members.get(member).is_some_and(|m| m.can_tx)
+    }
+
+    /// `usable[hash % count]`, the kernel's selection for xor, 802.3ad and static tlb.
+    #[inline(always)]
+    pub fn by_hash(&self, hash: u32) -> Option<MemberId> {
+        match self.usable.len() {
+            0 => None,
+            n => Some(self.usable[hash as usize % n]),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! ARP over Ethernet/IPv4: the fields balance-alb reads and rewrites.
+
+use super::{be16, MacAddr};
+
+pub const ARP_LEN: usize = 28;
+pub const OP_REQUEST: u16 = 1;
+pub const OP_REPLY: u16 = 2;
+
+/// A validated view of an Ethernet/IPv4 ARP packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpPacket {
+    pub op: u16,
+    pub sender_mac: MacAddr,
+    pub sender_ip: [u8; 4],
+    pub target_mac: MacAddr,
+    pub target_ip: [u8; 4],
+}
+
+impl ArpPacket {
+    /// Parses the ARP packet at `offset`; `None` unless it is Ethernet/IPv4 and complete.
+    pub fn parse(frame: &[u8], offset: usize) -> Option<ArpPacket> {
+        let a = frame.get(offset..offset + ARP_LEN)?;
+        if be16(a, 0)? != 1 || be16(a, 2)? != 0x0800 || a[4] != 6 || a[5] != 4 {
+            return None;
+        }
+        let mac = |at: usize| {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&a[at..at + 6]);
+            MacAddr(m)
+        };
+        let ip = |at: usize| [a[at], a[at + 1], a[at + 2], a[at + 3]];
+        Some(ArpPacket {
+            op: be16(a, 6)?,
+            sender_mac: mac(8),
+            sender_ip: ip(14),
+            target_mac: mac(18),
+            target_ip: ip(24),
+        })
+    }
+}
+
+/// Overwrites the ARP sender hardware address of the packet at `offset`.
+pub fn set_sender_mac(frame: &mut [u8], offset: usize, mac: MacAddr) -> bool {
+    match frame.get_mut(offset + 8..offset + 14) {
+        Some(slot) => {
+            slot.copy_from_slice(&mac.0);
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_reply() {
+        let arp = [
+            0, 1, 8, 0, 6, 4, 0, 2, // Ethernet/IPv4, reply
+            2, 0, 0, 0, 0, 1, 192, 168, 1, 1, // sender
+            2, 0, 0, 0, 0, 2, 192, 168, 1, 2, // target
+        ];
+        let p = ArpPacket::parse(&arp, 0).unwrap();
+        assert_eq!(p.op, OP_REPLY);
+        assert_eq!(p.target_ip, [192, 168, 1, 2]);
+        assert!(ArpPacket::parse(&arp[..27], 0).is_none());
+        let mut f = arp;
+        assert!(set_sender_mac(&mut f, 0, MacAddr([7; 6])));
+        assert_eq!(ArpPacket::parse(&f, 0).unwrap().sender_mac, MacAddr([7; 6]));
+    }
+}
