@@ -1,1 +1,12 @@
+//! Bond configuration: options with the kernel's names, defaults and rules, parsed from the
+//! strings operators already write, and the TOML file that holds one or more bonds.
 
+mod error;
+mod file;
+mod options;
+mod values;
+
+pub use error::{ConfigError, OptionError};
+pub use file::{BondConfig, ConfigFile, HostSpec};
+pub use options::{BondOptions, Warning, OPTION_NAMES};
+pub use values::{AdSelect, ArpAllTargets, ArpValidate, FailOverMac, LacpRate};

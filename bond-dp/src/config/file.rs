@@ -1,0 +1,356 @@
+//! The TOML configuration: one or more bonds, with the kernel's option names.
+//!
+//! ```toml
+//! run_dir = "/run/bond-dp"        # optional
+//!
+//! [bond.bond0]
+//! members = ["eth0", "eth1"]
+//! host = "tap"                     # tap | tap:NAME | xdp:IFACE | none
+//! mode = "802.3ad"                 # any option, by its kernel name...
+//! miimon = 100
+//! lacp_rate = "fast"
+//! prio = { eth0 = 10 }             # per-member options as a table
+//! arp_ip_target = ["10.0.0.1"]     # lists as arrays
+//! options = "xmit_hash_policy=layer3+4"   # ...or an option string, nmcli style
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::{BondOptions, ConfigError, Warning};
+
+/// What the bond serves on the host side.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum HostSpec {
+    /// A TAP device the kernel stack uses; named after the bond unless given.
+    #[default]
+    Tap,
+    TapNamed(String),
+    /// An AF_XDP access port on this interface (bump in the wire).
+    Xdp(String),
+    /// No host port: the in-process API only.
+    None,
+}
+
+impl FromStr for HostSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid host \"{s}\" (allowed: tap, tap:NAME, xdp:IFACE, none)");
+        match s.split_once(':') {
+            None if s == "tap" => Ok(HostSpec::Tap),
+            None if s == "none" => Ok(HostSpec::None),
+            Some(("tap", name)) if valid_ifname(name) => Ok(HostSpec::TapNamed(name.into())),
+            Some(("xdp", iface)) if valid_ifname(iface) => Ok(HostSpec::Xdp(iface.into())),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for HostSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostSpec::Tap => f.write_str("tap"),
+            HostSpec::TapNamed(n) => write!(f, "tap:{n}"),
+            HostSpec::Xdp(i) => write!(f, "xdp:{i}"),
+            HostSpec::None => f.write_str("none"),
+        }
+    }
+}
+
+/// Linux interface names: 1 to 15 bytes, no '/', ':' or white space, not "." or "..".
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
+}
+
+/// One bond, checked: options valid together and with its members.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BondConfig {
+    pub name: String,
+    pub members: Vec<String>,
+    pub options: BondOptions,
+    pub host: HostSpec,
+    pub warnings: Vec<Warning>,
+}
+
+impl BondConfig {
+    /// Builds a bond from an option string, as `bond-dp run --options` does.
+    pub fn new(
+        name: &str,
+        members: Vec<String>,
+        options: &str,
+        host: HostSpec,
+    ) -> Result<BondConfig, ConfigError> {
+        let mut opts = BondOptions::default();
+        for (key, value) in super::options::tokenize(options)? {
+            opts.set(&key, &value)?;
+        }
+        BondConfig::checked(name, members, opts, host)
+    }
+
+    fn checked(
+        name: &str,
+        members: Vec<String>,
+        mut options: BondOptions,
+        host: HostSpec,
+    ) -> Result<BondConfig, ConfigError> {
+        let bond_error = |message: String| ConfigError::Bond {
+            bond: name.to_string(),
+            message,
+        };
+        if !valid_ifname(name) {
+            return Err(bond_error(
+                "the bond name must be a valid interface name (1-15 characters, no '/', ':' or spaces)".into(),
+            ));
+        }
+        if members.is_empty() {
+            return Err(bond_error("no members given".into()));
+        }
+        for (i, m) in members.iter().enumerate() {
+            if !valid_ifname(m) {
+                return Err(bond_error(format!(
+                    "member \"{m}\" is not a valid interface name"
+                )));
+            }
+            if members[..i].contains(m) {
+                return Err(bond_error(format!("member {m} is listed twice")));
+            }
+            if m == name {
+                return Err(bond_error(format!("member {m} has the bond's own name")));
+            }
+        }
+        let mut warnings = options.finish()?;
+        warnings.extend(options.check_members(&members)?);
+        Ok(BondConfig {
+            name: name.to_string(),
+            members,
+            options,
+            host,
+            warnings,
+        })
+    }
+}
+
+/// A parsed configuration file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConfigFile {
+    pub run_dir: Option<PathBuf>,
+    pub bonds: Vec<BondConfig>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        ConfigFile::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
+        let file_error = |message: String| ConfigError::File {
+            path: origin.to_string(),
+            message,
+        };
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_error(e.to_string().trim_end().to_string()))?;
+        let mut config = ConfigFile::default();
+        for (key, value) in &table {
+            match (key.as_str(), value) {
+                ("run_dir", toml::Value::String(dir)) => config.run_dir = Some(dir.into()),
+                ("bond", toml::Value::Table(bonds)) => {
+                    for (name, bond) in bonds {
+                        let bond = bond
+                            .as_table()
+                            .ok_or_else(|| file_error(format!("[bond.{name}] must be a table")))?;
+                        config
+                            .bonds
+                            .push(parse_bond(name, bond).map_err(|e| match e {
+                                ConfigError::Option(e) => file_error(format!("bond {name}: {e}")),
+                                other => file_error(other.to_string()),
+                            })?);
+                    }
+                }
+                (other, _) => {
+                    return Err(file_error(format!(
+                        "unknown top-level key \"{other}\" (allowed: run_dir, [bond.NAME] tables)"
+                    )))
+                }
+            }
+        }
+        if config.bonds.is_empty() {
+            return Err(file_error(
+                "no bonds defined (add a [bond.NAME] table)".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    pub fn bond(&self, name: &str) -> Option<&BondConfig> {
+        self.bonds.iter().find(|b| b.name == name)
+    }
+}
+
+fn parse_bond(name: &str, table: &toml::Table) -> Result<BondConfig, ConfigError> {
+    let mut members = Vec::new();
+    let mut host = HostSpec::default();
+    let mut options = BondOptions::default();
+    let bond_error = |message: String| ConfigError::Bond {
+        bond: name.to_string(),
+        message,
+    };
+    for (key, value) in table {
+        match key.as_str() {
+            "members" => {
+                members = value
+                    .as_array()
+                    .and_then(|a| a.iter().map(|v| v.as_str().map(String::from)).collect())
+                    .ok_or_else(|| {
+                        bond_error("members must be an array of interface names".into())
+                    })?;
+            }
+            "host" => {
+                host = value
+                    .as_str()
+                    .ok_or_else(|| bond_error("host must be a string".into()))?
+                    .parse()
+                    .map_err(bond_error)?;
+            }
+            "options" => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| bond_error("options must be an option string".into()))?;
+                for (k, v) in super::options::tokenize(text)? {
+                    options.set(&k, &v)?;
+                }
+            }
+            option => {
+                for text in option_values(value).map_err(|what| {
+                    bond_error(format!("option {option}: {what} is not a valid value"))
+                })? {
+                    options.set(option, &text)?;
+                }
+            }
+        }
+    }
+    BondConfig::checked(name, members, options, host)
+}
+
+/// The option-string forms of a TOML value: scalars as text, arrays one per item,
+/// per-member tables as `IF:N`.
+fn option_values(value: &toml::Value) -> Result<Vec<String>, &'static str> {
+    let scalar = |v: &toml::Value| match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(if *b { "1" } else { "0" }.to_string()),
+        _ => Err("a float, date or nested value"),
+    };
+    match value {
+        toml::Value::Array(items) => items.iter().map(scalar).collect(),
+        toml::Value::Table(t) => t
+            .iter()
+            .map(|(k, v)| scalar(v).map(|v| format!("{k}:{v}")))
+            .collect(),
+        v => Ok(vec![scalar(v)?]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{HashPolicy, Mode};
+
+    const TWO_BONDS: &str = r#"
+run_dir = "/tmp/bond-dp-test"
+
+[bond.bond0]
+members = ["eth0", "eth1"]
+mode = "802.3ad"
+miimon = 100
+lacp_rate = "fast"
+xmit_hash_policy = "layer3+4"
+
+[bond.uplink]
+members = ["eth2", "eth3"]
+host = "xdp:veth9"
+options = "mode=active-backup,miimon=50"
+primary = "eth3"
+prio = { eth2 = 5 }
+"#;
+
+    #[test]
+    fn two_bonds() {
+        let c = ConfigFile::parse(TWO_BONDS, "test.toml").unwrap();
+        assert_eq!(c.run_dir.as_deref(), Some(Path::new("/tmp/bond-dp-test")));
+        let b = c.bond("bond0").unwrap();
+        assert_eq!(b.options.mode, Mode::Lacp);
+        assert_eq!(b.options.xmit_hash_policy, HashPolicy::Layer34);
+        assert_eq!(b.host, HostSpec::Tap);
+        let u = c.bond("uplink").unwrap();
+        assert_eq!(u.options.primary.as_deref(), Some("eth3"));
+        assert_eq!(u.options.prio.get("eth2"), Some(&5));
+        assert_eq!(u.host, HostSpec::Xdp("veth9".into()));
+        // The same bond from the command-line form.
+        let cli = BondConfig::new(
+            "bond0",
+            vec!["eth0".into(), "eth1".into()],
+            "mode=802.3ad,miimon=100,lacp_rate=fast,xmit_hash_policy=layer3+4",
+            HostSpec::Tap,
+        )
+        .unwrap();
+        assert_eq!(&cli, b);
+    }
+
+    #[test]
+    fn errors_name_the_file_bond_and_option() {
+        let bad = TWO_BONDS.replace("miimon = 100", "mimon = 100");
+        assert_eq!(
+            ConfigFile::parse(&bad, "test.toml")
+                .unwrap_err()
+                .to_string(),
+            "test.toml: bond bond0: unknown option \"mimon\" (did you mean \"miimon\"?)"
+        );
+        let bad = TWO_BONDS.replace("primary = \"eth3\"", "primary = \"eth7\"");
+        assert!(ConfigFile::parse(&bad, "t.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("option primary=eth7: eth7 is not a member"));
+        let err = ConfigFile::parse("[bond.b]\nmembers = [\"a\"\n", "t.toml").unwrap_err();
+        assert!(err.to_string().starts_with("t.toml: "), "{err}");
+        assert!(ConfigFile::parse("", "t.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("no bonds"));
+    }
+
+    #[test]
+    fn bond_and_member_names() {
+        let members = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = |name: &str, m: &[&str]| {
+            BondConfig::new(name, members(m), "mode=1 miimon=100", HostSpec::None)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("bond0", &[]).contains("no members"));
+        assert!(err("bond0", &["a", "a"]).contains("listed twice"));
+        assert!(err("a-very-long-bond-name", &["a"]).contains("valid interface name"));
+        assert!(err("bond0", &["bad/name"]).contains("not a valid interface name"));
+    }
+
+    #[test]
+    fn host_specs() {
+        for s in ["tap", "tap:bond9", "xdp:veth0", "none"] {
+            assert_eq!(s.parse::<HostSpec>().unwrap().to_string(), s);
+        }
+        assert!("tun".parse::<HostSpec>().is_err());
+        assert!("xdp:".parse::<HostSpec>().is_err());
+    }
+}
