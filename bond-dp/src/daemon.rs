@@ -1,1 +1,195 @@
+//! `bond-dp run`: brings bonds up, monitors their members and serves status until SIGINT or
+//! SIGTERM. One process may run several bonds; one monitor thread serves them all.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::bond::{Bond, Event};
+use crate::config::{BondConfig, HostSpec};
+use crate::control::{ControlServer, Request};
+use crate::monitor::read_link;
+
+pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error("bond {bond}: member {member}: {reason}")]
+    Member {
+        bond: String,
+        member: String,
+        reason: String,
+    },
+    #[error("member {member} is in both bond {first} and bond {second}")]
+    SharedMember {
+        member: String,
+        first: String,
+        second: String,
+    },
+    #[error("bond {0} is defined twice")]
+    DuplicateBond(String),
+    #[error("control socket in {dir}: {source}")]
+    Control { dir: String, source: std::io::Error },
+    #[error("signal handling: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Reads every member's link facts and builds the bonds; refuses members that do not exist
+/// or that two bonds claim.
+pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
+    let mut owner: HashMap<String, String> = HashMap::new();
+    let mut bonds = Vec::new();
+    for config in configs {
+        if bonds.iter().any(|b: &Bond| b.name() == config.name) {
+            return Err(DaemonError::DuplicateBond(config.name));
+        }
+        let mut facts = Vec::new();
+        for member in &config.members {
+            if let Some(first) = owner.insert(member.clone(), config.name.clone()) {
+                return Err(DaemonError::SharedMember {
+                    member: member.clone(),
+                    first,
+                    second: config.name.clone(),
+                });
+            }
+            facts.push(read_link(member).map_err(|e| DaemonError::Member {
+                bond: config.name.clone(),
+                member: member.clone(),
+                reason: match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        format!("no such interface (/sys/class/net/{member})")
+                    }
+                    _ => e.to_string(),
+                },
+            })?);
+        }
+        bonds.push(Bond::new(config, facts));
+    }
+    Ok(bonds)
+}
+
+/// Runs the bonds until SIGINT or SIGTERM, then removes what it created.
+pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
+    let bonds: Vec<Arc<Mutex<Bond>>> = bonds.into_iter().map(|b| Arc::new(Mutex::new(b))).collect();
+    let mut servers = Vec::new();
+    for bond in &bonds {
+        let b = bond.lock().expect("bond lock");
+        for w in &b.config.warnings {
+            warn!(bond = b.name(), "{w}");
+        }
+        if b.config.host != HostSpec::None {
+            warn!(
+                bond = b.name(),
+                host = %b.config.host,
+                "the AF_XDP data plane is not built yet: links are monitored and status is served, no frames are forwarded"
+            );
+        }
+        let shared = Arc::clone(bond);
+        servers.push(
+            ControlServer::start(run_dir, b.name(), move |req| {
+                let status = shared.lock().expect("bond lock").status();
+                match req {
+                    Request::Status => status.to_proc(),
+                    Request::StatusJson => {
+                        serde_json::to_string_pretty(&status).unwrap_or_default() + "\n"
+                    }
+                }
+            })
+            .map_err(|source| DaemonError::Control {
+                dir: run_dir.display().to_string(),
+                source,
+            })?,
+        );
+        info!(
+            bond = b.name(),
+            mode = %b.config.options.mode,
+            members = %b.config.members.join(","),
+            active = b.active().unwrap_or("none"),
+            socket = %servers.last().map(|s| s.path().display().to_string()).unwrap_or_default(),
+            "bond up"
+        );
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
+    }
+    let monitor = {
+        let stop = Arc::clone(&stop);
+        let bonds = bonds.clone();
+        thread::Builder::new()
+            .name("link-monitor".into())
+            .spawn(move || monitor_loop(&bonds, &stop))
+            .map_err(DaemonError::Signals)?
+    };
+    while !stop.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(50));
+    }
+    info!("signal received, shutting down");
+    let _ = monitor.join();
+    drop(servers);
+    Ok(())
+}
+
+/// Polls each bond's members every miimon ms (bonds with miimon=0 are not monitored, as in the
+/// kernel) and logs what changes.
+fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], stop: &AtomicBool) {
+    let start = Instant::now();
+    let mut next_due: Vec<Duration> = vec![Duration::ZERO; bonds.len()];
+    while !stop.load(Ordering::Relaxed) {
+        let now = start.elapsed();
+        for (bond, due) in bonds.iter().zip(next_due.iter_mut()) {
+            let mut b = bond.lock().expect("bond lock");
+            let miimon = b.config.options.miimon;
+            if miimon == 0 || now < *due {
+                continue;
+            }
+            *due = now + Duration::from_millis(miimon.into());
+            let carriers: Vec<bool> = b
+                .member_names()
+                .map(|m| read_link(m).is_ok_and(|f| f.carrier))
+                .collect();
+            for event in b.monitor_tick(&carriers) {
+                log_event(b.name(), &event);
+            }
+        }
+        let wake = next_due
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(Duration::from_millis(100));
+        let sleep = wake
+            .saturating_sub(start.elapsed())
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        thread::sleep(sleep);
+    }
+}
+
+fn log_event(bond: &str, event: &Event) {
+    match event {
+        Event::MemberUp(m) => info!(bond, member = %m, "link status definitely up"),
+        Event::MemberDown(m) => warn!(bond, member = %m, "link status definitely down"),
+        Event::MemberPending(m, state) => info!(bond, member = %m, "link status {state}"),
+        Event::ActiveChanged { from, to } => match to {
+            Some(to) => warn!(
+                bond,
+                from = from.as_deref().unwrap_or("none"),
+                "making interface {to} the new active one"
+            ),
+            None => warn!(bond, "now running without any active interface!"),
+        },
+    }
+}
+
+/// The run directory: the flag, else `$BOND_DP_RUN_DIR`, else the config file's, else
+/// /run/bond-dp.
+pub fn run_dir(flag: Option<PathBuf>, from_config: Option<PathBuf>) -> PathBuf {
+    flag.or(from_config)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
+}

@@ -8,6 +8,7 @@
 //! - [`monitor`]: member link state.
 //! - [`daemon`]: `bond-dp run`, which ties the above together.
 
+pub mod bond;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -8,5 +8,5 @@ mod values;
 
 pub use error::{ConfigError, OptionError};
 pub use file::{BondConfig, ConfigFile, HostSpec};
-pub use options::{BondOptions, Warning, OPTION_NAMES};
+pub use options::{tokenize, BondOptions, Warning, OPTION_NAMES};
 pub use values::{AdSelect, ArpAllTargets, ArpValidate, FailOverMac, LacpRate};

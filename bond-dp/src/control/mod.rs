@@ -1,1 +1,8 @@
+//! The control plane's outward face: status in the kernel's /proc/net/bonding format (and
+//! JSON), and the Unix control socket that serves it.
 
+pub mod socket;
+pub mod status;
+
+pub use socket::{ControlServer, Request};
+pub use status::{BondStatus, MemberStatus};

@@ -1,0 +1,301 @@
+//! One bond's control-plane state: its members' link states, the active member, and the
+//! snapshots and status built from them. No I/O: link facts and carrier readings come in.
+
+use crate::config::BondConfig;
+use crate::control::{BondStatus, MemberStatus};
+use crate::monitor::{LinkFacts, MiiMachine, Transition};
+use crate::policy::{
+    find_best_active, reselect_on_member_up, Candidate, MemberId, MemberTx, Mode, TxSnapshot,
+};
+use crate::wire::MacAddr;
+
+#[derive(Clone, Debug)]
+struct Member {
+    name: String,
+    facts: LinkFacts,
+    mii: MiiMachine,
+}
+
+/// Something the operator should see in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    MemberUp(String),
+    MemberDown(String),
+    /// A link state change that does not change usability yet (delay started or cancelled).
+    MemberPending(String, &'static str),
+    ActiveChanged {
+        from: Option<String>,
+        to: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Bond {
+    pub config: BondConfig,
+    members: Vec<Member>,
+    active: Option<MemberId>,
+}
+
+impl Bond {
+    /// A bond over members whose link facts were just read (in member order).
+    pub fn new(config: BondConfig, facts: Vec<LinkFacts>) -> Bond {
+        let o = &config.options;
+        let ticks = |ms: u32| if o.miimon > 0 { ms / o.miimon } else { 0 };
+        let members = config
+            .members
+            .iter()
+            .zip(facts)
+            .map(|(name, facts)| Member {
+                name: name.clone(),
+                mii: MiiMachine::new(facts.carrier, ticks(o.updelay), ticks(o.downdelay)),
+                facts,
+            })
+            .collect();
+        let mut bond = Bond {
+            config,
+            members,
+            active: None,
+        };
+        let wanted = bond.config.options.active_slave.as_ref();
+        bond.active = wanted
+            .and_then(|w| bond.members.iter().position(|m| &m.name == w))
+            .filter(|&m| bond.members[m].mii.carries_traffic());
+        if bond.active.is_none() {
+            bond.active = bond.best_active(true);
+        }
+        bond
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn member_names(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| m.name.as_str())
+    }
+
+    /// One miimon tick with the carrier now seen on each member (in member order).
+    pub fn monitor_tick(&mut self, carriers: &[bool]) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut reselect = false;
+        for (id, &carrier) in carriers.iter().enumerate().take(self.members.len()) {
+            let no_active = self.active.is_none();
+            let m = &mut self.members[id];
+            m.facts.carrier = carrier;
+            match m.mii.tick(carrier, no_active) {
+                Some(Transition::Up) => {
+                    events.push(Event::MemberUp(m.name.clone()));
+                    let candidates = self.candidates();
+                    reselect |= reselect_on_member_up(&candidates, id, self.primary(), self.active);
+                }
+                Some(Transition::Down) => {
+                    events.push(Event::MemberDown(m.name.clone()));
+                    reselect |= self.active == Some(id);
+                }
+                Some(Transition::Pending(state)) => {
+                    events.push(Event::MemberPending(m.name.clone(), state.as_str()))
+                }
+                None => {}
+            }
+        }
+        if reselect {
+            let next = self.best_active(false);
+            if next != self.active {
+                events.push(Event::ActiveChanged {
+                    from: self.active.map(|a| self.members[a].name.clone()),
+                    to: next.map(|a| self.members[a].name.clone()),
+                });
+                self.active = next;
+            }
+        }
+        events
+    }
+
+    fn primary(&self) -> Option<MemberId> {
+        let p = self.config.options.primary.as_ref()?;
+        self.members.iter().position(|m| &m.name == p)
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        self.members
+            .iter()
+            .map(|m| Candidate {
+                link: m.mii.state,
+                is_up: m.facts.carrier,
+                speed_mbps: m.facts.speed_mbps.unwrap_or(0),
+                full_duplex: m.facts.full_duplex.unwrap_or(false),
+                prio: self.config.options.prio.get(&m.name).copied().unwrap_or(0),
+                delay_left: m.mii.delay_left,
+            })
+            .collect()
+    }
+
+    fn best_active(&self, force_primary: bool) -> Option<MemberId> {
+        let o = &self.config.options;
+        let updelay_ticks = if o.miimon > 0 {
+            o.updelay / o.miimon
+        } else {
+            0
+        };
+        find_best_active(
+            &self.candidates(),
+            self.primary(),
+            self.active,
+            o.primary_reselect,
+            force_primary,
+            updelay_ticks,
+        )
+    }
+
+    pub fn active(&self) -> Option<&str> {
+        self.active.map(|a| self.members[a].name.as_str())
+    }
+
+    /// Whether the bond has carrier: any member usable (802.3ad: at least min_links).
+    pub fn carrier(&self) -> bool {
+        let usable = self
+            .members
+            .iter()
+            .filter(|m| m.mii.carries_traffic())
+            .count();
+        match self.config.options.mode {
+            Mode::Lacp => usable > 0 && usable >= self.config.options.min_links as usize,
+            _ => usable > 0,
+        }
+    }
+
+    /// What the transmit path needs, as of now.
+    pub fn snapshot(&self, bond_mac: MacAddr) -> TxSnapshot {
+        let members = self
+            .members
+            .iter()
+            .map(|m| MemberTx {
+                mac: m.facts.mac,
+                speed_mbps: m.facts.speed_mbps.unwrap_or(0),
+                can_tx: m.mii.carries_traffic(),
+            })
+            .collect();
+        let active = if self.config.options.mode.uses_primary() {
+            self.active
+        } else {
+            self.members.iter().position(|m| m.mii.carries_traffic())
+        };
+        TxSnapshot::new(members, active, bond_mac)
+    }
+
+    pub fn status(&self) -> BondStatus {
+        let o = &self.config.options;
+        let mut st = BondStatus::from_options(&self.config.name, o, self.config.host.to_string());
+        st.active = self.active().map(String::from);
+        st.carrier = self.carrier();
+        if let Some(lacp) = st.lacp.as_mut().filter(|l| l.system_mac.is_empty()) {
+            lacp.system_mac = self
+                .members
+                .first()
+                .map(|m| m.facts.mac.to_string())
+                .unwrap_or_default();
+        }
+        st.members = self
+            .members
+            .iter()
+            .map(|m| MemberStatus {
+                name: m.name.clone(),
+                mii_status: m.mii.state.as_str().to_string(),
+                speed_mbps: m.facts.speed_mbps,
+                full_duplex: m.facts.full_duplex,
+                link_failure_count: m.mii.link_failures,
+                permanent_hw_addr: m.facts.mac.to_string(),
+                queue_id: o.queue_id.get(&m.name).copied().unwrap_or(0),
+                prio: o.prio.get(&m.name).copied().unwrap_or(0),
+            })
+            .collect();
+        st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostSpec;
+
+    fn facts(i: u8, carrier: bool) -> LinkFacts {
+        LinkFacts {
+            mac: MacAddr([2, 0, 0, 0, 0, i]),
+            carrier,
+            speed_mbps: Some(10_000),
+            full_duplex: Some(true),
+        }
+    }
+
+    fn bond(options: &str, carriers: &[bool]) -> Bond {
+        let names = (0..carriers.len()).map(|i| format!("m{i}")).collect();
+        let config = BondConfig::new("bond0", names, options, HostSpec::None).unwrap();
+        let f = carriers
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| facts(i as u8 + 1, c))
+            .collect();
+        Bond::new(config, f)
+    }
+
+    #[test]
+    fn fails_over_and_back_with_primary() {
+        let mut b = bond("mode=active-backup,miimon=100,primary=m0", &[true, true]);
+        assert_eq!(b.active(), Some("m0"));
+        let ev = b.monitor_tick(&[false, true]);
+        assert!(ev.contains(&Event::MemberDown("m0".into())));
+        assert_eq!(b.active(), Some("m1"));
+        b.monitor_tick(&[true, true]);
+        assert_eq!(
+            b.active(),
+            Some("m0"),
+            "primary_reselect=always takes the primary back"
+        );
+        let st = b.status();
+        assert_eq!(st.members[0].link_failure_count, 1);
+        assert!(st.to_proc().contains("Currently Active Slave: m0"));
+    }
+
+    #[test]
+    fn failure_reselect_keeps_the_new_active() {
+        let mut b = bond(
+            "mode=1 miimon=100 primary=m0 primary_reselect=failure",
+            &[true, true],
+        );
+        b.monitor_tick(&[false, true]);
+        b.monitor_tick(&[true, true]);
+        assert_eq!(b.active(), Some("m1"));
+    }
+
+    #[test]
+    fn all_down_then_first_back_ignores_updelay() {
+        let mut b = bond("mode=1 miimon=100 updelay=5000", &[true, true]);
+        b.monitor_tick(&[false, false]);
+        assert_eq!(b.active(), None);
+        assert!(!b.carrier());
+        assert!(b.status().to_proc().contains("MII Status: down\n"));
+        b.monitor_tick(&[false, true]);
+        assert_eq!(b.active(), Some("m1"));
+        assert!(b.carrier());
+    }
+
+    #[test]
+    fn snapshot_tracks_usable_members() {
+        let mut b = bond(
+            "mode=balance-xor miimon=100 xmit_hash_policy=layer3+4",
+            &[true, true, true],
+        );
+        b.monitor_tick(&[true, false, true]);
+        let s = b.snapshot(MacAddr::ZERO);
+        assert_eq!(s.usable, [0, 2]);
+        assert_eq!(s.active, Some(0));
+    }
+
+    #[test]
+    fn lacp_carrier_needs_min_links() {
+        let mut b = bond("mode=802.3ad min_links=2", &[true, true]);
+        assert!(b.carrier());
+        b.monitor_tick(&[true, false]);
+        assert!(!b.carrier());
+    }
+}

@@ -1,0 +1,169 @@
+//! The control socket: one Unix stream socket per bond, `<run_dir>/<bond>.sock`, mode 0600.
+//! A client writes one request line and reads the answer until the server closes.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// The /proc/net/bonding page.
+    Status,
+    /// The same as JSON.
+    StatusJson,
+}
+
+impl Request {
+    fn as_line(self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::StatusJson => "status-json",
+        }
+    }
+
+    fn from_line(line: &str) -> Option<Request> {
+        match line.trim() {
+            "status" => Some(Request::Status),
+            "status-json" => Some(Request::StatusJson),
+            _ => None,
+        }
+    }
+}
+
+pub fn socket_path(run_dir: &Path, bond: &str) -> PathBuf {
+    run_dir.join(format!("{bond}.sock"))
+}
+
+/// Serves one bond's control socket on a thread of its own; removes the socket when dropped.
+pub struct ControlServer {
+    path: PathBuf,
+}
+
+impl ControlServer {
+    /// Binds `<run_dir>/<bond>.sock`. Fails if a live process already serves that bond;
+    /// a stale socket left by a process that died is replaced.
+    pub fn start<F>(run_dir: &Path, bond: &str, handler: F) -> io::Result<ControlServer>
+    where
+        F: Fn(Request) -> String + Send + Sync + 'static,
+    {
+        std::fs::create_dir_all(run_dir)?;
+        std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))?;
+        let path = socket_path(run_dir, bond);
+        if path.exists() {
+            if UnixStream::connect(&path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "bond {bond} is already running (control socket {})",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_file(&path)?;
+        }
+        let listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let handler = Arc::new(handler);
+        thread::Builder::new()
+            .name(format!("ctl-{bond}"))
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let handler = Arc::clone(&handler);
+                    // A slow or stuck client must not hold up the next one.
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let _ = serve(stream, &*handler);
+                }
+            })?;
+        Ok(ControlServer { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn serve(mut stream: UnixStream, handler: &dyn Fn(Request) -> String) -> io::Result<()> {
+    let mut line = String::new();
+    BufReader::new(&mut stream).read_line(&mut line)?;
+    let answer = match Request::from_line(&line) {
+        Some(req) => handler(req),
+        None => format!("error: unknown request \"{}\"\n", line.trim()),
+    };
+    stream.write_all(answer.as_bytes())
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Asks the bond's process; explains a bond that is not running.
+pub fn query(run_dir: &Path, bond: &str, request: Request) -> io::Result<String> {
+    let path = socket_path(run_dir, bond);
+    let mut stream = UnixStream::connect(&path).map_err(|e| {
+        let why = match e.kind() {
+            io::ErrorKind::NotFound => "no control socket",
+            io::ErrorKind::ConnectionRefused => "stale control socket, its process is gone",
+            _ => "control socket unreachable",
+        };
+        io::Error::new(
+            e.kind(),
+            format!(
+                "bond {bond} is not running ({why}: {}: {e})",
+                path.display()
+            ),
+        )
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    writeln!(stream, "{}", request.as_line())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+/// The bonds with a control socket in `run_dir`, sorted by name.
+pub fn list_bonds(run_dir: &Path) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(run_dir)?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".sock").map(String::from)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_and_refuses_a_second_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = ControlServer::start(dir.path(), "b0", |r| format!("{r:?}\n")).unwrap();
+        assert_eq!(
+            query(dir.path(), "b0", Request::Status).unwrap(),
+            "Status\n"
+        );
+        assert_eq!(
+            query(dir.path(), "b0", Request::StatusJson).unwrap(),
+            "StatusJson\n"
+        );
+        let err = ControlServer::start(dir.path(), "b0", |_| String::new())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("already running"));
+        assert_eq!(list_bonds(dir.path()).unwrap(), ["b0"]);
+        drop(server);
+        let err = query(dir.path(), "b0", Request::Status).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("bond b0 is not running (no control socket"));
+    }
+}

@@ -1,0 +1,298 @@
+//! Bond status as `/proc/net/bonding/bondX` prints it (`bond_procfs.c`), and as JSON.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::BondOptions;
+use crate::policy::Mode;
+
+/// Everything `bond-dp status` shows of one bond.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BondStatus {
+    pub name: String,
+    pub version: String,
+    pub mode: String,
+    pub mode_number: u8,
+    /// The canonical option string the bond runs with.
+    pub options: String,
+    pub xmit_hash_policy: Option<(String, u8)>,
+    pub fail_over_mac: String,
+    pub primary: Option<String>,
+    pub primary_reselect: String,
+    pub active: Option<String>,
+    pub carrier: bool,
+    pub miimon: u32,
+    pub updelay: u32,
+    pub downdelay: u32,
+    pub peer_notif_delay: u32,
+    pub arp_interval: u32,
+    pub arp_missed_max: u32,
+    pub arp_ip_target: Vec<String>,
+    pub ns_ip6_target: Vec<String>,
+    pub lacp: Option<LacpStatus>,
+    pub host: String,
+    pub members: Vec<MemberStatus>,
+}
+
+/// The 802.3ad block's bond-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LacpStatus {
+    pub lacp_active: bool,
+    pub lacp_rate: String,
+    pub min_links: u32,
+    pub ad_select: String,
+    pub system_priority: u32,
+    pub system_mac: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub name: String,
+    /// up / going down / down / going back.
+    pub mii_status: String,
+    pub speed_mbps: Option<u32>,
+    pub full_duplex: Option<bool>,
+    pub link_failure_count: u32,
+    pub permanent_hw_addr: String,
+    pub queue_id: u16,
+    pub prio: i32,
+}
+
+impl BondStatus {
+    /// The bond-wide fields that follow from its options; the live fields start empty.
+    pub fn from_options(name: &str, options: &BondOptions, host: String) -> BondStatus {
+        let mode = options.mode;
+        let hashes = matches!(mode, Mode::BalanceXor | Mode::Lacp)
+            || (mode == Mode::BalanceTlb && !options.tlb_dynamic_lb);
+        BondStatus {
+            name: name.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            mode: mode.name().to_string(),
+            mode_number: mode.number(),
+            options: options.to_option_string(),
+            xmit_hash_policy: hashes.then(|| {
+                let p = options.xmit_hash_policy;
+                (p.name().to_string(), p.number())
+            }),
+            fail_over_mac: options.fail_over_mac.name().to_string(),
+            primary: options.primary.clone(),
+            primary_reselect: options.primary_reselect.name().to_string(),
+            active: None,
+            carrier: false,
+            miimon: options.miimon,
+            updelay: options.updelay,
+            downdelay: options.downdelay,
+            peer_notif_delay: options.peer_notif_delay,
+            arp_interval: options.arp_interval,
+            arp_missed_max: options.arp_missed_max,
+            arp_ip_target: options
+                .arp_ip_target
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            ns_ip6_target: options
+                .ns_ip6_target
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            lacp: (mode == Mode::Lacp).then(|| LacpStatus {
+                lacp_active: options.lacp_active,
+                lacp_rate: options.lacp_rate.name().to_string(),
+                min_links: options.min_links,
+                ad_select: options.ad_select.name().to_string(),
+                system_priority: options.ad_actor_sys_prio,
+                system_mac: options
+                    .ad_actor_system
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            }),
+            host,
+            members: Vec::new(),
+        }
+    }
+
+    /// The text of `/proc/net/bonding/<name>`.
+    pub fn to_proc(&self) -> String {
+        let mut s = String::new();
+        let mode = Mode::from_number(self.mode_number.into()).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "Ethernet Channel Bonding Driver: bond-dp {}\n",
+            self.version
+        );
+        let _ = write!(s, "Bonding Mode: {}", mode.description());
+        if mode == Mode::ActiveBackup && self.fail_over_mac != "none" {
+            let _ = write!(s, " (fail_over_mac {})", self.fail_over_mac);
+        }
+        s.push('\n');
+        if let Some((name, number)) = &self.xmit_hash_policy {
+            let _ = writeln!(s, "Transmit Hash Policy: {name} ({number})");
+        }
+        if mode.uses_primary() {
+            match &self.primary {
+                Some(p) => {
+                    let _ = writeln!(
+                        s,
+                        "Primary Slave: {p} (primary_reselect {})",
+                        self.primary_reselect
+                    );
+                }
+                None => s.push_str("Primary Slave: None\n"),
+            }
+            let _ = writeln!(
+                s,
+                "Currently Active Slave: {}",
+                self.active.as_deref().unwrap_or("None")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "MII Status: {}",
+            if self.carrier { "up" } else { "down" }
+        );
+        let _ = writeln!(s, "MII Polling Interval (ms): {}", self.miimon);
+        let _ = writeln!(s, "Up Delay (ms): {}", self.updelay);
+        let _ = writeln!(s, "Down Delay (ms): {}", self.downdelay);
+        let _ = writeln!(s, "Peer Notification Delay (ms): {}", self.peer_notif_delay);
+        if self.arp_interval > 0 {
+            let _ = writeln!(s, "ARP Polling Interval (ms): {}", self.arp_interval);
+            let _ = writeln!(s, "ARP Missed Max: {}", self.arp_missed_max);
+            let _ = writeln!(
+                s,
+                "ARP IP target/s (n.n.n.n form):{}",
+                comma_list(&self.arp_ip_target)
+            );
+            let _ = writeln!(
+                s,
+                "NS IPv6 target/s (xx::xx form):{}",
+                comma_list(&self.ns_ip6_target)
+            );
+        }
+        if let Some(l) = &self.lacp {
+            s.push_str("\n802.3ad info\n");
+            let _ = writeln!(
+                s,
+                "LACP active: {}",
+                if l.lacp_active { "on" } else { "off" }
+            );
+            let _ = writeln!(s, "LACP rate: {}", l.lacp_rate);
+            let _ = writeln!(s, "Min links: {}", l.min_links);
+            let _ = writeln!(
+                s,
+                "Aggregator selection policy (ad_select): {}",
+                l.ad_select
+            );
+            let _ = writeln!(s, "System priority: {}", l.system_priority);
+            let _ = writeln!(s, "System MAC address: {}", l.system_mac);
+            let _ = writeln!(s, "bond {} has no active aggregator", self.name);
+        }
+        for m in &self.members {
+            let _ = writeln!(s, "\nSlave Interface: {}", m.name);
+            let _ = writeln!(s, "MII Status: {}", m.mii_status);
+            match m.speed_mbps {
+                Some(speed) => {
+                    let _ = writeln!(s, "Speed: {speed} Mbps");
+                }
+                None => s.push_str("Speed: Unknown\n"),
+            }
+            let duplex = match m.full_duplex {
+                Some(true) => "full",
+                Some(false) => "half",
+                None => "Unknown",
+            };
+            let _ = writeln!(s, "Duplex: {duplex}");
+            let _ = writeln!(s, "Link Failure Count: {}", m.link_failure_count);
+            let _ = writeln!(s, "Permanent HW addr: {}", m.permanent_hw_addr);
+            let _ = writeln!(s, "Slave queue ID: {}", m.queue_id);
+        }
+        s
+    }
+}
+
+fn comma_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!(" {i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, mac: &str) -> MemberStatus {
+        MemberStatus {
+            name: name.into(),
+            mii_status: "up".into(),
+            speed_mbps: Some(10000),
+            full_duplex: Some(true),
+            link_failure_count: 0,
+            permanent_hw_addr: mac.into(),
+            queue_id: 0,
+            prio: 0,
+        }
+    }
+
+    #[test]
+    fn active_backup_matches_the_kernel_page() {
+        let (o, _) = BondOptions::parse("mode=active-backup,miimon=100,primary=m0").unwrap();
+        let mut st = BondStatus::from_options("bond0", &o, "tap".into());
+        st.version = "0.1.0".into();
+        st.active = Some("m0".into());
+        st.carrier = true;
+        st.members = vec![member("m0", "02:00:00:00:00:01")];
+        assert_eq!(
+            st.to_proc(),
+            "Ethernet Channel Bonding Driver: bond-dp 0.1.0
+
+Bonding Mode: fault-tolerance (active-backup)
+Primary Slave: m0 (primary_reselect always)
+Currently Active Slave: m0
+MII Status: up
+MII Polling Interval (ms): 100
+Up Delay (ms): 0
+Down Delay (ms): 0
+Peer Notification Delay (ms): 0
+
+Slave Interface: m0
+MII Status: up
+Speed: 10000 Mbps
+Duplex: full
+Link Failure Count: 0
+Permanent HW addr: 02:00:00:00:00:01
+Slave queue ID: 0
+"
+        );
+    }
+
+    #[test]
+    fn xor_shows_the_hash_policy_and_arp_monitor() {
+        let (o, _) = BondOptions::parse(
+            "mode=balance-xor xmit_hash_policy=layer3+4 arp_interval=200 arp_ip_target=10.0.0.1,10.0.0.2",
+        )
+        .unwrap();
+        let text = BondStatus::from_options("bond1", &o, "none".into()).to_proc();
+        assert!(text
+            .contains("Bonding Mode: load balancing (xor)\nTransmit Hash Policy: layer3+4 (1)\n"));
+        assert!(!text.contains("Primary Slave"));
+        assert!(text.contains(
+            "ARP Polling Interval (ms): 200\nARP Missed Max: 2\nARP IP target/s (n.n.n.n form): 10.0.0.1, 10.0.0.2\n"
+        ));
+    }
+
+    #[test]
+    fn lacp_block_and_json_round_trip() {
+        let (o, _) =
+            BondOptions::parse("mode=802.3ad lacp_rate=fast xmit_hash_policy=layer2+3").unwrap();
+        let st = BondStatus::from_options("bond2", &o, "tap".into());
+        let text = st.to_proc();
+        assert!(text.contains(
+            "IEEE 802.3ad Dynamic link aggregation\nTransmit Hash Policy: layer2+3 (2)\n"
+        ));
+        assert!(text.contains("\n802.3ad info\nLACP active: on\nLACP rate: fast\nMin links: 0\nAggregator selection policy (ad_select): stable\nSystem priority: 65535\n"));
+        let json = serde_json::to_string(&st).unwrap();
+        assert_eq!(serde_json::from_str::<BondStatus>(&json).unwrap(), st);
+    }
+}

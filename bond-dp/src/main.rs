@@ -1,0 +1,257 @@
+//! The `bond-dp` command: run bonds, read their status, and compute transmit hashes.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use bond_dp::config::{BondConfig, BondOptions, ConfigFile, HostSpec};
+use bond_dp::control::socket::{list_bonds, query};
+use bond_dp::control::Request;
+use bond_dp::daemon;
+use bond_dp::policy::{Decision, Mode, TxSelector, TxSnapshot};
+use bond_dp::wire::from_hex;
+
+/// bond-dp: a userspace NIC bonding data plane with the Linux bonding driver's modes,
+/// options and status page.
+#[derive(Parser)]
+#[command(name = "bond-dp", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one bond from the command line, or the bonds of a config file.
+    Run(RunArgs),
+    /// Show running bonds as /proc/net/bonding does.
+    Status(StatusArgs),
+    /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
+    Hash(HashArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Bond name (also the TAP device's default name); with --config, selects one bond.
+    #[arg(long)]
+    bond: Option<String>,
+    /// Member interfaces, comma separated, in enslave order.
+    #[arg(long, value_delimiter = ',', conflicts_with = "config")]
+    members: Vec<String>,
+    /// Bonding options as nmcli or BONDING_OPTS write them: "mode=802.3ad,miimon=100".
+    #[arg(long, default_value = "", conflicts_with = "config")]
+    options: String,
+    /// Host side: tap, tap:NAME, xdp:IFACE or none.
+    #[arg(long, default_value = "tap", conflicts_with = "config")]
+    host: String,
+    /// A TOML file with one or more [bond.NAME] tables.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where control sockets live.
+    #[arg(long, env = "BOND_DP_RUN_DIR")]
+    run_dir: Option<PathBuf>,
+    /// Check the configuration, print it, and exit.
+    #[arg(long)]
+    dry_run: bool,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info", env = "BOND_DP_LOG")]
+    log_level: String,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The bond to show; all running bonds when left out.
+    name: Option<String>,
+    /// JSON instead of the /proc/net/bonding text.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, env = "BOND_DP_RUN_DIR", default_value = daemon::DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct HashArgs {
+    /// Options; the mode defaults to balance-xor: "xmit_hash_policy=layer3+4".
+    #[arg(long, default_value = "")]
+    options: String,
+    /// Number of members, all up.
+    #[arg(long)]
+    members: usize,
+    /// A frame in hex, from the Ethernet header on. Repeatable; "-" reads one per line from
+    /// standard input.
+    #[arg(long, required = true)]
+    frame: Vec<String>,
+}
+
+/// A failure with its exit code: 2 for bad input, 1 for anything else.
+struct Failure(u8, String);
+
+fn bad_input(e: impl std::fmt::Display) -> Failure {
+    Failure(2, e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Status(args) => status(args),
+        Command::Hash(args) => hash(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("bond-dp: error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<(), Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).map_err(|_| {
+        bad_input(format!(
+            "invalid --log-level \"{}\" (allowed: error, warn, info, debug, trace)",
+            args.log_level
+        ))
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let (configs, config_run_dir) = match &args.config {
+        Some(path) => {
+            let file = ConfigFile::load(path).map_err(bad_input)?;
+            let bonds = match &args.bond {
+                Some(name) => vec![file.bond(name).cloned().ok_or_else(|| {
+                    bad_input(format!("{}: no bond named {name}", path.display()))
+                })?],
+                None => file.bonds.clone(),
+            };
+            (bonds, file.run_dir)
+        }
+        None => {
+            let name = args
+                .bond
+                .as_deref()
+                .ok_or_else(|| bad_input("--bond NAME is required (or --config FILE)"))?;
+            if args.members.is_empty() {
+                return Err(bad_input("--members IF[,IF...] is required"));
+            }
+            let host: HostSpec = args.host.parse().map_err(bad_input)?;
+            let bond = BondConfig::new(name, args.members.clone(), &args.options, host)
+                .map_err(bad_input)?;
+            (vec![bond], None)
+        }
+    };
+    if args.dry_run {
+        for b in &configs {
+            println!(
+                "bond {}: members {}; host {}; {}",
+                b.name,
+                b.members.join(","),
+                b.host,
+                b.options.to_option_string()
+            );
+            for w in &b.warnings {
+                println!("  warning: {w}");
+            }
+        }
+        return Ok(());
+    }
+    let bonds = daemon::prepare(configs).map_err(bad_input)?;
+    let run_dir = daemon::run_dir(args.run_dir, config_run_dir);
+    daemon::run(bonds, &run_dir).map_err(|e| Failure(1, e.to_string()))
+}
+
+fn status(args: StatusArgs) -> Result<(), Failure> {
+    let request = if args.json {
+        Request::StatusJson
+    } else {
+        Request::Status
+    };
+    let names = match args.name {
+        Some(name) => vec![name],
+        None => {
+            let names = list_bonds(&args.run_dir).unwrap_or_default();
+            if names.is_empty() {
+                return Err(Failure(
+                    1,
+                    format!(
+                        "no bonds running (no control sockets in {})",
+                        args.run_dir.display()
+                    ),
+                ));
+            }
+            names
+        }
+    };
+    let mut answers = Vec::new();
+    for name in &names {
+        answers.push(query(&args.run_dir, name, request).map_err(|e| Failure(1, e.to_string()))?);
+    }
+    if args.json && names.len() > 1 {
+        println!(
+            "[{}]",
+            answers
+                .iter()
+                .map(|a| a.trim_end())
+                .collect::<Vec<_>>()
+                .join(",\n")
+        );
+    } else {
+        print!("{}", answers.join("\n"));
+    }
+    Ok(())
+}
+
+fn hash(args: HashArgs) -> Result<(), Failure> {
+    if args.members == 0 {
+        return Err(bad_input("--members must be at least 1"));
+    }
+    let mut options = BondOptions::default();
+    options.set("mode", "balance-xor").map_err(bad_input)?;
+    for (key, value) in bond_dp::config::tokenize(&args.options).map_err(bad_input)? {
+        options.set(&key, &value).map_err(bad_input)?;
+    }
+    options.finish().map_err(bad_input)?;
+    let snap = TxSnapshot::all_up(args.members);
+    let mut selector = TxSelector::new(
+        options.mode,
+        options.xmit_hash_policy,
+        options.packets_per_slave,
+        options.tlb_dynamic_lb,
+        1,
+    );
+    let mut frames = Vec::new();
+    for f in &args.frame {
+        if f == "-" {
+            for line in std::io::stdin().lock().lines() {
+                let line = line.map_err(|e| Failure(1, e.to_string()))?;
+                if !line.trim().is_empty() {
+                    frames.push(line);
+                }
+            }
+        } else {
+            frames.push(f.clone());
+        }
+    }
+    let mut out = String::new();
+    for (i, text) in frames.iter().enumerate() {
+        let frame = from_hex(text).map_err(|e| bad_input(format!("frame {}: {e}", i + 1)))?;
+        let hash = options.xmit_hash_policy.hash(&frame);
+        let member = match selector.select(&frame, &snap) {
+            Decision::Send { member, .. } => member.to_string(),
+            Decision::AllUsable => "all".to_string(),
+            Decision::Drop => "none".to_string(),
+        };
+        debug_assert!(
+            options.mode != Mode::BalanceXor
+                || member == (hash as usize % args.members).to_string()
+        );
+        out.push_str(&format!("{member} 0x{hash:08x}\n"));
+    }
+    print!("{out}");
+    Ok(())
+}
