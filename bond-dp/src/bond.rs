@@ -40,14 +40,17 @@ impl Bond {
     /// A bond over members whose link facts were just read (in member order).
     pub fn new(config: BondConfig, facts: Vec<LinkFacts>) -> Bond {
         let o = &config.options;
-        let ticks = |ms: u32| if o.miimon > 0 { ms / o.miimon } else { 0 };
         let members = config
             .members
             .iter()
             .zip(facts)
             .map(|(name, facts)| Member {
                 name: name.clone(),
-                mii: MiiMachine::new(facts.carrier, ticks(o.updelay), ticks(o.downdelay)),
+                mii: MiiMachine::new(
+                    facts.carrier,
+                    o.miimon_ticks(o.updelay),
+                    o.miimon_ticks(o.downdelay),
+                ),
                 facts,
             })
             .collect();
@@ -132,18 +135,13 @@ impl Bond {
 
     fn best_active(&self, force_primary: bool) -> Option<MemberId> {
         let o = &self.config.options;
-        let updelay_ticks = if o.miimon > 0 {
-            o.updelay / o.miimon
-        } else {
-            0
-        };
         find_best_active(
             &self.candidates(),
             self.primary(),
             self.active,
             o.primary_reselect,
             force_primary,
-            updelay_ticks,
+            o.miimon_ticks(o.updelay),
         )
     }
 

@@ -671,6 +671,11 @@ impl BondOptions {
         Ok(warnings)
     }
 
+    /// A delay in ms as a count of miimon ticks (0 without MII monitoring).
+    pub fn miimon_ticks(&self, ms: u32) -> u32 {
+        ms.checked_div(self.miimon).unwrap_or(0)
+    }
+
     fn delay(&self, name: &str) -> u32 {
         match name {
             "updelay" => self.updelay,
