@@ -1,0 +1,165 @@
+//! Helpers shared by the integration tests: the binary, a deterministic random source,
+//! network namespaces that clean up after themselves, and bounded waits.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn bond_dp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bond-dp"))
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// xorshift64: reproducible test data without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.byte()).collect()
+    }
+}
+
+/// Runs a command and fails the test with its output if it fails.
+pub fn sh(cmd: &str) -> Output {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The testbed tests need root (namespaces, veth). Without it they fail, unless the run
+/// explicitly opts out with BOND_DP_SKIP_NETNS=1 (for unprivileged developer machines).
+pub fn require_root() -> bool {
+    // SAFETY-free check: /proc/self/status carries the effective uid.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid_zero = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0");
+    if euid_zero {
+        return true;
+    }
+    if std::env::var("BOND_DP_SKIP_NETNS").as_deref() == Ok("1") {
+        eprintln!("skipping: needs root (BOND_DP_SKIP_NETNS=1)");
+        return false;
+    }
+    panic!("testbed tests need root; run as root or set BOND_DP_SKIP_NETNS=1 to skip them");
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with a name unique to this test run, deleted (with every process
+/// started in it through [`Netns::spawn`]) when dropped — also when the test fails.
+pub struct Netns {
+    pub name: String,
+    children: Vec<Child>,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("bdpt-{tag}-{}-{n}", std::process::id());
+        sh(&format!("ip netns add {name}"));
+        let ns = Netns {
+            name,
+            children: Vec::new(),
+        };
+        ns.exec("ip link set lo up");
+        ns
+    }
+
+    /// Runs a shell command inside the namespace, failing the test if it fails.
+    pub fn exec(&self, cmd: &str) -> Output {
+        sh(&format!("ip netns exec {} sh -c '{cmd}'", self.name))
+    }
+
+    /// A veth pair inside the namespace, both ends up.
+    pub fn veth(&self, a: &str, b: &str) {
+        self.exec(&format!(
+            "ip link add {a} type veth peer name {b} && ip link set {a} up && ip link set {b} up"
+        ));
+    }
+
+    /// A command to run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Starts bond-dp inside the namespace; it is killed when the namespace is dropped.
+    pub fn spawn_bond_dp(&mut self, args: &[&str]) -> usize {
+        let child = self
+            .command(env!("CARGO_BIN_EXE_bond-dp"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bond-dp");
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    pub fn child(&mut self, i: usize) -> &mut Child {
+        &mut self.children[i]
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Polls `f` until it returns Some, for at most `limit`; panics with `what` otherwise.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM to a child and waits for it to exit (bounded).
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    sh(&format!("kill -TERM {}", child.id()));
+    wait_for("process exit", Duration::from_secs(10), || {
+        child.try_wait().ok().flatten()
+    })
+}
