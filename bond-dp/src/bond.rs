@@ -285,7 +285,7 @@ mod tests {
         );
         b.monitor_tick(&[true, false, true]);
         let s = b.snapshot(MacAddr::ZERO);
-        assert_eq!(s.usable, [0, 2]);
+        assert_eq!(s.usable(), [0, 2]);
         assert_eq!(s.active, Some(0));
     }
 

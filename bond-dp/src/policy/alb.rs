@@ -61,7 +61,7 @@ impl Rlb {
         let mut before: Option<MemberId> = None;
         let mut after: Option<MemberId> = None;
         let mut found = false;
-        for &m in &snap.usable {
+        for &m in snap.usable() {
             if !found {
                 if before.is_none_or(|b| speed(b) < speed(m)) {
                     before = Some(m);

@@ -116,7 +116,7 @@ impl TxSelector {
             TxSelector::ActiveBackup => Decision::send(snap.active),
             TxSelector::RoundRobin(rr) => Decision::send(rr.select(frame, snap)),
             TxSelector::Broadcast => {
-                if snap.usable.is_empty() {
+                if snap.usable().is_empty() {
                     Decision::Drop
                 } else {
                     Decision::AllUsable
@@ -152,8 +152,7 @@ impl RoundRobin {
         if is_igmp(frame) {
             return snap.active.or_else(|| member_from(snap, 0));
         }
-        let count = snap.members.len();
-        if count == 0 {
+        if snap.members.is_empty() {
             return None;
         }
         let id = match self.packets_per_member {
@@ -167,7 +166,7 @@ impl RoundRobin {
                 self.counter / n
             }
         };
-        member_from(snap, id as usize % count)
+        member_from(snap, snap.member_index(id))
     }
 
     fn next_random(&mut self) -> u32 {

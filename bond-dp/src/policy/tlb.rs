@@ -74,7 +74,7 @@ impl Tlb {
                 - (self.member_load.get(m).copied().unwrap_or(0) << 3) as i64
         };
         let mut best: Option<(MemberId, i64)> = None;
-        for &m in &snap.usable {
+        for &m in snap.usable() {
             let g = gap(m);
             if best.is_none_or(|(_, bg)| bg < g) {
                 best = Some((m, g));

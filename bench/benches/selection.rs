@@ -1,0 +1,104 @@
+//! Per-frame cost of transmit selection: flow-key parsing (bond-dp's own parser vs
+//! etherparse) and member selection for every hash policy and mode, over bursts of 64 mixed
+//! frames. Throughput is in frames.
+
+use std::hint::black_box;
+
+use bond_dp::policy::{HashPolicy, Mode, TxSelector, TxSnapshot};
+use bond_dp_bench::{etherparse_layer34, mixed_burst};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const BURST: u64 = 64;
+
+fn flow_key_parsers(c: &mut Criterion) {
+    let burst = mixed_burst(42);
+    let mut g = c.benchmark_group("layer3+4 hash: parser");
+    g.throughput(Throughput::Elements(BURST));
+    g.bench_function("bond-dp wire", |b| {
+        b.iter(|| {
+            burst
+                .iter()
+                .fold(0u32, |acc, f| acc ^ HashPolicy::Layer34.hash(black_box(f)))
+        })
+    });
+    g.bench_function("etherparse", |b| {
+        b.iter(|| {
+            burst
+                .iter()
+                .fold(0u32, |acc, f| acc ^ etherparse_layer34(black_box(f)))
+        })
+    });
+    g.finish();
+}
+
+/// The same layer3+4 selection with the kernel's `%` (a divide per frame) and with the
+/// snapshot's multiply-based remainder, measured side by side.
+fn remainder(c: &mut Criterion) {
+    let burst = mixed_burst(42);
+    let snap = TxSnapshot::all_up(3);
+    let mut g = c.benchmark_group("layer3+4 member from hash, 3 members");
+    g.throughput(Throughput::Elements(BURST));
+    g.bench_function("division (usable[h % n])", |b| {
+        b.iter(|| {
+            let usable = black_box(snap.usable());
+            burst
+                .iter()
+                .map(|f| usable[HashPolicy::Layer34.hash(black_box(f)) as usize % usable.len()])
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("fastmod (TxSnapshot::by_hash)", |b| {
+        b.iter(|| {
+            burst
+                .iter()
+                .map(|f| {
+                    black_box(&snap)
+                        .by_hash(HashPolicy::Layer34.hash(black_box(f)))
+                        .unwrap_or(0)
+                })
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+fn policies(c: &mut Criterion) {
+    let burst = mixed_burst(42);
+    let snap = TxSnapshot::all_up(2);
+    let mut g = c.benchmark_group("parse + select, balance-xor, 2 members");
+    g.throughput(Throughput::Elements(BURST));
+    for policy in HashPolicy::ALL {
+        let mut sel = TxSelector::new(Mode::BalanceXor, policy, 1, true, 1);
+        g.bench_function(policy.name(), |b| {
+            b.iter(|| {
+                burst
+                    .iter()
+                    .map(|f| sel.select(black_box(f), &snap).member().unwrap_or(0))
+                    .sum::<usize>()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn modes(c: &mut Criterion) {
+    let burst = mixed_burst(42);
+    let snap = TxSnapshot::all_up(2);
+    let mut g = c.benchmark_group("parse + select per mode (layer3+4), 2 members");
+    g.throughput(Throughput::Elements(BURST));
+    for mode in Mode::ALL {
+        let mut sel = TxSelector::new(mode, HashPolicy::Layer34, 1, true, 1);
+        g.bench_function(mode.name(), |b| {
+            b.iter(|| {
+                burst
+                    .iter()
+                    .map(|f| sel.select(black_box(f), &snap).member().unwrap_or(0))
+                    .sum::<usize>()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, flow_key_parsers, remainder, policies, modes);
+criterion_main!(benches);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what bond-dp needs to build and test on a fresh Debian machine, and only what is
+# missing: the BPF toolchain (clang, llvm, libelf, zlib, pkg-config, m4), iproute2 for the
+# testbeds, python3 for the kernel-hash model. Safe to run repeatedly.
+set -euo pipefail
+
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config m4 make libclang-dev iproute2 ethtool python3 procps)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "deps: installing ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "deps: need root to install packages (run as root, or install them yourself)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "deps: cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }

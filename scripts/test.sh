@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Everything CI checks, from a fresh clone: installs missing build and test dependencies,
+# checks formatting and lints, builds the benchmarks, and runs the unit, command-line and
+# veth-testbed tests (the testbed tests need root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo bench --workspace --no-run -q
+cargo test --workspace
+leftover=$(ip netns list 2>/dev/null | grep -c '^bdp' || true)
+if [[ $leftover -ne 0 ]]; then
+    echo "test: $leftover bond-dp test namespace(s) left behind:" >&2
+    ip netns list | grep '^bdp' >&2
+    exit 1
+fi
