@@ -62,14 +62,14 @@ fn remainder(c: &mut Criterion) {
     g.finish();
 }
 
-fn policies(c: &mut Criterion) {
+/// Parse + select over the burst, for each named selector.
+fn bench_selectors(c: &mut Criterion, group: &str, selectors: Vec<(&str, TxSelector)>) {
     let burst = mixed_burst(42);
     let snap = TxSnapshot::all_up(2);
-    let mut g = c.benchmark_group("parse + select, balance-xor, 2 members");
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(BURST));
-    for policy in HashPolicy::ALL {
-        let mut sel = TxSelector::new(Mode::BalanceXor, policy, 1, true, 1);
-        g.bench_function(policy.name(), |b| {
+    for (name, mut sel) in selectors {
+        g.bench_function(name, |b| {
             b.iter(|| {
                 burst
                     .iter()
@@ -81,23 +81,27 @@ fn policies(c: &mut Criterion) {
     g.finish();
 }
 
+fn policies(c: &mut Criterion) {
+    let selectors = HashPolicy::ALL
+        .map(|p| (p.name(), TxSelector::new(Mode::BalanceXor, p, 1, true, 1)))
+        .into();
+    bench_selectors(c, "parse + select, balance-xor, 2 members", selectors);
+}
+
 fn modes(c: &mut Criterion) {
-    let burst = mixed_burst(42);
-    let snap = TxSnapshot::all_up(2);
-    let mut g = c.benchmark_group("parse + select per mode (layer3+4), 2 members");
-    g.throughput(Throughput::Elements(BURST));
-    for mode in Mode::ALL {
-        let mut sel = TxSelector::new(mode, HashPolicy::Layer34, 1, true, 1);
-        g.bench_function(mode.name(), |b| {
-            b.iter(|| {
-                burst
-                    .iter()
-                    .map(|f| sel.select(black_box(f), &snap).member().unwrap_or(0))
-                    .sum::<usize>()
-            })
-        });
-    }
-    g.finish();
+    let selectors = Mode::ALL
+        .map(|m| {
+            (
+                m.name(),
+                TxSelector::new(m, HashPolicy::Layer34, 1, true, 1),
+            )
+        })
+        .into();
+    bench_selectors(
+        c,
+        "parse + select per mode (layer3+4), 2 members",
+        selectors,
+    );
 }
 
 criterion_group!(benches, flow_key_parsers, remainder, policies, modes);

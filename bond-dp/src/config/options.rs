@@ -545,7 +545,7 @@ impl BondOptions {
         }
 
         for name in ["updelay", "downdelay", "peer_notif_delay"] {
-            let value = self.delay(name);
+            let value = *self.delay_mut(name);
             if value == 0 {
                 continue;
             }
@@ -674,14 +674,6 @@ impl BondOptions {
     /// A delay in ms as a count of miimon ticks (0 without MII monitoring).
     pub fn miimon_ticks(&self, ms: u32) -> u32 {
         ms.checked_div(self.miimon).unwrap_or(0)
-    }
-
-    fn delay(&self, name: &str) -> u32 {
-        match name {
-            "updelay" => self.updelay,
-            "downdelay" => self.downdelay,
-            _ => self.peer_notif_delay,
-        }
     }
 
     fn delay_mut(&mut self, name: &str) -> &mut u32 {

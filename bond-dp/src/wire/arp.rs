@@ -41,13 +41,7 @@ impl ArpPacket {
 
 /// Overwrites the ARP sender hardware address of the packet at `offset`.
 pub fn set_sender_mac(frame: &mut [u8], offset: usize, mac: MacAddr) -> bool {
-    match frame.get_mut(offset + 8..offset + 14) {
-        Some(slot) => {
-            slot.copy_from_slice(&mac.0);
-            true
-        }
-        None => false,
-    }
+    super::mac::write_mac(frame, offset + 8, mac)
 }
 
 #[cfg(test)]

@@ -63,13 +63,7 @@ pub fn is_vlan_tpid(ethertype: u16) -> bool {
 
 /// Overwrites the source MAC of a frame in place (tlb/alb send from a member's own address).
 pub fn set_source_mac(frame: &mut [u8], mac: MacAddr) -> bool {
-    match frame.get_mut(6..12) {
-        Some(slot) => {
-            slot.copy_from_slice(&mac.0);
-            true
-        }
-        None => false,
-    }
+    super::mac::write_mac(frame, 6, mac)
 }
 
 #[cfg(test)]

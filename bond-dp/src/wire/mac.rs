@@ -25,6 +25,17 @@ impl MacAddr {
     }
 }
 
+/// Writes `mac` into `frame` at `offset`; false (frame untouched) when it does not fit.
+pub fn write_mac(frame: &mut [u8], offset: usize, mac: MacAddr) -> bool {
+    match frame.get_mut(offset..offset + 6) {
+        Some(slot) => {
+            slot.copy_from_slice(&mac.0);
+            true
+        }
+        None => false,
+    }
+}
+
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
