@@ -31,37 +31,6 @@ fn flow_key_parsers(c: &mut Criterion) {
     g.finish();
 }
 
-/// The same layer3+4 selection with the kernel's `%` (a divide per frame) and with the
-/// snapshot's multiply-based remainder, measured side by side.
-fn remainder(c: &mut Criterion) {
-    let burst = mixed_burst(42);
-    let snap = TxSnapshot::all_up(3);
-    let mut g = c.benchmark_group("layer3+4 member from hash, 3 members");
-    g.throughput(Throughput::Elements(BURST));
-    g.bench_function("division (usable[h % n])", |b| {
-        b.iter(|| {
-            let usable = black_box(snap.usable());
-            burst
-                .iter()
-                .map(|f| usable[HashPolicy::Layer34.hash(black_box(f)) as usize % usable.len()])
-                .sum::<usize>()
-        })
-    });
-    g.bench_function("fastmod (TxSnapshot::by_hash)", |b| {
-        b.iter(|| {
-            burst
-                .iter()
-                .map(|f| {
-                    black_box(&snap)
-                        .by_hash(HashPolicy::Layer34.hash(black_box(f)))
-                        .unwrap_or(0)
-                })
-                .sum::<usize>()
-        })
-    });
-    g.finish();
-}
-
 /// Parse + select over the burst, for each named selector.
 fn bench_selectors(c: &mut Criterion, group: &str, selectors: Vec<(&str, TxSelector)>) {
     let burst = mixed_burst(42);
@@ -104,5 +73,5 @@ fn modes(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, flow_key_parsers, remainder, policies, modes);
+criterion_group!(benches, flow_key_parsers, policies, modes);
 criterion_main!(benches);
