@@ -9,7 +9,12 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo bench --workspace --no-run -q
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+# One closing line for the whole run (cargo prints one per test binary, the last often a
+# doc-test binary with nothing in it).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 leftover=$(ip netns list 2>/dev/null | grep -c '^bdp' || true)
 if [[ $leftover -ne 0 ]]; then
     echo "test: $leftover bond-dp test namespace(s) left behind:" >&2

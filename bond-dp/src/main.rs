@@ -1,6 +1,6 @@
 //! The `bond-dp` command: run bonds, read their status, and compute transmit hashes.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
