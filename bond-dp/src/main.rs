@@ -117,6 +117,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 
