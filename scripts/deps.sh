@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what bond-dp needs to build and test on a fresh Debian machine, and only what is
-# missing: the BPF toolchain (clang, llvm, libelf, zlib, pkg-config, m4), iproute2 for the
+# missing: the BPF toolchain (clang, llvm, libelf, zlib, libpcap for libxdp, pkg-config, m4), iproute2 for the
 # testbeds, python3 for the kernel-hash model. Safe to run repeatedly.
 set -euo pipefail
 
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config m4 make libclang-dev iproute2 ethtool python3 procps)
+packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev pkg-config m4 make libclang-dev iproute2 iputils-ping iperf3 ethtool python3 procps)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -162,6 +162,26 @@ impl Bond {
         }
     }
 
+    /// The bond's MAC: the first member's, as the kernel gives a new bond.
+    pub fn bond_mac(&self) -> MacAddr {
+        self.members
+            .first()
+            .map(|m| m.facts.mac)
+            .unwrap_or_default()
+    }
+
+    /// Whether frames received on a member are delivered to the host: in modes with one
+    /// active member only the active one delivers (unless all_slaves_active), as the kernel
+    /// drops what arrives on inactive members.
+    pub fn delivers(&self, member: MemberId) -> bool {
+        let o = &self.config.options;
+        !o.mode.uses_primary() || o.all_slaves_active || self.active == Some(member)
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
     /// What the transmit path needs, as of now.
     pub fn snapshot(&self, bond_mac: MacAddr) -> TxSnapshot {
         let members = self
@@ -287,6 +307,22 @@ mod tests {
         let s = b.snapshot(MacAddr::ZERO);
         assert_eq!(s.usable(), [0, 2]);
         assert_eq!(s.active, Some(0));
+    }
+
+    #[test]
+    fn only_the_active_member_delivers_in_active_backup() {
+        let mut b = bond("mode=active-backup miimon=100", &[true, true]);
+        assert!(b.delivers(0) && !b.delivers(1));
+        b.monitor_tick(&[false, true]);
+        assert!(!b.delivers(0) && b.delivers(1));
+        let b = bond(
+            "mode=active-backup miimon=100 all_slaves_active=1",
+            &[true, true],
+        );
+        assert!(b.delivers(1));
+        let b = bond("mode=balance-xor miimon=100", &[true, true]);
+        assert!(b.delivers(0) && b.delivers(1));
+        assert_eq!(b.bond_mac(), MacAddr([2, 0, 0, 0, 0, 1]));
     }
 
     #[test]

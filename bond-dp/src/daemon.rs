@@ -12,8 +12,9 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::bond::{Bond, Event};
-use crate::config::{BondConfig, HostSpec};
-use crate::control::{ControlServer, Request};
+use crate::config::BondConfig;
+use crate::control::{ControlServer, DataPlaneStatus, Request};
+use crate::dataplane::DataPlane;
 use crate::monitor::read_link;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
@@ -36,6 +37,8 @@ pub enum DaemonError {
     DuplicateBond(String),
     #[error("control socket in {dir}: {source}")]
     Control { dir: String, source: std::io::Error },
+    #[error("bond {bond}: data plane: {reason}")]
+    DataPlane { bond: String, reason: String },
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
 }
@@ -74,26 +77,44 @@ pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
     Ok(bonds)
 }
 
-/// Runs the bonds until SIGINT or SIGTERM, then removes what it created.
+/// Runs the bonds until SIGINT or SIGTERM, then removes what it created (control sockets,
+/// TAP devices, XDP programs on the members).
 pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
+    }
     let bonds: Vec<Arc<Mutex<Bond>>> = bonds.into_iter().map(|b| Arc::new(Mutex::new(b))).collect();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut planes = Vec::new();
     let mut servers = Vec::new();
-    for bond in &bonds {
+    for (i, bond) in bonds.iter().enumerate() {
         let b = bond.lock().expect("bond lock");
         for w in &b.config.warnings {
             warn!(bond = b.name(), "{w}");
         }
-        if b.config.host != HostSpec::None {
-            warn!(
-                bond = b.name(),
-                host = %b.config.host,
-                "the AF_XDP data plane is not built yet: links are monitored and status is served, no frames are forwarded"
-            );
-        }
+        // Workers go on the last cores, away from core 0 where the kernel does most of its work.
+        let core = cores.iter().rev().nth(i % cores.len().max(1)).map(|c| c.id);
+        let plane = DataPlane::start(&b, core).map_err(|e| DaemonError::DataPlane {
+            bond: b.name().to_string(),
+            reason: e.to_string(),
+        })?;
+        let live = plane.as_ref().map(|p| {
+            let modes: Vec<String> = p
+                .attach_modes
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect();
+            (modes, Arc::clone(&p.counters))
+        });
         let shared = Arc::clone(bond);
         servers.push(
             ControlServer::start(run_dir, b.name(), move |req| {
-                let status = shared.lock().expect("bond lock").status();
+                let mut status = shared.lock().expect("bond lock").status();
+                status.data_plane = live.as_ref().map(|(modes, counters)| DataPlaneStatus {
+                    xdp_modes: modes.clone(),
+                    counters: counters.view(),
+                });
                 match req {
                     Request::Status => status.to_proc(),
                     Request::StatusJson => {
@@ -114,37 +135,25 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
             socket = %servers.last().map(|s| s.path().display().to_string()).unwrap_or_default(),
             "bond up"
         );
+        planes.push(plane);
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
-    }
-    let monitor = {
-        let stop = Arc::clone(&stop);
-        let bonds = bonds.clone();
-        thread::Builder::new()
-            .name("link-monitor".into())
-            .spawn(move || monitor_loop(&bonds, &stop))
-            .map_err(DaemonError::Signals)?
-    };
-    while !stop.load(Ordering::Relaxed) {
-        thread::sleep(Duration::from_millis(50));
-    }
+    // The link monitor runs here, on the thread that owns the XDP programs it updates.
+    monitor_loop(&bonds, &planes, &stop);
     info!("signal received, shutting down");
-    let _ = monitor.join();
+    drop(planes);
     drop(servers);
     Ok(())
 }
 
 /// Polls each bond's members every miimon ms (bonds with miimon=0 are not monitored, as in the
-/// kernel) and logs what changes.
-fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], stop: &AtomicBool) {
+/// kernel), logs what changes and publishes it to the bond's data plane.
+fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: &AtomicBool) {
     let start = Instant::now();
     let mut next_due: Vec<Duration> = vec![Duration::ZERO; bonds.len()];
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
-        for (bond, due) in bonds.iter().zip(next_due.iter_mut()) {
+        for ((bond, due), plane) in bonds.iter().zip(next_due.iter_mut()).zip(planes) {
             let mut b = bond.lock().expect("bond lock");
             let miimon = b.config.options.miimon;
             if miimon == 0 || now < *due {
@@ -155,8 +164,12 @@ fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], stop: &AtomicBool) {
                 .member_names()
                 .map(|m| read_link(m).is_ok_and(|f| f.carrier))
                 .collect();
-            for event in b.monitor_tick(&carriers) {
-                log_event(b.name(), &event);
+            let events = b.monitor_tick(&carriers);
+            for event in &events {
+                log_event(b.name(), event);
+            }
+            if let (false, Some(plane)) = (events.is_empty(), plane) {
+                plane.update(&b);
             }
         }
         let wake = next_due

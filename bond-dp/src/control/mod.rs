@@ -5,4 +5,4 @@ pub mod socket;
 pub mod status;
 
 pub use socket::{ControlServer, Request};
-pub use status::{BondStatus, MemberStatus};
+pub use status::{BondStatus, DataPlaneStatus, MemberStatus};

@@ -33,6 +33,17 @@ pub struct BondStatus {
     pub lacp: Option<LacpStatus>,
     pub host: String,
     pub members: Vec<MemberStatus>,
+    /// Present when the bond forwards frames (AF_XDP data plane up).
+    #[serde(default)]
+    pub data_plane: Option<DataPlaneStatus>,
+}
+
+/// The data plane as status shows it (JSON only; the /proc page has no place for it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataPlaneStatus {
+    /// Per member: "native" or "generic" XDP.
+    pub xdp_modes: Vec<String>,
+    pub counters: crate::engine::CountersView,
 }
 
 /// The 802.3ad block's bond-wide settings.
@@ -109,6 +120,7 @@ impl BondStatus {
             }),
             host,
             members: Vec::new(),
+            data_plane: None,
         }
     }
 

@@ -1,0 +1,10 @@
+//! The poll-mode engine: workers that move frames between the members' AF_XDP sockets and
+//! the host side, choosing each frame's member with the bond's [`TxSelector`].
+
+mod counters;
+mod snapshot_cell;
+mod worker;
+
+pub use counters::{BondCounters, CountersView, MemberCounters};
+pub use snapshot_cell::SnapshotCell;
+pub use worker::{Worker, BURST};

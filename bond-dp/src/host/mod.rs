@@ -1,0 +1,14 @@
+//! The host side of a bond: where frames the bond receives go, and where the frames it sends
+//! come from.
+
+pub mod tap;
+
+pub use tap::TapPort;
+
+/// A host-side port, polled by the worker.
+pub trait HostPort: Send {
+    /// Receives one frame into `buf`; `None` when nothing is waiting.
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize>;
+    /// Sends one frame; false when the host side cannot take it now.
+    fn send(&mut self, frame: &[u8]) -> bool;
+}

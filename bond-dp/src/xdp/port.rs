@@ -1,0 +1,291 @@
+//! AF_XDP sockets of the members on one shared UMEM, and frame ownership.
+//!
+//! Every UMEM frame is in exactly one place: the [`FramePool`] (free), a member's fill ring,
+//! a member's TX ring (until its completion comes back), or in the caller's hands between
+//! `recv`/`take` and `send`/`put`. Each port counts what it holds, so
+//! `pool.free() + Σ port.held() + in hand == frame count` can be checked at any time.
+
+use std::io;
+use std::num::NonZeroU32;
+
+use thiserror::Error;
+use xsk_rs::config::{
+    BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+use super::program::XdpProgram;
+
+#[derive(Debug, Error)]
+pub enum PortError {
+    #[error("UMEM of {frames} frames of {frame_size} bytes: {reason}")]
+    Umem {
+        frames: u32,
+        frame_size: u32,
+        reason: String,
+    },
+    #[error("AF_XDP socket on {iface} queue {queue}: {reason}")]
+    Socket {
+        iface: String,
+        queue: u32,
+        reason: String,
+    },
+    #[error(transparent)]
+    Xdp(#[from] super::program::XdpError),
+}
+
+/// Ring and UMEM sizes (powers of two).
+#[derive(Clone, Copy, Debug)]
+pub struct PortConfig {
+    pub frame_count: u32,
+    pub frame_size: u32,
+    pub ring_size: u32,
+    /// Ask for zero-copy; `None` lets the kernel choose (zero-copy where the driver can).
+    pub zero_copy: Option<bool>,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig {
+            frame_count: 8192,
+            frame_size: 2048,
+            ring_size: 1024,
+            zero_copy: None,
+        }
+    }
+}
+
+/// The UMEM every member socket of a bond shares: a frame received anywhere can leave on any
+/// member without a copy.
+#[derive(Clone)]
+pub struct UmemArea {
+    umem: Umem,
+    frame_count: usize,
+}
+
+impl UmemArea {
+    pub fn new(cfg: &PortConfig) -> Result<(UmemArea, FramePool), PortError> {
+        let err = |reason: String| PortError::Umem {
+            frames: cfg.frame_count,
+            frame_size: cfg.frame_size,
+            reason,
+        };
+        let ring = QueueSize::new(cfg.ring_size).map_err(|e| err(e.to_string()))?;
+        let config = UmemConfig::builder()
+            .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| err(e.to_string()))?)
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        let count = NonZeroU32::new(cfg.frame_count).ok_or_else(|| err("no frames".into()))?;
+        let (umem, descs) = Umem::new(config, count, false).map_err(|e| err(e.to_string()))?;
+        let frame_count = descs.len();
+        Ok((UmemArea { umem, frame_count }, FramePool { free: descs }))
+    }
+
+    pub fn frame_count(&self) -> usize {
+        self.frame_count
+    }
+
+    /// The bytes of a frame the caller holds.
+    pub fn data(&self, desc: &FrameDesc) -> &[u8] {
+        // SAFETY: `desc` came from this UMEM's pool or one of its rings, and the caller holds
+        // it (it is in no ring), so the kernel does not write this frame while we read it.
+        unsafe { self.umem.data(desc).contents() }
+    }
+
+    /// The bytes of a frame the caller holds, for in-place edits (MAC rewrites).
+    pub fn data_mut<'a>(&'a self, desc: &'a mut FrameDesc) -> &'a mut [u8] {
+        // SAFETY: as in `data`; `&mut desc` makes this the only access through bond-dp.
+        unsafe { self.umem.data_mut(desc) }.contents_mut_owned()
+    }
+
+    /// Replaces a held frame's contents with `bytes`; false (frame unchanged) if too long.
+    pub fn write(&self, desc: &mut FrameDesc, bytes: &[u8]) -> bool {
+        use std::io::Write;
+        // SAFETY: as in `data_mut`.
+        let mut data = unsafe { self.umem.data_mut(desc) };
+        let mut cursor = data.cursor();
+        if bytes.len() > cursor.buf_len() {
+            return false;
+        }
+        cursor.set_pos(0);
+        cursor.write_all(bytes).is_ok()
+    }
+}
+
+/// Lets `data_mut` hand out the slice for the descriptor's lifetime.
+trait OwnedContents<'a> {
+    fn contents_mut_owned(self) -> &'a mut [u8];
+}
+
+impl<'a> OwnedContents<'a> for xsk_rs::umem::frame::DataMut<'a> {
+    fn contents_mut_owned(mut self) -> &'a mut [u8] {
+        let slice: *mut [u8] = self.contents_mut();
+        // SAFETY: `DataMut<'a>` borrows the frame for 'a; the slice it yields points into the
+        // UMEM mapping, which outlives 'a, and no other borrow of the frame exists for 'a.
+        unsafe { &mut *slice }
+    }
+}
+
+/// Free frames.
+pub struct FramePool {
+    free: Vec<FrameDesc>,
+}
+
+impl FramePool {
+    pub fn free(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn take(&mut self) -> Option<FrameDesc> {
+        self.free.pop()
+    }
+
+    pub fn put(&mut self, desc: FrameDesc) {
+        self.free.push(desc);
+    }
+}
+
+/// One member queue's AF_XDP socket.
+pub struct MemberPort {
+    pub iface: String,
+    pub queue: u32,
+    tx: TxQueue,
+    rx: RxQueue,
+    fill: FillQueue,
+    comp: CompQueue,
+    in_fill: usize,
+    in_tx: usize,
+    scratch: Vec<FrameDesc>,
+}
+
+impl MemberPort {
+    /// Binds a socket on `iface`/`queue` to the shared UMEM (bond-dp's own XDP program, not
+    /// libxdp's) and registers it in the program's XSKMAP under member `slot`.
+    pub fn bind(
+        umem: &UmemArea,
+        iface: &str,
+        queue: u32,
+        slot: u32,
+        cfg: &PortConfig,
+        program: &XdpProgram,
+    ) -> Result<MemberPort, PortError> {
+        let err = |reason: String| PortError::Socket {
+            iface: iface.to_string(),
+            queue,
+            reason,
+        };
+        let ring = QueueSize::new(cfg.ring_size).map_err(|e| err(e.to_string()))?;
+        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        match cfg.zero_copy {
+            Some(true) => bind |= BindFlags::XDP_ZEROCOPY,
+            Some(false) => bind |= BindFlags::XDP_COPY,
+            None => {}
+        }
+        let config = SocketConfig::builder()
+            .rx_queue_size(ring)
+            .tx_queue_size(ring)
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .xdp_flags(XdpFlags::empty())
+            .bind_flags(bind)
+            .build();
+        let name = iface
+            .parse()
+            .map_err(|_| err("invalid interface name".into()))?;
+        // SAFETY: INHIBIT_PROG_LOAD is set, as xsk-rs requires for a shared UMEM; each
+        // (iface, queue) is bound once per bond, so the fill/comp rings come back with it.
+        let (tx, rx, rings) = unsafe { Socket::new(config, &umem.umem, &name, queue) }
+            .map_err(|e| err(e.to_string()))?;
+        let (fill, comp) = rings.ok_or_else(|| err("queue already bound from this UMEM".into()))?;
+        program.bind_socket(slot, queue, rx.fd().as_raw_fd_compat())?;
+        Ok(MemberPort {
+            iface: iface.to_string(),
+            queue,
+            tx,
+            rx,
+            fill,
+            comp,
+            in_fill: 0,
+            in_tx: 0,
+            scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
+        })
+    }
+
+    /// Frames this port holds (fill ring + TX ring awaiting completion).
+    pub fn held(&self) -> usize {
+        self.in_fill + self.in_tx
+    }
+
+    /// Gives the kernel free frames to receive into, as many as the fill ring takes.
+    pub fn refill(&mut self, pool: &mut FramePool) {
+        let want = pool.free.len().min(self.scratch.len()) as u32;
+        let n = self.fill.nb_free(want) as usize;
+        if n == 0 {
+            return;
+        }
+        let start = pool.free.len() - n;
+        // SAFETY: the frames come from the pool, so nothing else uses them; `nb_free`
+        // guaranteed room for all n (produce is all-or-nothing).
+        let done = unsafe { self.fill.produce(&pool.free[start..]) };
+        if done == n {
+            pool.free.truncate(start);
+            self.in_fill += n;
+        }
+    }
+
+    /// Takes back frames whose transmission completed.
+    pub fn reclaim(&mut self, pool: &mut FramePool) {
+        // SAFETY: completed frames are no longer used by the kernel.
+        let n = unsafe { self.comp.consume(&mut self.scratch) };
+        self.in_tx -= n;
+        pool.free.extend_from_slice(&self.scratch[..n]);
+    }
+
+    /// Received frames, appended to `out` (at most `max`); the caller now holds them.
+    pub fn recv(&mut self, out: &mut Vec<FrameDesc>, max: usize) -> usize {
+        let max = max.min(self.scratch.len());
+        // SAFETY: received frames are handed to us by the kernel; it no longer writes them.
+        let n = unsafe { self.rx.consume(&mut self.scratch[..max]) };
+        self.in_fill -= n;
+        out.extend_from_slice(&self.scratch[..n]);
+        n
+    }
+
+    /// Queues held frames for transmission, as many as the ring takes; the rest go back to
+    /// the pool and are returned as the count dropped. Wakes the kernel if it asks.
+    pub fn send(&mut self, frames: &[FrameDesc], pool: &mut FramePool) -> usize {
+        let n = (self.tx.nb_free(frames.len() as u32) as usize).min(frames.len());
+        let mut sent = 0;
+        if n > 0 {
+            // SAFETY: the caller held these frames; `nb_free` guaranteed room for n.
+            sent = unsafe { self.tx.produce(&frames[..n]) };
+            self.in_tx += sent;
+        }
+        pool.free.extend_from_slice(&frames[sent..]);
+        if self.tx.needs_wakeup() || sent > 0 && self.in_tx == sent {
+            let _ = self.tx.wakeup();
+        }
+        frames.len() - sent
+    }
+
+    /// Kicks the kernel to fill RX if it stopped for lack of frames (need_wakeup).
+    pub fn wake_rx(&mut self) -> io::Result<()> {
+        if self.fill.needs_wakeup() {
+            self.fill.wakeup(self.rx.fd_mut(), 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// The raw descriptor of an xsk-rs `Fd`.
+trait RawFdCompat {
+    fn as_raw_fd_compat(&self) -> i32;
+}
+
+impl RawFdCompat for xsk_rs::socket::Fd {
+    fn as_raw_fd_compat(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.as_raw_fd()
+    }
+}

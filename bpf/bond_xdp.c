@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// bond-dp's XDP program, attached to every member interface.
+//
+// Per frame: look up the member (by ingress ifindex). Slow-protocol frames (LACPDU, marker)
+// go to the kernel stack, where bond-dp's control path reads them. Frames on a member that
+// must not deliver (inactive backup, non-collecting 802.3ad port) are dropped and counted.
+// Everything else is redirected into the member queue's AF_XDP socket.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+
+#define MAX_MEMBERS 64
+#define MAX_QUEUES 64
+#define ETH_P_SLOW 0x8809
+
+enum member_action {
+    ACTION_DELIVER = 0, /* into the AF_XDP socket */
+    ACTION_DROP = 1,    /* inactive: drop */
+};
+
+struct member_state {
+    __u32 slot;   /* the member's index; its sockets are at slot * MAX_QUEUES + queue */
+    __u32 action; /* enum member_action */
+};
+
+enum counter {
+    CNT_REDIRECTED = 0,
+    CNT_CONTROL = 1,
+    CNT_INACTIVE = 2,
+    CNT_NO_SOCKET = 3,
+    CNT_MAX,
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, MAX_MEMBERS * MAX_QUEUES);
+    __type(key, __u32);
+    __type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MAX_MEMBERS);
+    __type(key, __u32); /* ifindex */
+    __type(value, struct member_state);
+} members SEC(".maps");
+
+/* Per member slot and counter. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MAX_MEMBERS * CNT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 slot, __u32 what)
+{
+    __u32 key = slot * CNT_MAX + what;
+    __u64 *c = bpf_map_lookup_elem(&counters, &key);
+    if (c)
+        *c += 1;
+}
+
+SEC("xdp")
+int bond_xdp(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u32 ifindex = ctx->ingress_ifindex;
+    struct member_state *st = bpf_map_lookup_elem(&members, &ifindex);
+    if (!st)
+        return XDP_PASS;
+
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) <= data_end && eth->h_proto == __builtin_bswap16(ETH_P_SLOW)) {
+        count(st->slot, CNT_CONTROL);
+        return XDP_PASS;
+    }
+    if (st->action == ACTION_DROP) {
+        count(st->slot, CNT_INACTIVE);
+        return XDP_DROP;
+    }
+    __u32 key = st->slot * MAX_QUEUES + ctx->rx_queue_index;
+    if (ctx->rx_queue_index < MAX_QUEUES && bpf_map_lookup_elem(&xsks, &key)) {
+        count(st->slot, CNT_REDIRECTED);
+        return bpf_redirect_map(&xsks, key, XDP_DROP);
+    }
+    /* No socket bound on this queue: nothing in bond-dp would read the frame. */
+    count(st->slot, CNT_NO_SOCKET);
+    return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
