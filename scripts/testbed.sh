@@ -22,6 +22,10 @@ up)
     ip netns add "$peer_ns"
     ip -n "$bond_ns" link set lo up
     ip -n "$peer_ns" link set lo up
+    # IPv4 only: no IPv6 autoconfiguration chatter mixed into what tests count.
+    for ns in "$bond_ns" "$peer_ns"; do
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    done
     ip -n "$peer_ns" link add br0 type bridge
     for ((i = 0; i < members; i++)); do
         ip -n "$bond_ns" link add "m$i" type veth peer name "p$i" netns "$peer_ns"
@@ -30,6 +34,11 @@ up)
     done
     ip -n "$peer_ns" addr add 10.77.0.2/24 dev br0
     ip -n "$peer_ns" link set br0 up
+    # veth hands frames over with checksums left to "hardware"; XDP on the bond side sees
+    # them unfinished. Real NICs deliver complete checksums: make the peer side compute them.
+    for dev in br0 $(seq -f 'p%g' 0 $((members - 1))); do
+        ip netns exec "$peer_ns" ethtool -K "$dev" tx off >/dev/null
+    done
     ;;
 down)
     ip netns del "$bond_ns" 2>/dev/null || true

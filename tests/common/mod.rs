@@ -163,3 +163,81 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
         child.try_wait().ok().flatten()
     })
 }
+
+/// The testbed of scripts/testbed.sh: namespaces `<prefix>-bond` (members m0..) and
+/// `<prefix>-peer` (peers p0.. on bridge br0, 10.77.0.2/24), unique per test run, removed
+/// with every process started in them when dropped — also when the test fails.
+pub struct Testbed {
+    pub bond_ns: String,
+    pub peer_ns: String,
+    prefix: String,
+    children: Vec<Child>,
+    pub run_dir: tempfile::TempDir,
+}
+
+impl Testbed {
+    pub fn new(tag: &str, members: usize) -> Testbed {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("bdp{tag}{}x{n}", std::process::id());
+        let script = repo_path("scripts/testbed.sh");
+        sh(&format!("{} up {prefix} {members}", script.display()));
+        Testbed {
+            bond_ns: format!("{prefix}-bond"),
+            peer_ns: format!("{prefix}-peer"),
+            prefix,
+            children: Vec::new(),
+            run_dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn in_bond(&self, cmd: &str) -> Output {
+        sh(&format!("ip netns exec {} sh -c '{cmd}'", self.bond_ns))
+    }
+
+    pub fn in_peer(&self, cmd: &str) -> Output {
+        sh(&format!("ip netns exec {} sh -c '{cmd}'", self.peer_ns))
+    }
+
+    /// A command to run in one of the namespaces, not waited for.
+    pub fn spawn_in(&mut self, ns: &str, program: &str, args: &[&str]) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    /// bond-dp in the bond namespace with this testbed's run directory.
+    pub fn spawn_bond_dp(&mut self, args: &[&str]) -> usize {
+        let run_dir = self.run_dir.path().to_str().unwrap().to_string();
+        let ns = self.bond_ns.clone();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--run-dir", &run_dir]);
+        self.spawn_in(&ns, env!("CARGO_BIN_EXE_bond-dp"), &all)
+    }
+
+    pub fn child(&mut self, i: usize) -> &mut Child {
+        &mut self.children[i]
+    }
+
+    /// Takes a child out, to wait for its output.
+    pub fn take(&mut self, i: usize) -> Child {
+        let placeholder = Command::new("true").spawn().unwrap();
+        std::mem::replace(&mut self.children[i], placeholder)
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let script = repo_path("scripts/testbed.sh");
+        let _ = Command::new(script).args(["down", &self.prefix]).status();
+    }
+}
