@@ -57,6 +57,11 @@ fn bond_up(tag: &str, options: &str) -> (Testbed, usize) {
 /// Sends FLOWS × PER_FLOW UDP datagrams from the bond side; returns (member, frame hex) for
 /// each one seen arriving on the peers p0 / p1.
 fn send_flows(tb: &mut Testbed) -> Vec<(usize, String)> {
+    let ns = tb.bond_ns.clone();
+    send_flows_from(tb, &ns)
+}
+
+fn send_flows_from(tb: &mut Testbed, sender_ns: &str) -> Vec<(usize, String)> {
     let script = repo_path("tests/flows.py");
     let peer = tb.peer_ns.clone();
     let cap = tb.spawn_in(
@@ -74,8 +79,8 @@ fn send_flows(tb: &mut Testbed) -> Vec<(usize, String)> {
     let mut capture = tb.take(cap);
     let mut lines = BufReader::new(capture.stdout.take().unwrap()).lines();
     assert!(lines.next().unwrap().unwrap().contains("ready"));
-    tb.in_bond(&format!(
-        "python3 {} send 10.77.0.2 --flows {FLOWS} --per-flow {PER_FLOW}",
+    common::sh(&format!(
+        "ip netns exec {sender_ns} python3 {} send 10.77.0.2 --flows {FLOWS} --per-flow {PER_FLOW}",
         script.display()
     ));
     let mut seen = Vec::new();
@@ -123,6 +128,18 @@ fn per_member(seen: &[(usize, String)]) -> [usize; 2] {
         n[*m] += 1;
     }
     n
+}
+
+/// Every frame left on the member `bond-dp hash` names under `policy`.
+fn assert_hashed(policy: &str, seen: &[(usize, String)]) {
+    let frames: Vec<String> = seen.iter().map(|(_, f)| f.clone()).collect();
+    let expected = expected_members(&format!("xmit_hash_policy={policy}"), &frames);
+    for ((member, frame), want) in seen.iter().zip(&expected) {
+        assert_eq!(
+            member, want,
+            "{policy}: frame {frame} left on m{member}, bond-dp hash says m{want}"
+        );
+    }
 }
 
 fn check_xor(tag: &str, policy: &str) {
@@ -269,5 +286,70 @@ fn active_backup_carries_ping_and_tcp_and_fails_over() {
     assert!(
         text.contains("does not exist"),
         "TAP removed on exit: {text}"
+    );
+}
+
+#[test]
+fn access_port_is_a_bump_in_the_wire() {
+    if !require_root() {
+        return;
+    }
+    // A host namespace whose h0 reaches the bond's access port a0.
+    let mut tb = Testbed::new("acc", 2);
+    let host = common::Netns::new("acch");
+    tb.in_bond(&format!(
+        "ip link add a0 type veth peer name h0 netns {} && ip link set a0 up",
+        host.name
+    ));
+    host.exec(
+        "ip link set h0 up && ip addr add 10.77.0.1/24 dev h0 && ethtool -K h0 tx off >/dev/null",
+    );
+    let bond = tb.spawn_bond_dp(&[
+        "run",
+        "--bond",
+        "bond0",
+        "--members",
+        "m0,m1",
+        "--host",
+        "xdp:a0",
+        "--options",
+        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
+    ]);
+    let host_ns = host.name.clone();
+    wait_for(
+        "ping from the host namespace through the access port",
+        Duration::from_secs(10),
+        || {
+            std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &host_ns,
+                    "ping",
+                    "-c",
+                    "1",
+                    "-W",
+                    "1",
+                    "10.77.0.2",
+                ])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+        },
+    );
+    let seen = send_flows_from(&mut tb, &host_ns);
+    assert_eq!(
+        seen.len(),
+        FLOWS * PER_FLOW,
+        "every datagram arrives exactly once"
+    );
+    assert_hashed("layer3+4", &seen);
+    let counts = per_member(&seen);
+    assert!(counts[0] > 0 && counts[1] > 0, "{counts:?}");
+    assert!(terminate(tb.child(bond)).success());
+    let a0 = tb.in_bond("ip -d link show a0");
+    assert!(
+        !String::from_utf8_lossy(&a0.stdout).contains("prog/xdp"),
+        "XDP detached from the access port"
     );
 }

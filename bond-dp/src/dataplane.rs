@@ -11,8 +11,8 @@ use tracing::info;
 
 use crate::bond::Bond;
 use crate::config::HostSpec;
-use crate::engine::{BondCounters, SnapshotCell, Worker};
-use crate::host::{HostPort, TapPort};
+use crate::engine::{BondCounters, HostSide, SnapshotCell, Worker};
+use crate::host::TapPort;
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
@@ -40,38 +40,40 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// Brings the data plane up for `bond`; `None` for `--host none` (no host port yet: the
-    /// in-process API and access port come later).
+    /// Brings the data plane up for `bond`; `None` for `--host none` (the in-process API is
+    /// not built yet).
     pub fn start(bond: &Bond, core: Option<usize>) -> Result<Option<DataPlane>, DataPlaneError> {
         let cfg = &bond.config;
-        let host: Box<dyn HostPort> = match &cfg.host {
-            HostSpec::None => return Ok(None),
-            HostSpec::Tap => Box::new(open_tap(&cfg.name, bond)?),
-            HostSpec::TapNamed(name) => Box::new(open_tap(name, bond)?),
-            HostSpec::Xdp(iface) => {
-                return Err(DataPlaneError::Host {
-                    host: format!("xdp:{iface}"),
-                    reason: "the AF_XDP access port is not built yet; use --host tap".into(),
-                })
-            }
-        };
+        if cfg.host == HostSpec::None {
+            return Ok(None);
+        }
         let mut program = XdpProgram::load()?;
         let port_cfg = PortConfig::default();
         let (umem, pool) = UmemArea::new(&port_cfg)?;
         let mut ports = Vec::new();
         let mut attach_modes = Vec::new();
         for (slot, member) in cfg.members.iter().enumerate() {
+            let slot = slot as u32;
             attach_modes.push(program.attach(member, None)?);
-            program.set_member(member, slot as u32, action(bond, slot))?;
+            program.set_member(member, slot, action(bond, slot as usize))?;
             ports.push(MemberPort::bind(
-                &umem,
-                member,
-                0,
-                slot as u32,
-                &port_cfg,
-                &program,
+                &umem, member, 0, slot, &port_cfg, &program,
             )?);
         }
+        let host = match &cfg.host {
+            HostSpec::Tap => HostSide::Copy(Box::new(open_tap(&cfg.name, bond)?)),
+            HostSpec::TapNamed(name) => HostSide::Copy(Box::new(open_tap(name, bond)?)),
+            HostSpec::Xdp(iface) => {
+                // The access port takes the slot after the members; it always delivers.
+                let slot = cfg.members.len() as u32;
+                program.attach(iface, None)?;
+                program.set_member(iface, slot, MemberAction::Deliver)?;
+                HostSide::Xsk(MemberPort::bind(
+                    &umem, iface, 0, slot, &port_cfg, &program,
+                )?)
+            }
+            HostSpec::None => unreachable!("handled above"),
+        };
         let o = &cfg.options;
         let selector = TxSelector::new(
             o.mode,

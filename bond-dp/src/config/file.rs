@@ -125,6 +125,20 @@ impl BondConfig {
                 return Err(bond_error(format!("member {m} has the bond's own name")));
             }
         }
+        // The XDP program has 64 slots: the members and, with an access port, that port.
+        if members.len() > 63 {
+            return Err(bond_error(format!(
+                "{} members: at most 63 are supported",
+                members.len()
+            )));
+        }
+        if let HostSpec::Xdp(iface) | HostSpec::TapNamed(iface) = &host {
+            if members.contains(iface) {
+                return Err(bond_error(format!(
+                    "{iface} is a member; it cannot also be the host port ({host})"
+                )));
+            }
+        }
         let mut warnings = options.finish()?;
         warnings.extend(options.check_members(&members)?);
         Ok(BondConfig {
@@ -343,6 +357,16 @@ prio = { eth2 = 5 }
         assert!(err("bond0", &["a", "a"]).contains("listed twice"));
         assert!(err("a-very-long-bond-name", &["a"]).contains("valid interface name"));
         assert!(err("bond0", &["bad/name"]).contains("not a valid interface name"));
+        let access = BondConfig::new(
+            "b",
+            members(&["a", "b"]),
+            "mode=1 miimon=100",
+            HostSpec::Xdp("a".into()),
+        );
+        assert!(access
+            .unwrap_err()
+            .to_string()
+            .contains("a is a member; it cannot also be the host port (xdp:a)"));
     }
 
     #[test]

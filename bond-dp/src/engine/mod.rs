@@ -7,4 +7,4 @@ mod worker;
 
 pub use counters::{BondCounters, CountersView, MemberCounters};
 pub use snapshot_cell::SnapshotCell;
-pub use worker::{Worker, BURST};
+pub use worker::{HostSide, Worker, BURST};

@@ -18,12 +18,21 @@ pub const BURST: usize = 64;
 const SPIN_BEFORE_NAP: u32 = 2000;
 const NAP: Duration = Duration::from_micros(50);
 
+/// Where the bond's host side is.
+pub enum HostSide {
+    /// A port frames are copied to and from (TAP).
+    Copy(Box<dyn HostPort>),
+    /// An AF_XDP socket on the bond's own UMEM (the access port): frames cross between it and
+    /// the members without a copy.
+    Xsk(MemberPort),
+}
+
 pub struct Worker {
     umem: UmemArea,
     pool: FramePool,
     /// Indexed by member id (one queue per member for now).
     ports: Vec<MemberPort>,
-    host: Box<dyn HostPort>,
+    host: HostSide,
     selector: TxSelector,
     snapshots: Arc<SnapshotCell>,
     counters: Arc<BondCounters>,
@@ -38,7 +47,7 @@ impl Worker {
         umem: UmemArea,
         pool: FramePool,
         ports: Vec<MemberPort>,
-        host: Box<dyn HostPort>,
+        host: HostSide,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
         counters: Arc<BondCounters>,
@@ -67,6 +76,11 @@ impl Worker {
         while !stop.load(Ordering::Relaxed) {
             self.snapshots.refresh(&mut seen, &mut snap);
             let moved = self.poll_once(&snap);
+            debug_assert!(
+                self.frames_accounted(),
+                "a UMEM frame was lost or counted twice: {}",
+                self.frame_census()
+            );
             self.selector.tick(start.elapsed(), &snap);
             if moved == 0 {
                 idle += 1;
@@ -81,7 +95,11 @@ impl Worker {
 
     /// One pass over every port; returns how many frames moved.
     pub fn poll_once(&mut self, snap: &TxSnapshot) -> usize {
-        for port in &mut self.ports {
+        let host_port = match &mut self.host {
+            HostSide::Xsk(port) => Some(port),
+            HostSide::Copy(_) => None,
+        };
+        for port in self.ports.iter_mut().chain(host_port) {
             port.reclaim(&mut self.pool);
             port.refill(&mut self.pool);
             let _ = port.wake_rx();
@@ -96,36 +114,62 @@ impl Worker {
             let n = port.recv(&mut self.rx, BURST);
             moved += n;
             let c = &self.counters.members[m];
-            for desc in self.rx.drain(..) {
-                let data = self.umem.data(&desc);
+            for desc in &self.rx {
                 BondCounters::add(&c.rx_packets, 1);
-                BondCounters::add(&c.rx_bytes, data.len() as u64);
-                if !self.host.send(data) {
-                    BondCounters::add(&self.counters.drop_host_busy, 1);
-                }
-                self.pool.put(desc);
+                BondCounters::add(&c.rx_bytes, desc.lengths().data() as u64);
             }
+            let busy = match &mut self.host {
+                HostSide::Xsk(access) => {
+                    let busy = access.send(&self.rx, &mut self.pool);
+                    self.rx.clear();
+                    busy
+                }
+                HostSide::Copy(host) => {
+                    let mut busy = 0;
+                    for desc in self.rx.drain(..) {
+                        busy += usize::from(!host.send(self.umem.data(&desc)));
+                        self.pool.put(desc);
+                    }
+                    busy
+                }
+            };
+            BondCounters::add(&self.counters.drop_host_busy, busy as u64);
         }
         moved
     }
 
-    fn host_to_members(&mut self, snap: &TxSnapshot) -> usize {
-        let mut moved = 0;
-        for _ in 0..BURST {
-            let Some(len) = self.host.recv(&mut self.host_buf) else {
-                break;
-            };
-            moved += 1;
-            let frame = &self.host_buf[..len];
-            let Some(mut desc) = self.pool.take() else {
-                BondCounters::add(&self.counters.drop_no_frame, 1);
-                continue;
-            };
-            if !self.umem.write(&mut desc, frame) {
-                BondCounters::add(&self.counters.drop_too_long, 1);
-                self.pool.put(desc);
-                continue;
+    /// A burst of frames from the host side, in order, in UMEM frames the worker now holds.
+    fn host_burst(&mut self) {
+        self.rx.clear();
+        match &mut self.host {
+            HostSide::Xsk(access) => {
+                access.recv(&mut self.rx, BURST);
             }
+            HostSide::Copy(host) => {
+                while self.rx.len() < BURST {
+                    let Some(len) = host.recv(&mut self.host_buf) else {
+                        break;
+                    };
+                    let Some(mut desc) = self.pool.take() else {
+                        BondCounters::add(&self.counters.drop_no_frame, 1);
+                        continue;
+                    };
+                    if self.umem.write(&mut desc, &self.host_buf[..len]) {
+                        self.rx.push(desc);
+                    } else {
+                        BondCounters::add(&self.counters.drop_too_long, 1);
+                        self.pool.put(desc);
+                    }
+                }
+            }
+        }
+    }
+
+    fn host_to_members(&mut self, snap: &TxSnapshot) -> usize {
+        self.host_burst();
+        let moved = self.rx.len();
+        for i in 0..moved {
+            let mut desc = self.rx[i];
             match self.selector.select(self.umem.data(&desc), snap) {
                 Decision::Send { member, rewrite } => {
                     let mac = snap.members[member].mac;
@@ -143,7 +187,8 @@ impl Worker {
                             BondCounters::add(&self.counters.drop_no_frame, 1);
                             continue;
                         };
-                        // The original fits, so the copy does.
+                        // The original fits in a frame, so the copy does.
+                        let frame = self.umem.data(&desc);
                         self.umem.write(&mut copy, frame);
                         self.batches[member].push(copy);
                     }
@@ -154,6 +199,7 @@ impl Worker {
                 }
             }
         }
+        self.rx.clear();
         for (m, batch) in self.batches.iter_mut().enumerate() {
             if batch.is_empty() {
                 continue;
@@ -169,9 +215,32 @@ impl Worker {
         moved
     }
 
+    /// Where the frames are, for the invariant's message.
+    fn frame_census(&self) -> String {
+        let host = match &self.host {
+            HostSide::Xsk(port) => format!("access {}", port.census()),
+            HostSide::Copy(_) => String::new(),
+        };
+        let ports: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("{} {}", p.iface, p.census()))
+            .collect();
+        format!(
+            "free {}, {}, {host} of {}",
+            self.pool.free(),
+            ports.join(", "),
+            self.umem.frame_count()
+        )
+    }
+
     /// Every frame accounted for: free, in a port's rings, or (between calls) nowhere else.
     pub fn frames_accounted(&self) -> bool {
-        self.pool.free() + self.ports.iter().map(MemberPort::held).sum::<usize>()
+        let host = match &self.host {
+            HostSide::Xsk(port) => port.held(),
+            HostSide::Copy(_) => 0,
+        };
+        self.pool.free() + host + self.ports.iter().map(MemberPort::held).sum::<usize>()
             == self.umem.frame_count()
     }
 }

@@ -217,6 +217,11 @@ impl MemberPort {
         self.in_fill + self.in_tx
     }
 
+    /// "fill N tx N", for diagnostics.
+    pub fn census(&self) -> String {
+        format!("fill {} tx {}", self.in_fill, self.in_tx)
+    }
+
     /// Gives the kernel free frames to receive into, as many as the fill ring takes.
     pub fn refill(&mut self, pool: &mut FramePool) {
         let want = pool.free.len().min(self.scratch.len()) as u32;
