@@ -68,9 +68,8 @@ impl DataPlane {
                 let slot = cfg.members.len() as u32;
                 program.attach(iface, None)?;
                 program.set_member(iface, slot, MemberAction::Deliver)?;
-                HostSide::Xsk(MemberPort::bind(
-                    &umem, iface, 0, slot, &port_cfg, &program,
-                )?)
+                let port = MemberPort::bind(&umem, iface, 0, slot, &port_cfg, &program)?;
+                HostSide::Xsk(Box::new(port))
             }
             HostSpec::None => unreachable!("handled above"),
         };

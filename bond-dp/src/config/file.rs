@@ -358,7 +358,7 @@ prio = { eth2 = 5 }
         assert!(err("a-very-long-bond-name", &["a"]).contains("valid interface name"));
         assert!(err("bond0", &["bad/name"]).contains("not a valid interface name"));
         let access = BondConfig::new(
-            "b",
+            "bond9",
             members(&["a", "b"]),
             "mode=1 miimon=100",
             HostSpec::Xdp("a".into()),

@@ -24,7 +24,7 @@ pub enum HostSide {
     Copy(Box<dyn HostPort>),
     /// An AF_XDP socket on the bond's own UMEM (the access port): frames cross between it and
     /// the members without a copy.
-    Xsk(MemberPort),
+    Xsk(Box<MemberPort>),
 }
 
 pub struct Worker {
@@ -96,7 +96,7 @@ impl Worker {
     /// One pass over every port; returns how many frames moved.
     pub fn poll_once(&mut self, snap: &TxSnapshot) -> usize {
         let host_port = match &mut self.host {
-            HostSide::Xsk(port) => Some(port),
+            HostSide::Xsk(port) => Some(&mut **port),
             HostSide::Copy(_) => None,
         };
         for port in self.ports.iter_mut().chain(host_port) {
