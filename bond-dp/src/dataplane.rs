@@ -12,7 +12,7 @@ use tracing::info;
 use crate::bond::Bond;
 use crate::config::HostSpec;
 use crate::engine::{BondCounters, HostSide, SnapshotCell, Worker};
-use crate::host::TapPort;
+use crate::host::{AppPort, AppRings, TapPort};
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
@@ -35,21 +35,42 @@ pub struct DataPlane {
     pub snapshots: Arc<SnapshotCell>,
     pub counters: Arc<BondCounters>,
     pub attach_modes: Vec<AttachMode>,
+    /// Frames in the bond's UMEM.
+    pub frame_count: usize,
     // Dropped last (after the worker stopped): detaches from the members.
     program: XdpProgram,
 }
 
 impl DataPlane {
-    /// Brings the data plane up for `bond`; `None` for `--host none` (the in-process API is
-    /// not built yet).
+    /// Brings the data plane up for `bond` with its configured host port; `None` for
+    /// `--host none` (the daemon has no application to hand the in-process API to).
     pub fn start(bond: &Bond, core: Option<usize>) -> Result<Option<DataPlane>, DataPlaneError> {
-        let cfg = &bond.config;
-        if cfg.host == HostSpec::None {
+        if bond.config.host == HostSpec::None {
             return Ok(None);
         }
+        Self::start_with(bond, core, None).map(|(plane, _)| Some(plane))
+    }
+
+    /// For appliances: brings the data plane up with the in-process API as the host side.
+    /// The application sends and receives frames in the bond's UMEM through the [`AppPort`].
+    pub fn start_in_process(
+        bond: &Bond,
+        core: Option<usize>,
+    ) -> Result<(DataPlane, AppPort), DataPlaneError> {
+        let (plane, app) = Self::start_with(bond, core, Some(()))?;
+        Ok((plane, app.expect("in-process host requested")))
+    }
+
+    fn start_with(
+        bond: &Bond,
+        core: Option<usize>,
+        in_process: Option<()>,
+    ) -> Result<(DataPlane, Option<AppPort>), DataPlaneError> {
+        let cfg = &bond.config;
         let mut program = XdpProgram::load()?;
         let port_cfg = PortConfig::default();
         let (umem, pool) = UmemArea::new(&port_cfg)?;
+        let umem_frames = umem.frame_count();
         let mut ports = Vec::new();
         let mut attach_modes = Vec::new();
         for (slot, member) in cfg.members.iter().enumerate() {
@@ -60,7 +81,13 @@ impl DataPlane {
                 &umem, member, 0, slot, &port_cfg, &program,
             )?);
         }
+        let mut app = None;
         let host = match &cfg.host {
+            _ if in_process.is_some() => {
+                let rings = AppRings::new(umem.frame_count());
+                app = Some(AppPort::new(umem.clone(), Arc::clone(&rings)));
+                HostSide::App(rings)
+            }
             HostSpec::Tap => HostSide::Copy(Box::new(open_tap(&cfg.name, bond)?)),
             HostSpec::TapNamed(name) => HostSide::Copy(Box::new(open_tap(name, bond)?)),
             HostSpec::Xdp(iface) => {
@@ -109,15 +136,17 @@ impl DataPlane {
                 })?
         };
         info!(bond = %cfg.name, host = %cfg.host, modes = ?attach_modes, "data plane up");
-        Ok(Some(DataPlane {
+        let plane = DataPlane {
             bond: cfg.name.clone(),
             stop,
             worker: Some(worker),
             snapshots,
             counters,
             attach_modes,
+            frame_count: umem_frames,
             program,
-        }))
+        };
+        Ok((plane, app))
     }
 
     /// Publishes the bond's current members to the worker and the XDP program.

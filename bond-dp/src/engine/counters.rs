@@ -25,6 +25,9 @@ pub struct BondCounters {
     pub drop_no_frame: AtomicU64,
     /// Frames from the host longer than a UMEM frame.
     pub drop_too_long: AtomicU64,
+    /// UMEM frames in the worker's pool and port rings (published with the in-process API,
+    /// whose own frames the application holds).
+    pub frames_in_worker: std::sync::atomic::AtomicUsize,
 }
 
 impl BondCounters {
@@ -35,6 +38,7 @@ impl BondCounters {
             drop_host_busy: AtomicU64::new(0),
             drop_no_frame: AtomicU64::new(0),
             drop_too_long: AtomicU64::new(0),
+            frames_in_worker: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use xsk_rs::FrameDesc;
 
 use super::{BondCounters, SnapshotCell};
-use crate::host::HostPort;
+use crate::host::{AppRings, HostPort};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::{arp, ethernet, MacAddr};
 use crate::xdp::{FramePool, MemberPort, UmemArea};
@@ -25,7 +25,12 @@ pub enum HostSide {
     /// An AF_XDP socket on the bond's own UMEM (the access port): frames cross between it and
     /// the members without a copy.
     Xsk(Box<MemberPort>),
+    /// The in-process API: frames pass by descriptor through rings to the application.
+    App(Arc<AppRings>),
 }
+
+/// Free frames kept ready for the application to fill.
+const APP_FREE_TARGET: usize = BURST * 8;
 
 pub struct Worker {
     umem: UmemArea,
@@ -76,11 +81,19 @@ impl Worker {
         while !stop.load(Ordering::Relaxed) {
             self.snapshots.refresh(&mut seen, &mut snap);
             let moved = self.poll_once(&snap);
-            debug_assert!(
-                self.frames_accounted(),
-                "a UMEM frame was lost or counted twice: {}",
-                self.frame_census()
-            );
+            if let HostSide::App(_) = self.host {
+                // The application moves frames concurrently: publish ours, and let whoever
+                // knows the application is idle check the total.
+                self.counters
+                    .frames_in_worker
+                    .store(self.frames_held(), Ordering::Release);
+            } else {
+                debug_assert!(
+                    self.frames_accounted(),
+                    "a UMEM frame was lost or counted twice: {}",
+                    self.frame_census()
+                );
+            }
             self.selector.tick(start.elapsed(), &snap);
             if moved == 0 {
                 idle += 1;
@@ -95,9 +108,26 @@ impl Worker {
 
     /// One pass over every port; returns how many frames moved.
     pub fn poll_once(&mut self, snap: &TxSnapshot) -> usize {
+        if let HostSide::App(rings) = &self.host {
+            // Keep the application supplied, and take back what it leaves lying in the ring
+            // so that the members' fill rings do not starve.
+            while rings.free.len() < APP_FREE_TARGET {
+                let Some(desc) = self.pool.take() else { break };
+                if let Err(desc) = rings.free.push(desc) {
+                    self.pool.put(desc);
+                    break;
+                }
+            }
+            while rings.free.len() > APP_FREE_TARGET * 2 {
+                match rings.free.pop() {
+                    Some(desc) => self.pool.put(desc),
+                    None => break,
+                }
+            }
+        }
         let host_port = match &mut self.host {
             HostSide::Xsk(port) => Some(&mut **port),
-            HostSide::Copy(_) => None,
+            HostSide::Copy(_) | HostSide::App(_) => None,
         };
         for port in self.ports.iter_mut().chain(host_port) {
             port.reclaim(&mut self.pool);
@@ -132,6 +162,16 @@ impl Worker {
                     }
                     busy
                 }
+                HostSide::App(rings) => {
+                    let mut busy = 0;
+                    for desc in self.rx.drain(..) {
+                        if let Err(desc) = rings.from_bond.push(desc) {
+                            busy += 1;
+                            self.pool.put(desc);
+                        }
+                    }
+                    busy
+                }
             };
             BondCounters::add(&self.counters.drop_host_busy, busy as u64);
         }
@@ -144,6 +184,14 @@ impl Worker {
         match &mut self.host {
             HostSide::Xsk(access) => {
                 access.recv(&mut self.rx, BURST);
+            }
+            HostSide::App(rings) => {
+                while self.rx.len() < BURST {
+                    match rings.to_bond.pop() {
+                        Some(desc) => self.rx.push(desc),
+                        None => break,
+                    }
+                }
             }
             HostSide::Copy(host) => {
                 while self.rx.len() < BURST {
@@ -215,11 +263,20 @@ impl Worker {
         moved
     }
 
+    /// Frames the worker holds: its pool, and the rings of its ports.
+    fn frames_held(&self) -> usize {
+        let host = match &self.host {
+            HostSide::Xsk(port) => port.held(),
+            HostSide::Copy(_) | HostSide::App(_) => 0,
+        };
+        self.pool.free() + host + self.ports.iter().map(MemberPort::held).sum::<usize>()
+    }
+
     /// Where the frames are, for the invariant's message.
     fn frame_census(&self) -> String {
         let host = match &self.host {
             HostSide::Xsk(port) => format!("access {}", port.census()),
-            HostSide::Copy(_) => String::new(),
+            HostSide::Copy(_) | HostSide::App(_) => String::new(),
         };
         let ports: Vec<String> = self
             .ports
@@ -236,12 +293,7 @@ impl Worker {
 
     /// Every frame accounted for: free, in a port's rings, or (between calls) nowhere else.
     pub fn frames_accounted(&self) -> bool {
-        let host = match &self.host {
-            HostSide::Xsk(port) => port.held(),
-            HostSide::Copy(_) => 0,
-        };
-        self.pool.free() + host + self.ports.iter().map(MemberPort::held).sum::<usize>()
-            == self.umem.frame_count()
+        self.frames_held() == self.umem.frame_count()
     }
 }
 

@@ -1,8 +1,10 @@
 //! The host side of a bond: where frames the bond receives go, and where the frames it sends
 //! come from.
 
+pub mod app;
 pub mod tap;
 
+pub use app::{AppPort, AppRings};
 pub use tap::TapPort;
 
 /// A host-side port, polled by the worker.
