@@ -13,6 +13,25 @@ use common::{bond_dp, repo_path, require_root, terminate, wait_for, Testbed};
 const FLOWS: usize = 32;
 const PER_FLOW: usize = 5;
 
+/// One ping to the peer (10.77.0.2) from namespace `ns`; `Some` when it was answered.
+fn ping_once(ns: &str) -> Option<std::process::Output> {
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "10.77.0.2",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+}
+
 /// A bond over m0,m1 with a TAP port bond0 at 10.77.0.1 that can reach the peer.
 fn bond_up(tag: &str, options: &str) -> (Testbed, usize) {
     let mut tb = Testbed::new(tag, 2);
@@ -35,21 +54,7 @@ fn bond_up(tag: &str, options: &str) -> (Testbed, usize) {
     });
     tb.in_bond("ip addr add 10.77.0.1/24 dev bond0");
     wait_for("ping through the bond", Duration::from_secs(10), || {
-        std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "ping",
-                "-c",
-                "1",
-                "-W",
-                "1",
-                "10.77.0.2",
-            ])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
+        ping_once(&ns)
     });
     (tb, bond)
 }
@@ -319,23 +324,7 @@ fn access_port_is_a_bump_in_the_wire() {
     wait_for(
         "ping from the host namespace through the access port",
         Duration::from_secs(10),
-        || {
-            std::process::Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &host_ns,
-                    "ping",
-                    "-c",
-                    "1",
-                    "-W",
-                    "1",
-                    "10.77.0.2",
-                ])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-        },
+        || ping_once(&host_ns),
     );
     let seen = send_flows_from(&mut tb, &host_ns);
     assert_eq!(
