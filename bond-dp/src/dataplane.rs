@@ -48,7 +48,7 @@ impl DataPlane {
         if bond.config.host == HostSpec::None {
             return Ok(None);
         }
-        Self::start_with(bond, core, None).map(|(plane, _)| Some(plane))
+        Self::start_with(bond, core, false).map(|(plane, _)| Some(plane))
     }
 
     /// For appliances: brings the data plane up with the in-process API as the host side.
@@ -57,14 +57,14 @@ impl DataPlane {
         bond: &Bond,
         core: Option<usize>,
     ) -> Result<(DataPlane, AppPort), DataPlaneError> {
-        let (plane, app) = Self::start_with(bond, core, Some(()))?;
+        let (plane, app) = Self::start_with(bond, core, true)?;
         Ok((plane, app.expect("in-process host requested")))
     }
 
     fn start_with(
         bond: &Bond,
         core: Option<usize>,
-        in_process: Option<()>,
+        in_process: bool,
     ) -> Result<(DataPlane, Option<AppPort>), DataPlaneError> {
         let cfg = &bond.config;
         let mut program = XdpProgram::load()?;
@@ -83,7 +83,7 @@ impl DataPlane {
         }
         let mut app = None;
         let host = match &cfg.host {
-            _ if in_process.is_some() => {
+            _ if in_process => {
                 let rings = AppRings::new(umem.frame_count());
                 app = Some(AppPort::new(umem.clone(), Arc::clone(&rings)));
                 HostSide::App(rings)

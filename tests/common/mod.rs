@@ -73,11 +73,51 @@ pub fn require_root() -> bool {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Processes a test started, with their output captured; killed and reaped by `kill_all` and
+/// when dropped — also when the test fails.
+#[derive(Default)]
+pub struct Children(Vec<Option<Child>>);
+
+impl Children {
+    pub fn spawn(&mut self, mut cmd: Command) -> usize {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        self.0.push(Some(child));
+        self.0.len() - 1
+    }
+
+    pub fn get(&mut self, i: usize) -> &mut Child {
+        self.0[i].as_mut().expect("child already taken")
+    }
+
+    /// Takes a child out, to wait for its output.
+    pub fn take(&mut self, i: usize) -> Child {
+        self.0[i].take().expect("child already taken")
+    }
+
+    pub fn kill_all(&mut self) {
+        for c in self.0.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.0.clear();
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
 /// A network namespace with a name unique to this test run, deleted (with every process
 /// started in it through [`Netns::spawn`]) when dropped — also when the test fails.
 pub struct Netns {
     pub name: String,
-    children: Vec<Child>,
+    children: Children,
 }
 
 impl Netns {
@@ -87,7 +127,7 @@ impl Netns {
         sh(&format!("ip netns add {name}"));
         let ns = Netns {
             name,
-            children: Vec::new(),
+            children: Children::default(),
         };
         ns.exec("ip link set lo up");
         ns
@@ -114,28 +154,19 @@ impl Netns {
 
     /// Starts bond-dp inside the namespace; it is killed when the namespace is dropped.
     pub fn spawn_bond_dp(&mut self, args: &[&str]) -> usize {
-        let child = self
-            .command(env!("CARGO_BIN_EXE_bond-dp"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bond-dp");
-        self.children.push(child);
-        self.children.len() - 1
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_bond-dp"));
+        cmd.args(args);
+        self.children.spawn(cmd)
     }
 
     pub fn child(&mut self, i: usize) -> &mut Child {
-        &mut self.children[i]
+        self.children.get(i)
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.children.kill_all();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
@@ -171,7 +202,7 @@ pub struct Testbed {
     pub bond_ns: String,
     pub peer_ns: String,
     prefix: String,
-    children: Vec<Child>,
+    children: Children,
     pub run_dir: tempfile::TempDir,
 }
 
@@ -185,7 +216,7 @@ impl Testbed {
             bond_ns: format!("{prefix}-bond"),
             peer_ns: format!("{prefix}-peer"),
             prefix,
-            children: Vec::new(),
+            children: Children::default(),
             run_dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -200,15 +231,9 @@ impl Testbed {
 
     /// A command to run in one of the namespaces, not waited for.
     pub fn spawn_in(&mut self, ns: &str, program: &str, args: &[&str]) -> usize {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, program])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        self.children.push(child);
-        self.children.len() - 1
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, program]).args(args);
+        self.children.spawn(cmd)
     }
 
     /// bond-dp in the bond namespace with this testbed's run directory.
@@ -221,22 +246,18 @@ impl Testbed {
     }
 
     pub fn child(&mut self, i: usize) -> &mut Child {
-        &mut self.children[i]
+        self.children.get(i)
     }
 
     /// Takes a child out, to wait for its output.
     pub fn take(&mut self, i: usize) -> Child {
-        let placeholder = Command::new("true").spawn().unwrap();
-        std::mem::replace(&mut self.children[i], placeholder)
+        self.children.take(i)
     }
 }
 
 impl Drop for Testbed {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.children.kill_all();
         let script = repo_path("scripts/testbed.sh");
         let _ = Command::new(script).args(["down", &self.prefix]).status();
     }
