@@ -81,8 +81,53 @@ fn dry_run_prints_the_checked_bond() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "bond bond0: members eth0,eth1; host tap; mode=802.3ad,miimon=100,xmit_hash_policy=layer3+4,lacp_rate=fast\n"
+        "bond bond0: members eth0,eth1; host tap; mode=802.3ad,miimon=100,xmit_hash_policy=layer3+4,lacp_rate=fast\n  \
+         engine: workers=1 queues=all frames=auto frame_size=2048 ring_size=1024 xdp_mode=auto copy_mode=auto\n"
     );
+}
+
+#[test]
+fn engine_flags_are_checked_and_shown() {
+    let base = ["run", "--bond", "b0", "--members", "a,b", "--dry-run"];
+    let out = bond_dp()
+        .args(base)
+        .args([
+            "--workers",
+            "2",
+            "--ring-size",
+            "2048",
+            "--xdp-mode",
+            "native",
+        ])
+        .args([
+            "--copy-mode",
+            "copy",
+            "--cores",
+            "1,0",
+            "--frame-size",
+            "4096",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(
+        "engine: workers=2 queues=all frames=auto frame_size=4096 ring_size=2048 xdp_mode=native copy_mode=copy cores=1,0"
+    ));
+    let with = |flags: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(flags);
+        refused(&args)
+    };
+    assert!(with(&["--ring-size", "1000"]).contains(
+        "engine setting ring_size: invalid value \"1000\" (allowed: a power of two from 64 to 16384)"
+    ));
+    assert!(with(&["--xdp-mode", "turbo"]).contains("allowed: auto, native, generic"));
+    assert!(with(&["--workers", "2", "--queues", "1"]).contains("bond b0: workers=2 but queues=1"));
+    assert!(with(&["--frames", "1024"]).contains("cannot fill 2 fill rings"));
 }
 
 #[test]
@@ -117,6 +162,28 @@ fn config_file_with_two_bonds() {
     .unwrap();
     let err = refused(&["run", "--config", path.to_str().unwrap()]);
     assert!(err.contains("bonds.toml: bond bond0: option lacp_rate: invalid value \"quick\" (allowed: slow (0), fast (1))"), "{err}");
+    std::fs::write(
+        &path,
+        "[bond.bond0]\nmembers = [\"eth0\"]\n[bond.bond0.engine]\nworkers = 2\ncores = [1, 2]\n",
+    )
+    .unwrap();
+    let out = bond_dp()
+        .args(["run", "--dry-run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("workers=2 queues=all"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cores=1,2"));
+    std::fs::write(
+        &path,
+        "[bond.bond0]\nmembers = [\"eth0\"]\nengine = { ring_size = 3 }\n",
+    )
+    .unwrap();
+    let err = refused(&["run", "--config", path.to_str().unwrap()]);
+    assert!(
+        err.contains("bond bond0: engine setting ring_size: invalid value \"3\""),
+        "{err}"
+    );
 }
 
 /// Frames of every shape the hashes care about: 0-2 VLAN tags; IPv4 (options, fragments) and

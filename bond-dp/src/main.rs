@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use bond_dp::config::{BondConfig, BondOptions, ConfigFile, HostSpec};
+use bond_dp::config::{BondConfig, BondOptions, ConfigFile, EngineConfig, HostSpec};
 use bond_dp::control::socket::{list_bonds, query};
 use bond_dp::control::Request;
 use bond_dp::daemon;
@@ -49,6 +49,8 @@ struct RunArgs {
     /// A TOML file with one or more [bond.NAME] tables.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Where control sockets live.
     #[arg(long, env = "BOND_DP_RUN_DIR")]
     run_dir: Option<PathBuf>,
@@ -58,6 +60,56 @@ struct RunArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", env = "BOND_DP_LOG")]
     log_level: String,
+}
+
+/// How the data plane runs the command-line bond ([bond.NAME.engine] in a config file).
+#[derive(Args)]
+struct EngineArgs {
+    /// Poll-mode worker threads; each serves its share of every member's queues.
+    #[arg(long, conflicts_with = "config")]
+    workers: Option<String>,
+    /// Queues served per member: N, or all (default).
+    #[arg(long, conflicts_with = "config")]
+    queues: Option<String>,
+    /// UMEM frames per worker (a power of two), or auto (default: sized from the rings).
+    #[arg(long, conflicts_with = "config")]
+    frames: Option<String>,
+    /// UMEM frame size: 2048 (default) or 4096.
+    #[arg(long, conflicts_with = "config")]
+    frame_size: Option<String>,
+    /// Entries per AF_XDP ring (a power of two; default 1024).
+    #[arg(long, conflicts_with = "config")]
+    ring_size: Option<String>,
+    /// XDP attach mode: auto (default), native or generic.
+    #[arg(long, conflicts_with = "config")]
+    xdp_mode: Option<String>,
+    /// AF_XDP copy mode: auto (default), zero-copy or copy.
+    #[arg(long, conflicts_with = "config")]
+    copy_mode: Option<String>,
+    /// Cores for the workers, comma separated (default: the last cores).
+    #[arg(long, conflicts_with = "config")]
+    cores: Option<String>,
+}
+
+impl EngineArgs {
+    fn to_config(&self) -> Result<EngineConfig, Failure> {
+        let mut engine = EngineConfig::default();
+        for (name, value) in [
+            ("workers", &self.workers),
+            ("queues", &self.queues),
+            ("frames", &self.frames),
+            ("frame_size", &self.frame_size),
+            ("ring_size", &self.ring_size),
+            ("xdp_mode", &self.xdp_mode),
+            ("copy_mode", &self.copy_mode),
+            ("cores", &self.cores),
+        ] {
+            if let Some(value) = value {
+                engine.set(name, value).map_err(bad_input)?;
+            }
+        }
+        Ok(engine)
+    }
 }
 
 #[derive(Args)]
@@ -141,7 +193,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
                 return Err(bad_input("--members IF[,IF...] is required"));
             }
             let host: HostSpec = args.host.parse().map_err(bad_input)?;
-            let bond = BondConfig::new(name, args.members.clone(), &args.options, host)
+            let mut bond = BondConfig::new(name, args.members.clone(), &args.options, host)
+                .map_err(bad_input)?;
+            bond.set_engine(args.engine.to_config()?)
                 .map_err(bad_input)?;
             (vec![bond], None)
         }
@@ -155,6 +209,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
                 b.host,
                 b.options.to_option_string()
             );
+            println!("  engine: {}", b.engine);
             for w in &b.warnings {
                 println!("  warning: {w}");
             }

@@ -48,4 +48,10 @@ pub enum ConfigError {
     File { path: String, message: String },
     #[error("bond {bond}: {message}")]
     Bond { bond: String, message: String },
+    #[error("engine setting {name}: invalid value \"{value}\" (allowed: {allowed})")]
+    Engine {
+        name: String,
+        value: String,
+        allowed: String,
+    },
 }

@@ -12,13 +12,19 @@
 //! prio = { eth0 = 10 }             # per-member options as a table
 //! arp_ip_target = ["10.0.0.1"]     # lists as arrays
 //! options = "xmit_hash_policy=layer3+4"   # ...or an option string, nmcli style
+//!
+//! [bond.bond0.engine]              # optional: how the data plane runs (see EngineConfig)
+//! workers = 2
+//! ring_size = 2048
+//! xdp_mode = "native"
+//! cores = [2, 3]
 //! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::{BondOptions, ConfigError, Warning};
+use super::{BondOptions, ConfigError, EngineConfig, Warning};
 
 /// What the bond serves on the host side.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -76,6 +82,7 @@ pub struct BondConfig {
     pub members: Vec<String>,
     pub options: BondOptions,
     pub host: HostSpec,
+    pub engine: EngineConfig,
     pub warnings: Vec<Warning>,
 }
 
@@ -92,6 +99,23 @@ impl BondConfig {
             opts.set(&key, &value)?;
         }
         BondConfig::checked(name, members, opts, host)
+    }
+
+    /// Sets how the data plane runs the bond, refusing sizes that cannot work together.
+    pub fn set_engine(&mut self, engine: EngineConfig) -> Result<(), ConfigError> {
+        engine
+            .check(self.ports_per_worker())
+            .map_err(|message| ConfigError::Bond {
+                bond: self.name.clone(),
+                message,
+            })?;
+        self.engine = engine;
+        Ok(())
+    }
+
+    /// AF_XDP sockets each worker serves: one per member, and the access port's.
+    pub fn ports_per_worker(&self) -> usize {
+        self.members.len() + usize::from(matches!(self.host, HostSpec::Xdp(_)))
     }
 
     fn checked(
@@ -146,6 +170,7 @@ impl BondConfig {
             members,
             options,
             host,
+            engine: EngineConfig::default(),
             warnings,
         })
     }
@@ -217,6 +242,7 @@ fn parse_bond(name: &str, table: &toml::Table) -> Result<BondConfig, ConfigError
     let mut members = Vec::new();
     let mut host = HostSpec::default();
     let mut options = BondOptions::default();
+    let mut engine = EngineConfig::default();
     let bond_error = |message: String| ConfigError::Bond {
         bond: name.to_string(),
         message,
@@ -238,6 +264,19 @@ fn parse_bond(name: &str, table: &toml::Table) -> Result<BondConfig, ConfigError
                     .parse()
                     .map_err(bond_error)?;
             }
+            "engine" => {
+                let settings = value.as_table().ok_or_else(|| {
+                    bond_error("engine must be a table: [bond.NAME.engine]".into())
+                })?;
+                for (setting, v) in settings {
+                    let text = option_values(v)
+                        .map_err(|what| bond_error(format!("engine {setting}: {what}")))?
+                        .join(",");
+                    engine
+                        .set(setting, &text)
+                        .map_err(|e| bond_error(e.to_string()))?;
+                }
+            }
             "options" => {
                 let text = value
                     .as_str()
@@ -255,7 +294,9 @@ fn parse_bond(name: &str, table: &toml::Table) -> Result<BondConfig, ConfigError
             }
         }
     }
-    BondConfig::checked(name, members, options, host)
+    let mut bond = BondConfig::checked(name, members, options, host)?;
+    bond.set_engine(engine)?;
+    Ok(bond)
 }
 
 /// The option-string forms of a TOML value: scalars as text, arrays one per item,

@@ -1,11 +1,13 @@
 //! Bond configuration: options with the kernel's names, defaults and rules, parsed from the
 //! strings operators already write, and the TOML file that holds one or more bonds.
 
+mod engine;
 mod error;
 mod file;
 mod options;
 mod values;
 
+pub use engine::{CopyMode, EngineConfig, XdpMode, ENGINE_SETTINGS};
 pub use error::{ConfigError, OptionError};
 pub use file::{BondConfig, ConfigFile, HostSpec};
 pub use options::{tokenize, BondOptions, Warning, OPTION_NAMES};
