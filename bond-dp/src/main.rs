@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one bond from the command line, or the bonds of a config file.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show running bonds as /proc/net/bonding does.
     Status(StatusArgs),
     /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
@@ -147,7 +147,7 @@ fn bad_input(e: impl std::fmt::Display) -> Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Status(args) => status(args),
         Command::Hash(args) => hash(args),
     };
