@@ -91,7 +91,8 @@ fn inner_burst_loop() {
     )
     .unwrap();
     let bond = bond_dp::daemon::prepare(vec![config]).unwrap().remove(0);
-    let (plane, app) = DataPlane::start_in_process(&bond, None).unwrap();
+    let (plane, mut apps) = DataPlane::start_in_process(&bond, &[]).unwrap();
+    let app = apps.remove(0);
 
     // 64 flows of UDP, made before anything is counted.
     let frames: Vec<Vec<u8>> = (0..64u16)
@@ -145,7 +146,7 @@ fn inner_burst_loop() {
     std::thread::sleep(Duration::from_millis(200));
     let view = plane.counters.view();
     assert!(view.members.iter().all(|m| m.tx_packets > 1000), "{view:?}");
-    let worker = plane.counters.frames_in_worker.load(Ordering::Acquire);
+    let worker = plane.counters.frames_in_workers();
     assert_eq!(
         worker + app.frames_held(),
         plane.frame_count,

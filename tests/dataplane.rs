@@ -35,6 +35,12 @@ fn ping_once(ns: &str) -> Option<std::process::Output> {
 /// A bond over m0,m1 with a TAP port bond0 at 10.77.0.1 that can reach the peer.
 fn bond_up(tag: &str, options: &str) -> (Testbed, usize) {
     let mut tb = Testbed::new(tag, 2);
+    let bond = bond_on(&mut tb, options);
+    (tb, bond)
+}
+
+/// bond-dp on the testbed's m0,m1 with a TAP port bond0 at 10.77.0.1, once it reaches the peer.
+fn bond_on(tb: &mut Testbed, options: &str) -> usize {
     let bond = tb.spawn_bond_dp(&[
         "run",
         "--bond",
@@ -53,10 +59,12 @@ fn bond_up(tag: &str, options: &str) -> (Testbed, usize) {
             .filter(|o| o.status.success() && !o.stdout.is_empty())
     });
     tb.in_bond("ip addr add 10.77.0.1/24 dev bond0");
-    wait_for("ping through the bond", Duration::from_secs(10), || {
+    // An OVS peer takes broadcasts only on its active member (as a switch's SLB bond does):
+    // ARP may need a retry before the first answer.
+    wait_for("ping through the bond", Duration::from_secs(15), || {
         ping_once(&ns)
     });
-    (tb, bond)
+    bond
 }
 
 /// Sends FLOWS × PER_FLOW UDP datagrams from the bond side; returns (member, frame hex) for
@@ -294,21 +302,39 @@ fn active_backup_carries_ping_and_tcp_and_fails_over() {
     );
 }
 
-#[test]
-fn access_port_is_a_bump_in_the_wire() {
-    if !require_root() {
-        return;
-    }
-    // A host namespace whose h0 reaches the bond's access port a0.
-    let mut tb = Testbed::new("acc", 2);
-    let host = common::Netns::new("acch");
+/// A host namespace whose h0 (10.77.0.1) reaches the bond's access port a0; `queues` RX and
+/// TX queues on each end.
+fn access_host(tb: &Testbed, tag: &str, queues: usize) -> common::Netns {
+    let host = common::Netns::new(tag);
+    let q = format!("numtxqueues {queues} numrxqueues {queues}");
     tb.in_bond(&format!(
-        "ip link add a0 type veth peer name h0 netns {} && ip link set a0 up",
+        "ip link add a0 {q} type veth peer name h0 netns {} {q} && ip link set a0 up",
         host.name
     ));
     host.exec(
         "ip link set h0 up && ip addr add 10.77.0.1/24 dev h0 && ethtool -K h0 tx off >/dev/null",
     );
+    host
+}
+
+/// `bond-dp status NAME --json` of the testbed's bond.
+fn status_json(tb: &Testbed, bond: &str) -> serde_json::Value {
+    let out = common::sh(&format!(
+        "ip netns exec {} {} status {bond} --json --run-dir {}",
+        tb.bond_ns,
+        env!("CARGO_BIN_EXE_bond-dp"),
+        tb.run_dir.path().display()
+    ));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn access_port_is_a_bump_in_the_wire() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("acc", 2);
+    let host = access_host(&tb, "acch", 1);
     let bond = tb.spawn_bond_dp(&[
         "run",
         "--bond",
@@ -341,4 +367,74 @@ fn access_port_is_a_bump_in_the_wire() {
         !String::from_utf8_lossy(&a0.stdout).contains("prog/xdp"),
         "XDP detached from the access port"
     );
+}
+
+#[test]
+fn two_workers_serve_the_queues_of_multi_queue_members() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::with("mq", 2, "--queues 2");
+    let host = access_host(&tb, "mqh", 2);
+    let bond = tb.spawn_bond_dp(&[
+        "run",
+        "--bond",
+        "bond0",
+        "--members",
+        "m0,m1",
+        "--host",
+        "xdp:a0",
+        "--workers",
+        "2",
+        "--options",
+        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
+    ]);
+    let host_ns = host.name.clone();
+    wait_for("ping through two workers", Duration::from_secs(10), || {
+        ping_once(&host_ns)
+    });
+    let seen = send_flows_from(&mut tb, &host_ns);
+    assert_eq!(seen.len(), FLOWS * PER_FLOW, "every datagram arrives once");
+    assert_hashed("layer3+4", &seen);
+
+    // Every member queue has a socket, each worker moved some of the flows, and the XDP
+    // program found a socket for every frame.
+    let status = status_json(&tb, "bond0");
+    let plane = &status["data_plane"];
+    assert_eq!(plane["workers"], 2);
+    let queues = plane["counters"]["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 4, "2 members x 2 queues: {queues:?}");
+    for w in 0..2 {
+        let sent: u64 = queues
+            .iter()
+            .filter(|q| q["worker"] == w)
+            .map(|q| q["tx_packets"].as_u64().unwrap())
+            .sum();
+        assert!(sent > 0, "worker {w} sent nothing: {queues:?}");
+    }
+    for m in plane["xdp"].as_array().unwrap() {
+        assert_eq!(m["no_socket_dropped"], 0, "{m}");
+    }
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn open_vswitch_static_lag_peer() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::with("ovs", 2, "--peer ovs-slb");
+    assert!(tb
+        .ovs_appctl("bond/show bond0")
+        .contains("bond_mode: balance-slb"));
+    let bond = bond_on(
+        &mut tb,
+        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
+    );
+    let seen = send_flows(&mut tb);
+    assert_eq!(seen.len(), FLOWS * PER_FLOW, "every datagram arrives once");
+    assert_hashed("layer3+4", &seen);
+    let counts = per_member(&seen);
+    assert!(counts[0] > 0 && counts[1] > 0, "{counts:?}");
+    assert!(terminate(tb.child(bond)).success());
 }

@@ -15,7 +15,9 @@ use crate::bond::{Bond, Event};
 use crate::config::BondConfig;
 use crate::control::{ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
+use crate::engine::BondCounters;
 use crate::monitor::read_link;
+use crate::xdp::XdpCountersReader;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
 
@@ -85,36 +87,48 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
     }
     let bonds: Vec<Arc<Mutex<Bond>>> = bonds.into_iter().map(|b| Arc::new(Mutex::new(b))).collect();
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Workers go on the last cores, away from core 0 where the kernel does most of its work;
+    // bonds take them in turn.
+    let mut cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .map(|c| c.id)
+        .collect();
     let mut planes = Vec::new();
     let mut servers = Vec::new();
-    for (i, bond) in bonds.iter().enumerate() {
+    for bond in &bonds {
         let b = bond.lock().expect("bond lock");
         for w in &b.config.warnings {
             warn!(bond = b.name(), "{w}");
         }
-        // Workers go on the last cores, away from core 0 where the kernel does most of its work.
-        let core = cores.iter().rev().nth(i % cores.len().max(1)).map(|c| c.id);
-        let plane = DataPlane::start(&b, core).map_err(|e| DaemonError::DataPlane {
+        let plane = DataPlane::start(&b, &cores).map_err(|e| DaemonError::DataPlane {
             bond: b.name().to_string(),
             reason: e.to_string(),
         })?;
-        let live = plane.as_ref().map(|p| {
-            let modes: Vec<String> = p
-                .attach_modes
-                .iter()
-                .map(|m| format!("{m:?}").to_lowercase())
-                .collect();
-            (modes, Arc::clone(&p.counters))
-        });
+        let rotate = (b.config.engine.workers as usize) % cores.len().max(1);
+        cores.rotate_left(rotate);
+        let live = match &plane {
+            Some(p) => Some(LiveDataPlane {
+                modes: p
+                    .attach_modes
+                    .iter()
+                    .map(|m| format!("{m:?}").to_lowercase())
+                    .collect(),
+                workers: b.config.engine.workers,
+                counters: p.counters.clone(),
+                xdp: p.xdp_counters().map_err(|e| DaemonError::DataPlane {
+                    bond: b.name().to_string(),
+                    reason: e.to_string(),
+                })?,
+            }),
+            None => None,
+        };
         let shared = Arc::clone(bond);
         servers.push(
             ControlServer::start(run_dir, b.name(), move |req| {
                 let mut status = shared.lock().expect("bond lock").status();
-                status.data_plane = live.as_ref().map(|(modes, counters)| DataPlaneStatus {
-                    xdp_modes: modes.clone(),
-                    counters: counters.view(),
-                });
+                status.data_plane = live.as_ref().map(LiveDataPlane::status);
                 match req {
                     Request::Status => status.to_proc(),
                     Request::StatusJson => {
@@ -144,6 +158,27 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
     drop(planes);
     drop(servers);
     Ok(())
+}
+
+/// What the control thread reads of a running data plane.
+struct LiveDataPlane {
+    modes: Vec<String>,
+    workers: u32,
+    counters: BondCounters,
+    xdp: XdpCountersReader,
+}
+
+impl LiveDataPlane {
+    fn status(&self) -> DataPlaneStatus {
+        DataPlaneStatus {
+            xdp_modes: self.modes.clone(),
+            workers: self.workers,
+            counters: self.counters.view(),
+            xdp: (0..self.modes.len() as u32)
+                .map(|slot| self.xdp.read(slot))
+                .collect(),
+        }
+    }
 }
 
 /// Polls each bond's members every miimon ms (bonds with miimon=0 are not monitored, as in the

@@ -10,13 +10,16 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::bond::Bond;
-use crate::config::HostSpec;
-use crate::engine::{BondCounters, HostSide, SnapshotCell, Worker};
+use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
+use crate::engine::{BondCounters, HostSide, SnapshotCell, Worker, WorkerPort};
 use crate::host::{AppPort, AppRings, TapPort};
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
-use crate::xdp::{AttachMode, MemberAction, MemberPort, PortConfig, UmemArea, XdpProgram};
+use crate::xdp::{
+    rx_queue_count, AttachMode, MemberAction, MemberPort, PortConfig, UmemArea, XdpCountersReader,
+    XdpProgram,
+};
 
 #[derive(Debug, Error)]
 pub enum DataPlaneError {
@@ -26,127 +29,204 @@ pub enum DataPlaneError {
     Port(#[from] PortError),
     #[error("host port {host}: {reason}")]
     Host { host: String, reason: String },
+    #[error("{0}")]
+    Engine(String),
 }
 
 pub struct DataPlane {
     bond: String,
     stop: Arc<AtomicBool>,
-    worker: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     pub snapshots: Arc<SnapshotCell>,
-    pub counters: Arc<BondCounters>,
+    pub counters: BondCounters,
     pub attach_modes: Vec<AttachMode>,
-    /// Frames in the bond's UMEM.
+    /// Frames in the bond's UMEM (all workers' shares).
     pub frame_count: usize,
-    // Dropped last (after the worker stopped): detaches from the members.
+    // Dropped last (after the workers stopped): detaches from the members.
     program: XdpProgram,
+}
+
+/// The queues worker `w` of `workers` serves on an interface with `queues` queues.
+fn worker_queues(w: u32, workers: u32, queues: u32) -> impl Iterator<Item = u32> {
+    (0..queues).filter(move |q| q % workers == w)
 }
 
 impl DataPlane {
     /// Brings the data plane up for `bond` with its configured host port; `None` for
     /// `--host none` (the daemon has no application to hand the in-process API to).
-    pub fn start(bond: &Bond, core: Option<usize>) -> Result<Option<DataPlane>, DataPlaneError> {
+    /// `default_cores` pins the workers when the bond's engine settings name no cores.
+    pub fn start(
+        bond: &Bond,
+        default_cores: &[usize],
+    ) -> Result<Option<DataPlane>, DataPlaneError> {
         if bond.config.host == HostSpec::None {
             return Ok(None);
         }
-        Self::start_with(bond, core, false).map(|(plane, _)| Some(plane))
+        Self::start_with(bond, default_cores, false).map(|(plane, _)| Some(plane))
     }
 
-    /// For appliances: brings the data plane up with the in-process API as the host side.
-    /// The application sends and receives frames in the bond's UMEM through the [`AppPort`].
+    /// For appliances: brings the data plane up with the in-process API as the host side,
+    /// one [`AppPort`] per worker. The application sends and receives frames in the bond's
+    /// UMEM through them; a frame must go back through the port it came from.
     pub fn start_in_process(
         bond: &Bond,
-        core: Option<usize>,
-    ) -> Result<(DataPlane, AppPort), DataPlaneError> {
-        let (plane, app) = Self::start_with(bond, core, true)?;
-        Ok((plane, app.expect("in-process host requested")))
+        default_cores: &[usize],
+    ) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
+        Self::start_with(bond, default_cores, true)
     }
 
     fn start_with(
         bond: &Bond,
-        core: Option<usize>,
+        default_cores: &[usize],
         in_process: bool,
-    ) -> Result<(DataPlane, Option<AppPort>), DataPlaneError> {
+    ) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
         let cfg = &bond.config;
+        let engine = &cfg.engine;
+        let workers = engine.workers;
+        let queue_counts = cfg
+            .members
+            .iter()
+            .chain(match &cfg.host {
+                HostSpec::Xdp(iface) => Some(iface),
+                _ => None,
+            })
+            .map(|iface| served_queues(engine, iface))
+            .collect::<Result<Vec<u32>, _>>()?;
+        if workers > 1 && matches!(cfg.host, HostSpec::Tap | HostSpec::TapNamed(_)) && !in_process {
+            return Err(DataPlaneError::Engine(format!(
+                "workers={workers}: a TAP host port is served by one worker; use workers=1, \
+                 or an xdp: access port or the in-process API for more"
+            )));
+        }
+        let frames_per_worker = engine.frames_per_worker(cfg.ports_per_worker());
+        let port_cfg = PortConfig {
+            frame_count: frames_per_worker * workers,
+            frame_size: engine.frame_size,
+            ring_size: engine.ring_size,
+            zero_copy: match engine.copy_mode {
+                CopyMode::Auto => None,
+                CopyMode::ZeroCopy => Some(true),
+                CopyMode::Copy => Some(false),
+            },
+        };
+        let xdp_mode = match engine.xdp_mode {
+            XdpMode::Auto => None,
+            XdpMode::Native => Some(AttachMode::Native),
+            XdpMode::Generic => Some(AttachMode::Generic),
+        };
+
         let mut program = XdpProgram::load()?;
-        let port_cfg = PortConfig::default();
-        let (umem, pool) = UmemArea::new(&port_cfg)?;
-        let umem_frames = umem.frame_count();
-        let mut ports = Vec::new();
         let mut attach_modes = Vec::new();
         for (slot, member) in cfg.members.iter().enumerate() {
-            let slot = slot as u32;
-            attach_modes.push(program.attach(member, None)?);
-            program.set_member(member, slot, action(bond, slot as usize))?;
-            ports.push(MemberPort::bind(
-                &umem, member, 0, slot, &port_cfg, &program,
-            )?);
+            attach_modes.push(program.attach(member, xdp_mode)?);
+            program.set_member(member, slot as u32, action(bond, slot))?;
         }
-        let mut app = None;
-        let host = match &cfg.host {
-            _ if in_process => {
-                let rings = AppRings::new(umem.frame_count());
-                app = Some(AppPort::new(umem.clone(), Arc::clone(&rings)));
-                HostSide::App(rings)
-            }
-            HostSpec::Tap => HostSide::Copy(Box::new(open_tap(&cfg.name, bond)?)),
-            HostSpec::TapNamed(name) => HostSide::Copy(Box::new(open_tap(name, bond)?)),
-            HostSpec::Xdp(iface) => {
-                // The access port takes the slot after the members; it always delivers.
-                let slot = cfg.members.len() as u32;
-                program.attach(iface, None)?;
-                program.set_member(iface, slot, MemberAction::Deliver)?;
-                let port = MemberPort::bind(&umem, iface, 0, slot, &port_cfg, &program)?;
-                HostSide::Xsk(Box::new(port))
-            }
-            HostSpec::None => unreachable!("handled above"),
-        };
-        let o = &cfg.options;
-        let selector = TxSelector::new(
-            o.mode,
-            o.xmit_hash_policy,
-            o.packets_per_slave,
-            o.tlb_dynamic_lb,
-            0x5eed,
-        );
+        if let HostSpec::Xdp(iface) = &cfg.host {
+            // The access port takes the slot after the members; it always delivers.
+            program.attach(iface, xdp_mode)?;
+            program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
+        }
+        let (umem, pool) = UmemArea::new(&port_cfg)?;
+        let umem_frames = umem.frame_count();
         let snapshots = Arc::new(SnapshotCell::new(bond.snapshot(bond.bond_mac())));
-        let counters = Arc::new(BondCounters::new(cfg.members.len()));
-        let worker = Worker::new(
-            umem,
-            pool,
-            ports,
-            host,
-            selector,
-            Arc::clone(&snapshots),
-            Arc::clone(&counters),
-        );
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = {
+        let mut handles = Vec::new();
+        let mut worker_counters = Vec::new();
+        let mut apps = Vec::new();
+        let mut tap = match &cfg.host {
+            _ if in_process => None,
+            HostSpec::Tap => Some(open_tap(&cfg.name, bond)?),
+            HostSpec::TapNamed(name) => Some(open_tap(name, bond)?),
+            _ => None,
+        };
+        for (w, pool) in (0..workers).zip(pool.split(workers as usize)) {
+            let mut ports = Vec::new();
+            for (slot, member) in cfg.members.iter().enumerate() {
+                for queue in worker_queues(w, workers, queue_counts[slot]) {
+                    let port =
+                        MemberPort::bind(&umem, member, queue, slot as u32, &port_cfg, &program)?;
+                    ports.push(WorkerPort { member: slot, port });
+                }
+            }
+            let host = match &cfg.host {
+                _ if in_process => {
+                    let rings = AppRings::new(pool.free());
+                    apps.push(AppPort::new(umem.clone(), Arc::clone(&rings)));
+                    HostSide::App(rings)
+                }
+                HostSpec::Xdp(iface) => {
+                    let slot = cfg.members.len();
+                    let access = worker_queues(w, workers, queue_counts[slot])
+                        .map(|q| {
+                            MemberPort::bind(&umem, iface, q, slot as u32, &port_cfg, &program)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    HostSide::Xsk(access)
+                }
+                HostSpec::Tap | HostSpec::TapNamed(_) => HostSide::Copy(Box::new(
+                    tap.take().expect("one worker serves the TAP port"),
+                )),
+                HostSpec::None => unreachable!("handled in start"),
+            };
+            let o = &cfg.options;
+            let selector = TxSelector::new(
+                o.mode,
+                o.xmit_hash_policy,
+                o.packets_per_slave,
+                o.tlb_dynamic_lb,
+                0x5eed + u64::from(w),
+            );
+            let (worker, counters) = Worker::new(
+                umem.clone(),
+                pool,
+                cfg.members.len(),
+                ports,
+                host,
+                selector,
+                Arc::clone(&snapshots),
+            );
+            worker_counters.push(counters);
+            let core = engine
+                .cores
+                .get(w as usize)
+                .or_else(|| default_cores.get(w as usize % default_cores.len().max(1)))
+                .copied();
             let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name(format!("worker-{}", cfg.name))
+            let handle = std::thread::Builder::new()
+                .name(format!("{}-w{w}", cfg.name))
                 .spawn(move || {
                     if let Some(id) = core {
                         core_affinity::set_for_current(core_affinity::CoreId { id });
                     }
                     worker.run(&stop);
                 })
-                .map_err(|e| DataPlaneError::Host {
-                    host: cfg.host.to_string(),
-                    reason: format!("starting the worker thread: {e}"),
-                })?
-        };
-        info!(bond = %cfg.name, host = %cfg.host, modes = ?attach_modes, "data plane up");
+                .map_err(|e| DataPlaneError::Engine(format!("starting worker {w}: {e}")))?;
+            handles.push(handle);
+        }
+        info!(
+            bond = %cfg.name,
+            host = %cfg.host,
+            modes = ?attach_modes,
+            workers,
+            queues = ?queue_counts,
+            "data plane up"
+        );
         let plane = DataPlane {
             bond: cfg.name.clone(),
             stop,
-            worker: Some(worker),
+            workers: handles,
             snapshots,
-            counters,
+            counters: BondCounters::new(cfg.members.len(), worker_counters),
             attach_modes,
             frame_count: umem_frames,
             program,
         };
-        Ok((plane, app))
+        Ok((plane, apps))
+    }
+
+    /// A reader of the XDP program's per-member counters, for status threads.
+    pub fn xdp_counters(&self) -> Result<XdpCountersReader, XdpError> {
+        self.program.counters_reader()
     }
 
     /// Publishes the bond's current members to the worker and the XDP program.
@@ -178,10 +258,31 @@ fn open_tap(name: &str, bond: &Bond) -> Result<TapPort, DataPlaneError> {
     })
 }
 
+/// How many queues of `iface` the bond serves: the configured number, or all it has; never
+/// more than it has, and at least one per worker.
+fn served_queues(engine: &EngineConfig, iface: &str) -> Result<u32, DataPlaneError> {
+    let has = rx_queue_count(iface)
+        .map_err(|e| DataPlaneError::Engine(format!("{iface}: reading its queues: {e}")))?;
+    let want = engine.queues.unwrap_or(has);
+    if want > has {
+        return Err(DataPlaneError::Engine(format!(
+            "queues={want} but {iface} has {has} RX queue(s)"
+        )));
+    }
+    if want < engine.workers {
+        return Err(DataPlaneError::Engine(format!(
+            "workers={} need a queue each on every member, but {iface} has {has} RX queue(s) \
+             (raise them with `ethtool -L {iface} combined N`, or lower workers)",
+            engine.workers
+        )));
+    }
+    Ok(want)
+}
+
 impl Drop for DataPlane {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(w) = self.worker.take() {
+        for w in self.workers.drain(..) {
             let _ = w.join();
         }
         info!(bond = %self.bond, "data plane stopped, XDP detached");

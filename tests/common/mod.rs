@@ -208,10 +208,29 @@ pub struct Testbed {
 
 impl Testbed {
     pub fn new(tag: &str, members: usize) -> Testbed {
+        Testbed::with(tag, members, "")
+    }
+
+    /// A testbed with more of testbed.sh's options: "--queues 2", "--peer ovs-slb".
+    pub fn with(tag: &str, members: usize, options: &str) -> Testbed {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("bdp{tag}{}x{n}", std::process::id());
         let script = repo_path("scripts/testbed.sh");
-        sh(&format!("{} up {prefix} {members}", script.display()));
+        let up = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{} up {prefix} {members} {options}",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        if !up.status.success() {
+            let _ = Command::new(&script).args(["down", &prefix]).status();
+            panic!(
+                "testbed.sh up {prefix} {members} {options}: {}",
+                String::from_utf8_lossy(&up.stderr)
+            );
+        }
         Testbed {
             bond_ns: format!("{prefix}-bond"),
             peer_ns: format!("{prefix}-peer"),
@@ -223,6 +242,15 @@ impl Testbed {
 
     pub fn in_bond(&self, cmd: &str) -> Output {
         sh(&format!("ip netns exec {} sh -c '{cmd}'", self.bond_ns))
+    }
+
+    /// Open vSwitch's answer to an ovs-appctl command (testbeds with an OVS peer).
+    pub fn ovs_appctl(&self, args: &str) -> String {
+        let out = sh(&format!(
+            "ovs-appctl -t /tmp/bond-dp-ovs-{}/vswitchd.ctl {args}",
+            self.prefix
+        ));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn in_peer(&self, cmd: &str) -> Output {

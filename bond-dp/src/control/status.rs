@@ -43,7 +43,11 @@ pub struct BondStatus {
 pub struct DataPlaneStatus {
     /// Per member: "native" or "generic" XDP.
     pub xdp_modes: Vec<String>,
+    pub workers: u32,
+    /// The engine's counters: per member, per member queue, and drops by reason.
     pub counters: crate::engine::CountersView,
+    /// Per member, what the XDP program did with arriving frames.
+    pub xdp: Vec<crate::xdp::XdpCounters>,
 }
 
 /// The 802.3ad block's bond-wide settings.

@@ -1,22 +1,45 @@
 //! Lock-free counters, written by workers and read by status at any time.
+//!
+//! Each worker writes only its own [`WorkerCounters`] (no cache line is shared between
+//! workers); readers sum them into a [`CountersView`].
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Default, Debug)]
-pub struct MemberCounters {
+/// One AF_XDP socket's traffic: a member queue served by one worker.
+#[derive(Debug)]
+pub struct QueueCounters {
+    pub member: usize,
+    pub queue: u32,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
     pub rx_packets: AtomicU64,
     pub rx_bytes: AtomicU64,
-    /// Frames for this member that its full TX ring could not take.
+    /// Frames for this queue that its full TX ring could not take.
     pub tx_ring_full: AtomicU64,
 }
 
+impl QueueCounters {
+    pub fn new(member: usize, queue: u32) -> Self {
+        QueueCounters {
+            member,
+            queue,
+            tx_packets: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            rx_packets: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
+            tx_ring_full: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What one worker counts.
 #[derive(Debug)]
-pub struct BondCounters {
-    pub members: Vec<MemberCounters>,
+pub struct WorkerCounters {
+    /// One per member socket the worker serves, in the worker's port order.
+    pub queues: Vec<QueueCounters>,
     /// Frames from the host that no member could take (no usable member).
     pub drop_no_member: AtomicU64,
     /// Frames received on members that the host side could not take.
@@ -27,18 +50,18 @@ pub struct BondCounters {
     pub drop_too_long: AtomicU64,
     /// UMEM frames in the worker's pool and port rings (published with the in-process API,
     /// whose own frames the application holds).
-    pub frames_in_worker: std::sync::atomic::AtomicUsize,
+    pub frames_in_worker: AtomicUsize,
 }
 
-impl BondCounters {
-    pub fn new(members: usize) -> Self {
-        BondCounters {
-            members: (0..members).map(|_| MemberCounters::default()).collect(),
+impl WorkerCounters {
+    pub fn new(queues: Vec<QueueCounters>) -> Self {
+        WorkerCounters {
+            queues,
             drop_no_member: AtomicU64::new(0),
             drop_host_busy: AtomicU64::new(0),
             drop_no_frame: AtomicU64::new(0),
             drop_too_long: AtomicU64::new(0),
-            frames_in_worker: std::sync::atomic::AtomicUsize::new(0),
+            frames_in_worker: AtomicUsize::new(0),
         }
     }
 
@@ -46,33 +69,71 @@ impl BondCounters {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
+}
+
+/// Every worker's counters of one bond.
+#[derive(Debug, Clone)]
+pub struct BondCounters {
+    members: usize,
+    pub workers: Vec<Arc<WorkerCounters>>,
+}
+
+impl BondCounters {
+    pub fn new(members: usize, workers: Vec<Arc<WorkerCounters>>) -> Self {
+        BondCounters { members, workers }
+    }
+
+    /// UMEM frames the workers hold (see [`WorkerCounters::frames_in_worker`]).
+    pub fn frames_in_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| {
+                w.frames_in_worker
+                    .load(std::sync::atomic::Ordering::Acquire)
+            })
+            .sum()
+    }
 
     pub fn view(&self) -> CountersView {
         let get = |c: &AtomicU64| c.load(Relaxed);
-        CountersView {
-            members: self
-                .members
-                .iter()
-                .map(|m| MemberCountersView {
-                    tx_packets: get(&m.tx_packets),
-                    tx_bytes: get(&m.tx_bytes),
-                    rx_packets: get(&m.rx_packets),
-                    rx_bytes: get(&m.rx_bytes),
-                    tx_ring_full: get(&m.tx_ring_full),
-                })
-                .collect(),
-            drop_no_member: get(&self.drop_no_member),
-            drop_host_busy: get(&self.drop_host_busy),
-            drop_no_frame: get(&self.drop_no_frame),
-            drop_too_long: get(&self.drop_too_long),
+        let mut view = CountersView {
+            members: vec![MemberCountersView::default(); self.members],
+            ..CountersView::default()
+        };
+        for (w, worker) in self.workers.iter().enumerate() {
+            for q in &worker.queues {
+                let queue = QueueCountersView {
+                    member: q.member,
+                    queue: q.queue,
+                    worker: w,
+                    counts: MemberCountersView {
+                        tx_packets: get(&q.tx_packets),
+                        tx_bytes: get(&q.tx_bytes),
+                        rx_packets: get(&q.rx_packets),
+                        rx_bytes: get(&q.rx_bytes),
+                        tx_ring_full: get(&q.tx_ring_full),
+                    },
+                };
+                view.members[q.member].add(&queue.counts);
+                view.queues.push(queue);
+            }
+            view.drop_no_member += get(&worker.drop_no_member);
+            view.drop_host_busy += get(&worker.drop_host_busy);
+            view.drop_no_frame += get(&worker.drop_no_frame);
+            view.drop_too_long += get(&worker.drop_too_long);
         }
+        view.queues.sort_by_key(|q| (q.member, q.queue));
+        view
     }
 }
 
 /// A copy of the counters, for status and JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountersView {
+    /// Per member, summed over its queues.
     pub members: Vec<MemberCountersView>,
+    /// Per member queue.
+    pub queues: Vec<QueueCountersView>,
     pub drop_no_member: u64,
     pub drop_host_busy: u64,
     pub drop_no_frame: u64,
@@ -86,4 +147,23 @@ pub struct MemberCountersView {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_ring_full: u64,
+}
+
+impl MemberCountersView {
+    fn add(&mut self, o: &MemberCountersView) {
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_ring_full += o.tx_ring_full;
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCountersView {
+    pub member: usize,
+    pub queue: u32,
+    pub worker: usize,
+    #[serde(flatten)]
+    pub counts: MemberCountersView,
 }

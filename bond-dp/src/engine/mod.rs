@@ -5,6 +5,9 @@ mod counters;
 mod snapshot_cell;
 mod worker;
 
-pub use counters::{BondCounters, CountersView, MemberCounters};
+pub use counters::{
+    BondCounters, CountersView, MemberCountersView, QueueCounters, QueueCountersView,
+    WorkerCounters,
+};
 pub use snapshot_cell::SnapshotCell;
-pub use worker::{HostSide, Worker, BURST};
+pub use worker::{HostSide, Worker, WorkerPort, BURST};

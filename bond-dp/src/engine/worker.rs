@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::FrameDesc;
 
-use super::{BondCounters, SnapshotCell};
+use super::{QueueCounters, SnapshotCell, WorkerCounters};
 use crate::host::{AppRings, HostPort};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::{arp, ethernet, MacAddr};
@@ -18,13 +18,13 @@ pub const BURST: usize = 64;
 const SPIN_BEFORE_NAP: u32 = 2000;
 const NAP: Duration = Duration::from_micros(50);
 
-/// Where the bond's host side is.
+/// Where the bond's host side is, as one worker sees it.
 pub enum HostSide {
     /// A port frames are copied to and from (TAP).
     Copy(Box<dyn HostPort>),
-    /// An AF_XDP socket on the bond's own UMEM (the access port): frames cross between it and
-    /// the members without a copy.
-    Xsk(Box<MemberPort>),
+    /// AF_XDP sockets on the bond's own UMEM (the access port's queues this worker serves):
+    /// frames cross between them and the members without a copy. The first one transmits.
+    Xsk(Vec<MemberPort>),
     /// The in-process API: frames pass by descriptor through rings to the application.
     App(Arc<AppRings>),
 }
@@ -32,15 +32,25 @@ pub enum HostSide {
 /// Free frames kept ready for the application to fill.
 const APP_FREE_TARGET: usize = BURST * 8;
 
+/// A member socket the worker serves.
+pub struct WorkerPort {
+    pub member: usize,
+    pub port: MemberPort,
+}
+
 pub struct Worker {
     umem: UmemArea,
     pool: FramePool,
-    /// Indexed by member id (one queue per member for now).
+    /// UMEM frames this worker owns (its share of the bond's).
+    frames_owned: usize,
+    /// The member queues this worker serves; `counters.queues[i]` counts `ports[i]`.
     ports: Vec<MemberPort>,
+    /// Per member: the index in `ports` of the socket this worker transmits on.
+    tx_port: Vec<usize>,
     host: HostSide,
     selector: TxSelector,
     snapshots: Arc<SnapshotCell>,
-    counters: Arc<BondCounters>,
+    counters: Arc<WorkerCounters>,
     // Per-burst scratch, allocated once.
     rx: Vec<FrameDesc>,
     batches: Vec<Vec<FrameDesc>>,
@@ -48,28 +58,47 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker for `members` members; `ports` must hold at least one queue of each.
     pub fn new(
         umem: UmemArea,
         pool: FramePool,
-        ports: Vec<MemberPort>,
+        members: usize,
+        ports: Vec<WorkerPort>,
         host: HostSide,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
-        counters: Arc<BondCounters>,
-    ) -> Worker {
-        let n = ports.len();
-        Worker {
+    ) -> (Worker, Arc<WorkerCounters>) {
+        let tx_port = (0..members)
+            .map(|m| {
+                ports
+                    .iter()
+                    .position(|p| p.member == m)
+                    .expect("a worker serves a queue of every member")
+            })
+            .collect();
+        let counters = Arc::new(WorkerCounters::new(
+            ports
+                .iter()
+                .map(|p| QueueCounters::new(p.member, p.port.queue))
+                .collect(),
+        ));
+        let worker = Worker {
             umem,
+            frames_owned: pool.free(),
             pool,
-            ports,
+            ports: ports.into_iter().map(|p| p.port).collect(),
+            tx_port,
             host,
             selector,
             snapshots,
-            counters,
+            counters: Arc::clone(&counters),
             rx: Vec::with_capacity(BURST),
-            batches: (0..n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+            batches: (0..members)
+                .map(|_| Vec::with_capacity(BURST * 2))
+                .collect(),
             host_buf: vec![0; 65536],
-        }
+        };
+        (worker, counters)
     }
 
     /// Runs until `stop` is set.
@@ -125,11 +154,11 @@ impl Worker {
                 }
             }
         }
-        let host_port = match &mut self.host {
-            HostSide::Xsk(port) => Some(&mut **port),
-            HostSide::Copy(_) | HostSide::App(_) => None,
+        let host_ports = match &mut self.host {
+            HostSide::Xsk(ports) => &mut ports[..],
+            HostSide::Copy(_) | HostSide::App(_) => &mut [],
         };
-        for port in self.ports.iter_mut().chain(host_port) {
+        for port in self.ports.iter_mut().chain(host_ports) {
             port.reclaim(&mut self.pool);
             port.refill(&mut self.pool);
             let _ = port.wake_rx();
@@ -139,18 +168,19 @@ impl Worker {
 
     fn members_to_host(&mut self) -> usize {
         let mut moved = 0;
-        for (m, port) in self.ports.iter_mut().enumerate() {
+        for (port, c) in self.ports.iter_mut().zip(&self.counters.queues) {
             self.rx.clear();
             let n = port.recv(&mut self.rx, BURST);
-            moved += n;
-            let c = &self.counters.members[m];
-            for desc in &self.rx {
-                BondCounters::add(&c.rx_packets, 1);
-                BondCounters::add(&c.rx_bytes, desc.lengths().data() as u64);
+            if n == 0 {
+                continue;
             }
+            moved += n;
+            let bytes: u64 = self.rx.iter().map(|d| d.lengths().data() as u64).sum();
+            WorkerCounters::add(&c.rx_packets, n as u64);
+            WorkerCounters::add(&c.rx_bytes, bytes);
             let busy = match &mut self.host {
                 HostSide::Xsk(access) => {
-                    let busy = access.send(&self.rx, &mut self.pool);
+                    let busy = access[0].send(&self.rx, &mut self.pool);
                     self.rx.clear();
                     busy
                 }
@@ -173,7 +203,7 @@ impl Worker {
                     busy
                 }
             };
-            BondCounters::add(&self.counters.drop_host_busy, busy as u64);
+            WorkerCounters::add(&self.counters.drop_host_busy, busy as u64);
         }
         moved
     }
@@ -183,7 +213,10 @@ impl Worker {
         self.rx.clear();
         match &mut self.host {
             HostSide::Xsk(access) => {
-                access.recv(&mut self.rx, BURST);
+                for port in access.iter_mut() {
+                    let room = BURST - self.rx.len();
+                    port.recv(&mut self.rx, room);
+                }
             }
             HostSide::App(rings) => {
                 while self.rx.len() < BURST {
@@ -199,13 +232,13 @@ impl Worker {
                         break;
                     };
                     let Some(mut desc) = self.pool.take() else {
-                        BondCounters::add(&self.counters.drop_no_frame, 1);
+                        WorkerCounters::add(&self.counters.drop_no_frame, 1);
                         continue;
                     };
                     if self.umem.write(&mut desc, &self.host_buf[..len]) {
                         self.rx.push(desc);
                     } else {
-                        BondCounters::add(&self.counters.drop_too_long, 1);
+                        WorkerCounters::add(&self.counters.drop_too_long, 1);
                         self.pool.put(desc);
                     }
                 }
@@ -232,7 +265,7 @@ impl Worker {
                             break;
                         }
                         let Some(mut copy) = self.pool.take() else {
-                            BondCounters::add(&self.counters.drop_no_frame, 1);
+                            WorkerCounters::add(&self.counters.drop_no_frame, 1);
                             continue;
                         };
                         // The original fits in a frame, so the copy does.
@@ -242,7 +275,7 @@ impl Worker {
                     }
                 }
                 Decision::Drop => {
-                    BondCounters::add(&self.counters.drop_no_member, 1);
+                    WorkerCounters::add(&self.counters.drop_no_member, 1);
                     self.pool.put(desc);
                 }
             }
@@ -252,12 +285,13 @@ impl Worker {
             if batch.is_empty() {
                 continue;
             }
-            let c = &self.counters.members[m];
+            let p = self.tx_port[m];
+            let c = &self.counters.queues[p];
             let bytes: u64 = batch.iter().map(|d| d.lengths().data() as u64).sum();
-            let dropped = self.ports[m].send(batch, &mut self.pool);
-            BondCounters::add(&c.tx_packets, (batch.len() - dropped) as u64);
-            BondCounters::add(&c.tx_bytes, bytes);
-            BondCounters::add(&c.tx_ring_full, dropped as u64);
+            let dropped = self.ports[p].send(batch, &mut self.pool);
+            WorkerCounters::add(&c.tx_packets, (batch.len() - dropped) as u64);
+            WorkerCounters::add(&c.tx_bytes, bytes);
+            WorkerCounters::add(&c.tx_ring_full, dropped as u64);
             batch.clear();
         }
         moved
@@ -266,7 +300,7 @@ impl Worker {
     /// Frames the worker holds: its pool, and the rings of its ports.
     fn frames_held(&self) -> usize {
         let host = match &self.host {
-            HostSide::Xsk(port) => port.held(),
+            HostSide::Xsk(ports) => ports.iter().map(MemberPort::held).sum(),
             HostSide::Copy(_) | HostSide::App(_) => 0,
         };
         self.pool.free() + host + self.ports.iter().map(MemberPort::held).sum::<usize>()
@@ -274,26 +308,27 @@ impl Worker {
 
     /// Where the frames are, for the invariant's message.
     fn frame_census(&self) -> String {
-        let host = match &self.host {
-            HostSide::Xsk(port) => format!("access {}", port.census()),
-            HostSide::Copy(_) | HostSide::App(_) => String::new(),
+        let access: &[MemberPort] = match &self.host {
+            HostSide::Xsk(ports) => ports,
+            HostSide::Copy(_) | HostSide::App(_) => &[],
         };
         let ports: Vec<String> = self
             .ports
             .iter()
-            .map(|p| format!("{} {}", p.iface, p.census()))
+            .chain(access)
+            .map(|p| format!("{}/{} {}", p.iface, p.queue, p.census()))
             .collect();
         format!(
-            "free {}, {}, {host} of {}",
+            "free {}, {} of {}",
             self.pool.free(),
             ports.join(", "),
-            self.umem.frame_count()
+            self.frames_owned
         )
     }
 
     /// Every frame accounted for: free, in a port's rings, or (between calls) nowhere else.
     pub fn frames_accounted(&self) -> bool {
-        self.frames_held() == self.umem.frame_count()
+        self.frames_held() == self.frames_owned
     }
 }
 

@@ -4,5 +4,5 @@
 pub mod port;
 pub mod program;
 
-pub use port::{FramePool, MemberPort, PortConfig, UmemArea};
-pub use program::{AttachMode, MemberAction, XdpProgram};
+pub use port::{rx_queue_count, FramePool, MemberPort, PortConfig, UmemArea};
+pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpProgram};

@@ -37,6 +37,7 @@ pub enum PortError {
 /// Ring and UMEM sizes (powers of two).
 #[derive(Clone, Copy, Debug)]
 pub struct PortConfig {
+    /// Frames in the whole UMEM.
     pub frame_count: u32,
     pub frame_size: u32,
     pub ring_size: u32,
@@ -53,6 +54,15 @@ impl Default for PortConfig {
             zero_copy: None,
         }
     }
+}
+
+/// The number of RX queues an interface has (the sockets it takes to see all its traffic).
+pub fn rx_queue_count(iface: &str) -> io::Result<u32> {
+    let count = std::fs::read_dir(format!("/sys/class/net/{iface}/queues"))?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+        .count();
+    Ok(count.max(1) as u32)
 }
 
 /// The UMEM every member socket of a bond shares: a frame received anywhere can leave on any
@@ -144,6 +154,16 @@ impl FramePool {
 
     pub fn put(&mut self, desc: FrameDesc) {
         self.free.push(desc);
+    }
+
+    /// Deals the frames out into `n` pools of equal size, one per worker.
+    pub fn split(mut self, n: usize) -> Vec<FramePool> {
+        let each = self.free.len() / n.max(1);
+        (0..n)
+            .map(|_| FramePool {
+                free: self.free.split_off(self.free.len() - each),
+            })
+            .collect()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Xdp, XdpFlags};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ObjectBuilder, Xdp, XdpFlags};
 use thiserror::Error;
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bond_xdp.o"));
@@ -134,33 +134,15 @@ impl XdpProgram {
             })
     }
 
-    /// The program's counters for member `slot`, summed over CPUs.
-    pub fn counters(&self, slot: u32) -> XdpCounters {
-        let Ok(map) = self.map("counters") else {
-            return XdpCounters::default();
-        };
-        let read = |what: u32| -> u64 {
-            let key = (slot * COUNTERS_PER_MEMBER + what).to_ne_bytes();
-            map.lookup_percpu(&key, MapFlags::ANY)
-                .ok()
-                .flatten()
-                .map(|per_cpu| {
-                    per_cpu
-                        .iter()
-                        .filter_map(|v| {
-                            v.get(..8)
-                                .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
-                        })
-                        .sum()
-                })
-                .unwrap_or(0)
-        };
-        XdpCounters {
-            redirected: read(0),
-            control_passed: read(1),
-            inactive_dropped: read(2),
-            no_socket_dropped: read(3),
-        }
+    /// A handle on the program's counters that any thread may read.
+    pub fn counters_reader(&self) -> Result<XdpCountersReader, XdpError> {
+        let map = self.map("counters")?;
+        MapHandle::try_from(&map)
+            .map(XdpCountersReader)
+            .map_err(|e| XdpError::Map {
+                map: "counters",
+                reason: e.to_string(),
+            })
     }
 
     fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, XdpError> {
@@ -179,6 +161,35 @@ impl XdpProgram {
             .progs()
             .find(|p| p.name() == "bond_xdp")
             .map(|p| p.as_fd().as_raw_fd())
+    }
+}
+
+/// Reads the per-member counters of a loaded program (Send and Sync: status threads use it).
+pub struct XdpCountersReader(MapHandle);
+
+impl XdpCountersReader {
+    /// Member `slot`'s counters, summed over CPUs.
+    pub fn read(&self, slot: u32) -> XdpCounters {
+        let read = |what: u32| -> u64 {
+            let key = (slot * COUNTERS_PER_MEMBER + what).to_ne_bytes();
+            self.0
+                .lookup_percpu(&key, MapFlags::ANY)
+                .ok()
+                .flatten()
+                .map(|per_cpu| {
+                    per_cpu
+                        .iter()
+                        .filter_map(|v| v.get(..8)?.try_into().ok().map(u64::from_ne_bytes))
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        XdpCounters {
+            redirected: read(0),
+            control_passed: read(1),
+            inactive_dropped: read(2),
+            no_socket_dropped: read(3),
+        }
     }
 }
 
