@@ -92,7 +92,7 @@ fn inner_burst_loop() {
     .unwrap();
     let bond = bond_dp::daemon::prepare(vec![config]).unwrap().remove(0);
     let (plane, mut apps) = DataPlane::start_in_process(&bond, &[]).unwrap();
-    let app = apps.remove(0);
+    let mut app = apps.remove(0);
 
     // 64 flows of UDP, made before anything is counted.
     let frames: Vec<Vec<u8>> = (0..64u16)

@@ -12,7 +12,8 @@ use tracing::info;
 use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 use crate::engine::{BondCounters, HostSide, SnapshotCell, Worker, WorkerPort};
-use crate::host::{AppPort, AppRings, TapPort};
+use crate::host::app::app_rings;
+use crate::host::{AppPort, TapPort};
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
@@ -150,9 +151,9 @@ impl DataPlane {
             }
             let host = match &cfg.host {
                 _ if in_process => {
-                    let rings = AppRings::new(pool.free());
-                    apps.push(AppPort::new(umem.clone(), Arc::clone(&rings)));
-                    HostSide::App(rings)
+                    let (app, rings) = app_rings(umem.clone(), pool.free());
+                    apps.push(app);
+                    HostSide::App(Box::new(rings))
                 }
                 HostSpec::Xdp(iface) => {
                     let slot = cfg.members.len();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use xsk_rs::FrameDesc;
 
 use super::{QueueCounters, SnapshotCell, WorkerCounters};
+use crate::host::app::{pop_burst, push_burst};
 use crate::host::{AppRings, HostPort};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::{arp, ethernet, MacAddr};
@@ -26,7 +27,7 @@ pub enum HostSide {
     /// frames cross between them and the members without a copy. The first one transmits.
     Xsk(Vec<MemberPort>),
     /// The in-process API: frames pass by descriptor through rings to the application.
-    App(Arc<AppRings>),
+    App(Box<AppRings>),
 }
 
 /// Free frames kept ready for the application to fill.
@@ -137,21 +138,22 @@ impl Worker {
 
     /// One pass over every port; returns how many frames moved.
     pub fn poll_once(&mut self, snap: &TxSnapshot) -> usize {
-        if let HostSide::App(rings) = &self.host {
-            // Keep the application supplied, and take back what it leaves lying in the ring
-            // so that the members' fill rings do not starve.
-            while rings.free.len() < APP_FREE_TARGET {
-                let Some(desc) = self.pool.take() else { break };
-                if let Err(desc) = rings.free.push(desc) {
-                    self.pool.put(desc);
-                    break;
+        if let HostSide::App(rings) = &mut self.host {
+            // Take back what the application returned, and keep it supplied with free frames
+            // so that it never waits on the worker.
+            self.rx.clear();
+            pop_burst(&mut rings.returned, &mut self.rx, usize::MAX);
+            let waiting = rings.free.buffer().capacity() - rings.free.slots();
+            if waiting < APP_FREE_TARGET {
+                while self.rx.len() < APP_FREE_TARGET * 2 - waiting {
+                    let Some(desc) = self.pool.take() else { break };
+                    self.rx.push(desc);
                 }
+                let given = push_burst(&mut rings.free, &self.rx);
+                self.rx.drain(..given);
             }
-            while rings.free.len() > APP_FREE_TARGET * 2 {
-                match rings.free.pop() {
-                    Some(desc) => self.pool.put(desc),
-                    None => break,
-                }
+            for desc in self.rx.drain(..) {
+                self.pool.put(desc);
             }
         }
         let host_ports = match &mut self.host {
@@ -193,12 +195,10 @@ impl Worker {
                     busy
                 }
                 HostSide::App(rings) => {
-                    let mut busy = 0;
-                    for desc in self.rx.drain(..) {
-                        if let Err(desc) = rings.from_bond.push(desc) {
-                            busy += 1;
-                            self.pool.put(desc);
-                        }
+                    let taken = push_burst(&mut rings.from_bond, &self.rx);
+                    let busy = self.rx.len() - taken;
+                    for desc in self.rx.drain(..).skip(taken) {
+                        self.pool.put(desc);
                     }
                     busy
                 }
@@ -219,12 +219,7 @@ impl Worker {
                 }
             }
             HostSide::App(rings) => {
-                while self.rx.len() < BURST {
-                    match rings.to_bond.pop() {
-                        Some(desc) => self.rx.push(desc),
-                        None => break,
-                    }
-                }
+                pop_burst(&mut rings.to_bond, &mut self.rx, BURST);
             }
             HostSide::Copy(host) => {
                 while self.rx.len() < BURST {
@@ -249,6 +244,9 @@ impl Worker {
     fn host_to_members(&mut self, snap: &TxSnapshot) -> usize {
         self.host_burst();
         let moved = self.rx.len();
+        for desc in &self.rx {
+            self.umem.prefetch(desc);
+        }
         for i in 0..moved {
             let mut desc = self.rx[i];
             match self.selector.select(self.umem.data(&desc), snap) {

@@ -4,5 +4,7 @@
 pub mod port;
 pub mod program;
 
+pub use xsk_rs::FrameDesc;
+
 pub use port::{rx_queue_count, FramePool, MemberPort, PortConfig, UmemArea};
 pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpProgram};

@@ -104,6 +104,20 @@ impl UmemArea {
         unsafe { self.umem.data(desc).contents() }
     }
 
+    /// Starts loading a frame's first cache line: the kernel wrote it on another core, and
+    /// selection reads the headers, so a burst's misses overlap instead of queueing.
+    #[inline]
+    pub fn prefetch(&self, desc: &FrameDesc) {
+        let head = self.data(desc).as_ptr();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; it never faults, and `head` points into the UMEM.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(head.cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = head;
+    }
+
     /// The bytes of a frame the caller holds, for in-place edits (MAC rewrites).
     pub fn data_mut<'a>(&'a self, desc: &'a mut FrameDesc) -> &'a mut [u8] {
         // SAFETY: as in `data`; `&mut desc` makes this the only access through bond-dp.

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""The end-to-end veth benchmark: bond-dp against raw AF_XDP and DPDK's bonding PMD.
+
+60-byte UDP frames (64 on the wire) of 1024 flows; one core (1) for the data plane under test,
+the other (0) for the generator. Every round runs each contender once, alternating, so the
+ratios compare figures measured minutes apart on the same machine. Frames are counted where
+they leave: an XDP program that drops and counts them on the far veth ends.
+
+Topology (namespaces made here, removed at exit):
+    H: h0 ==== a0 :B: m0 ==== p0 :P
+                      m1 ==== p1
+
+  forward   generator on h0 -> a0 -> (contender) -> m0/m1 -> sink on p0,p1
+  txonly    frames made in the contender's process -> m0/m1 -> sink on p0,p1
+  receive   generator on p0,p1 -> m0/m1 -> (contender) -> a0 -> sink on h0
+
+Run as root, through bench/e2e.sh (it installs DPDK and builds the release binaries).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+E2E = os.path.join(ROOT, "target/release/e2e")
+BOND_DP = os.path.join(ROOT, "target/release/bond-dp")
+PREFIX = f"bdpe2e{os.getpid()}"
+NS = {k: f"{PREFIX}-{k}" for k in "bhp"}
+RUN_DIR = f"/tmp/{PREFIX}-run"
+WORKER_CORE, GEN_CORE = 1, 0
+BOND_OPTIONS = "mode=balance-xor,miimon=100,xmit_hash_policy=layer3+4"
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True)
+
+
+def in_ns(ns, args):
+    return ["ip", "netns", "exec", NS[ns]] + args
+
+
+def testbed_up():
+    for ns in NS.values():
+        sh(f"ip netns add {ns} && ip -n {ns} link set lo up")
+    sh(f"ip -n {NS['b']} link add m0 type veth peer name p0 netns {NS['p']}")
+    sh(f"ip -n {NS['b']} link add m1 type veth peer name p1 netns {NS['p']}")
+    sh(f"ip -n {NS['b']} link add a0 type veth peer name h0 netns {NS['h']}")
+    for ns, ifaces in (("b", "m0 m1 a0"), ("p", "p0 p1"), ("h", "h0")):
+        for i in ifaces.split():
+            sh(f"ip -n {NS[ns]} link set {i} up")
+
+
+def testbed_down():
+    for ns in NS.values():
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+
+
+class Sink:
+    """Counts frames dropped in XDP on `ifaces` between `warmup` and `warmup + seconds`."""
+
+    def __init__(self, ns, ifaces, warmup, seconds):
+        self.proc = subprocess.Popen(
+            in_ns(ns, [E2E, "sink", "--ifaces", ifaces, "--warmup", str(warmup),
+                       "--seconds", str(seconds)]),
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # attached before traffic starts
+
+    def pps(self):
+        out, _ = self.proc.communicate(timeout=60)
+        m = re.search(r"^pps (\d+)", out, re.M)
+        if not m:
+            raise RuntimeError(f"sink printed nothing usable: {out!r}")
+        return int(m.group(1))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def testpmd(mode, vdevs, extra=()):
+    args = ["dpdk-testpmd", "-l", f"{GEN_CORE},{WORKER_CORE}", "--main-lcore", str(GEN_CORE),
+            "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", PREFIX,
+            "--log-level", "*:error"]
+    for v in vdevs:
+        args += ["--vdev", v]
+    args += ["--", f"--forward-mode={mode}", "--stats-period", "1", "--auto-start",
+             "--nb-cores=1", *extra]
+    return subprocess.Popen(in_ns("b", args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+
+AF_PACKET_BOND = [
+    "net_af_packet1,iface=m0", "net_af_packet2,iface=m1",
+    "net_bonding0,mode=2,slave=net_af_packet1,slave=net_af_packet2,xmit_policy=l34",
+]
+
+
+# Forward between the access port (0) and the bond (3), not its members (1, 2).
+BOND_PORTS = ["--portlist=0,3"]
+
+
+def bond_dp_daemon():
+    proc = subprocess.Popen(
+        in_ns("b", [BOND_DP, "run", "--bond", "bond0", "--members", "m0,m1", "--host", "xdp:a0",
+                    "--options", BOND_OPTIONS, "--cores", str(WORKER_CORE),
+                    "--run-dir", RUN_DIR, "--log-level", "warn"]))
+    deadline = time.time() + 10
+    while not os.path.exists(f"{RUN_DIR}/bond0.sock"):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("bond-dp did not start")
+        time.sleep(0.05)
+    return proc
+
+
+def raw_forward(src, dst, seconds):
+    return subprocess.Popen(in_ns("b", [E2E, "fwd", "--from", src, "--to", dst, "--seconds",
+                                        str(seconds), "--core", str(WORKER_CORE)]),
+                            stdout=subprocess.DEVNULL)
+
+
+def measure_through(start_contender, gen_ns, gen_ifaces, sink_ns, sink_ifaces, seconds):
+    """Starts the contender, then the sink and the generator; the sink's figure."""
+    contender = start_contender(seconds + 4)
+    time.sleep(1.5 if "dpdk-testpmd" in contender.args else 0.3)
+    try:
+        sink = Sink(sink_ns, sink_ifaces, 1, seconds)
+        subprocess.run(in_ns(gen_ns, [E2E, "gen", "--ifaces", gen_ifaces, "--seconds",
+                                      str(seconds + 1.5), "--core", str(GEN_CORE)]),
+                       check=True, stdout=subprocess.DEVNULL)
+        return sink.pps()
+    finally:
+        stop(contender)
+
+
+def measure_sender(start_sender, seconds):
+    """Starts the sink, then the sender; the sink's figure."""
+    sink = Sink("p", "p0,p1", 2.5, seconds)
+    sender = start_sender(seconds + 3)
+    try:
+        return sink.pps()
+    finally:
+        stop(sender)
+
+
+CONTENDERS = {
+    "forward": [
+        ("bond-dp (access port -> 2-member xor l3+4)",
+         lambda s: measure_through(lambda _: bond_dp_daemon(), "h", "h0", "p", "p0,p1", s)),
+        ("raw AF_XDP forward to one member (ceiling)",
+         lambda s: measure_through(lambda t: raw_forward("a0", "m0", t), "h", "h0", "p", "p0,p1", s)),
+        ("DPDK testpmd io, bonding PMD mode 2 l34 over af_packet",
+         lambda s: measure_through(
+             lambda _: testpmd("io", ["net_af_packet0,iface=a0", *AF_PACKET_BOND],
+                               BOND_PORTS),
+             "h", "h0", "p", "p0,p1", s)),
+    ],
+    "txonly": [
+        ("bond-dp in-process API -> 2-member xor l3+4",
+         lambda s: measure_sender(lambda t: subprocess.Popen(
+             in_ns("b", [E2E, "txonly", "--members", "m0,m1", "--options", BOND_OPTIONS,
+                         "--seconds", str(t), "--app-core", str(GEN_CORE),
+                         "--worker-core", str(WORKER_CORE)]),
+             stdout=subprocess.DEVNULL), s)),
+        ("raw AF_XDP TX on both members, one core (ceiling)",
+         lambda s: measure_sender(lambda t: subprocess.Popen(
+             in_ns("b", [E2E, "gen", "--ifaces", "m0,m1", "--seconds", str(t),
+                         "--core", str(WORKER_CORE)]),
+             stdout=subprocess.DEVNULL), s)),
+        ("DPDK testpmd txonly, two net_af_xdp ports (raw)",
+         lambda s: measure_sender(lambda _: testpmd(
+             "txonly", ["net_af_xdp0,iface=m0", "net_af_xdp1,iface=m1"],
+             ["--txpkts=60", "--txonly-multi-flow"]), s)),
+        ("DPDK testpmd txonly, bonding PMD mode 2 l34 over af_packet",
+         lambda s: measure_sender(lambda _: testpmd(
+             "txonly", AF_PACKET_BOND, ["--txpkts=60", "--txonly-multi-flow"]), s)),
+    ],
+    "receive": [
+        ("bond-dp (2-member xor bond -> access port)",
+         lambda s: measure_through(lambda _: bond_dp_daemon(), "p", "p0,p1", "h", "h0", s)),
+        ("raw AF_XDP forward from both members (ceiling)",
+         lambda s: measure_through(lambda t: raw_forward("m0,m1", "a0", t), "p", "p0,p1", "h", "h0", s)),
+        ("DPDK testpmd io, bonding PMD mode 2 over af_packet",
+         lambda s: measure_through(
+             lambda _: testpmd("io", ["net_af_packet0,iface=a0", *AF_PACKET_BOND],
+                               BOND_PORTS),
+             "p", "p0,p1", "h", "h0", s)),
+    ],
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per run")
+    ap.add_argument("--only", choices=list(CONTENDERS), action="append",
+                    help="run only these directions")
+    ap.add_argument("--no-dpdk", action="store_true", help="leave DPDK out")
+    args = ap.parse_args()
+    have_dpdk = shutil.which("dpdk-testpmd") and not args.no_dpdk
+    directions = args.only or list(CONTENDERS)
+
+    results = {(d, name): [] for d in directions for name, _ in CONTENDERS[d]}
+    testbed_up()
+    try:
+        for r in range(args.rounds):
+            for d in directions:
+                for name, run in CONTENDERS[d]:
+                    if "DPDK" in name and not have_dpdk:
+                        continue
+                    pps = run(args.seconds)
+                    results[(d, name)].append(pps)
+                    print(f"round {r + 1} {d:8} {pps / 1e6:6.3f} Mpps  {name}", flush=True)
+    finally:
+        testbed_down()
+    report(results, directions, args)
+
+
+def report(results, directions, args):
+    print()
+    print(f"{args.rounds} rounds of {args.seconds:g} s, median Mpps; ratios of medians "
+          "(bond-dp / other)")
+    for d in directions:
+        rows = [(name, statistics.median(v)) for (dd, name), v in results.items() if dd == d and v]
+        if not rows:
+            continue
+        ours = rows[0][1]
+        print(f"\n### {d}\n")
+        print("| contender | Mpps (median) | runs | bond-dp / this |")
+        print("|---|---|---|---|")
+        for name, med in rows:
+            runs = ", ".join(f"{x / 1e6:.3f}" for x in results[(d, name)])
+            ratio = "-" if name == rows[0][0] else f"{ours / med:.2f}x" if med else "inf"
+            print(f"| {name} | {med / 1e6:.3f} | {runs} | {ratio} |")
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("e2e.py: needs root (namespaces, XDP)")
+    for binary in (E2E, BOND_DP):
+        if not os.path.exists(binary):
+            sys.exit(f"e2e.py: {binary} missing: cargo build --release --workspace")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    main()

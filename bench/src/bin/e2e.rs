@@ -1,0 +1,296 @@
+//! The parts of the end-to-end veth benchmark (bench/e2e.py runs them in namespaces):
+//!
+//! - `gen`: an AF_XDP traffic generator: 60-byte UDP frames (64 on the wire with the FCS) of
+//!   many flows, as fast as the interface takes them.
+//! - `sink`: drops frames in XDP on interfaces and reports how many arrived per second.
+//! - `fwd`: raw AF_XDP forwarding from one interface to another on one shared UMEM with no bond
+//!   logic: the ceiling bond-dp's forwarding is measured against.
+//! - `txonly`: frames made in-process and sent through a bond's in-process API.
+//!
+//! All of them use bond-dp's own XDP program and socket layer, so the raw figures measure the
+//! same I/O code the bond runs, without selection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bond_dp::config::{BondConfig, HostSpec};
+use bond_dp::dataplane::DataPlane;
+use bond_dp::xdp::{
+    FrameDesc, FramePool, MemberAction, MemberPort, PortConfig, UmemArea, XdpProgram,
+};
+use bond_dp_bench::udp_frame;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send frames of `flows` flows on the interfaces in turn for `seconds`.
+    Gen {
+        #[arg(long, value_delimiter = ',')]
+        ifaces: Vec<String>,
+        #[arg(long, default_value_t = 1024)]
+        flows: u16,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        core: Option<usize>,
+    },
+    /// Count frames dropped in XDP on the interfaces between `warmup` and `warmup + seconds`;
+    /// prints "pps N" and the per-interface counts.
+    Sink {
+        #[arg(long, value_delimiter = ',')]
+        ifaces: Vec<String>,
+        #[arg(long)]
+        warmup: f64,
+        #[arg(long)]
+        seconds: f64,
+    },
+    /// Forward every frame arriving on the `from` interfaces out of `to` for `seconds`.
+    Fwd {
+        #[arg(long, value_delimiter = ',')]
+        from: Vec<String>,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        core: Option<usize>,
+    },
+    /// Send frames through a bond's in-process API for `seconds`: the application thread on
+    /// `app_core`, the bond's worker on `worker_core`.
+    Txonly {
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+        #[arg(long)]
+        options: String,
+        #[arg(long, default_value_t = 1024)]
+        flows: u16,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        app_core: Option<usize>,
+        #[arg(long)]
+        worker_core: Option<usize>,
+    },
+}
+
+const BURST: usize = 64;
+
+fn main() {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        let registered = unsafe {
+            signal_hook::low_level::register(signal, || STOP.store(true, Ordering::Relaxed))
+        };
+        registered.expect("signal handler");
+    }
+    let result = match Cli::parse().command {
+        Command::Gen {
+            ifaces,
+            flows,
+            seconds,
+            core,
+        } => generate(&ifaces, flows, seconds, core),
+        Command::Sink {
+            ifaces,
+            warmup,
+            seconds,
+        } => sink(&ifaces, warmup, seconds),
+        Command::Fwd {
+            from,
+            to,
+            seconds,
+            core,
+        } => forward(&from, &to, seconds, core),
+        Command::Txonly {
+            members,
+            options,
+            flows,
+            seconds,
+            app_core,
+            worker_core,
+        } => txonly(members, &options, flows, seconds, app_core, worker_core),
+    };
+    if let Err(e) = result {
+        eprintln!("e2e: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn pin(core: Option<usize>) {
+    if let Some(id) = core {
+        core_affinity::set_for_current(core_affinity::CoreId { id });
+    }
+}
+
+/// Set by SIGINT/SIGTERM: loops end and XDP programs are detached on the way out.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// A deadline `seconds` away; `running(end)` is false once it passes or a signal came.
+fn stop_after(seconds: f64) -> Instant {
+    Instant::now() + Duration::from_secs_f64(seconds)
+}
+
+fn running(end: Instant) -> bool {
+    !STOP.load(Ordering::Relaxed) && Instant::now() < end
+}
+
+/// Sleeps up to `seconds`, less if a signal comes.
+fn nap(seconds: f64) {
+    let end = stop_after(seconds);
+    while running(end) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn generate(ifaces: &[String], flows: u16, seconds: f64, core: Option<usize>) -> Result<()> {
+    pin(core);
+    let program = XdpProgram::load()?;
+    let cfg = PortConfig::default();
+    let (umem, mut pool) = UmemArea::new(&cfg)?;
+    let mut ports = ifaces
+        .iter()
+        .enumerate()
+        .map(|(slot, iface)| MemberPort::bind(&umem, iface, 0, slot as u32, &cfg, &program))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let frames: Vec<Vec<u8>> = (0..flows).map(udp_frame).collect();
+    let mut burst = Vec::with_capacity(BURST);
+    let (mut sent, mut next) = (0u64, 0usize);
+    let end = stop_after(seconds);
+    while running(end) {
+        for port in &mut ports {
+            port.reclaim(&mut pool);
+            fill_burst(&umem, &mut pool, &mut burst, &frames, &mut next);
+            let dropped = port.send(&burst, &mut pool);
+            sent += (burst.len() - dropped) as u64;
+            burst.clear();
+        }
+    }
+    println!("sent {sent}");
+    Ok(())
+}
+
+/// Takes up to a burst of free frames and writes the next flows' frames into them.
+fn fill_burst(
+    umem: &UmemArea,
+    pool: &mut FramePool,
+    burst: &mut Vec<FrameDesc>,
+    frames: &[Vec<u8>],
+    next: &mut usize,
+) {
+    while burst.len() < BURST {
+        let Some(mut desc) = pool.take() else { break };
+        umem.write(&mut desc, &frames[*next % frames.len()]);
+        *next += 1;
+        burst.push(desc);
+    }
+}
+
+fn sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
+    let mut program = XdpProgram::load()?;
+    for (slot, iface) in ifaces.iter().enumerate() {
+        program.attach(iface, None)?;
+        program.set_member(iface, slot as u32, MemberAction::Drop)?;
+    }
+    let counters = program.counters_reader()?;
+    let read = || -> Vec<u64> {
+        (0..ifaces.len() as u32)
+            .map(|slot| counters.read(slot).inactive_dropped)
+            .collect()
+    };
+    nap(warmup);
+    let before = read();
+    let start = Instant::now();
+    nap(seconds);
+    let after = read();
+    let elapsed = start.elapsed().as_secs_f64();
+    let per_iface: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let total: u64 = per_iface.iter().sum();
+    println!("pps {:.0}", total as f64 / elapsed);
+    for (iface, n) in ifaces.iter().zip(&per_iface) {
+        println!("{iface} {n}");
+    }
+    Ok(())
+}
+
+fn forward(from: &[String], to: &str, seconds: f64, core: Option<usize>) -> Result<()> {
+    pin(core);
+    let mut program = XdpProgram::load()?;
+    let cfg = PortConfig::default();
+    let (umem, mut pool) = UmemArea::new(&cfg)?;
+    let mut rx = Vec::new();
+    for (slot, iface) in from.iter().enumerate() {
+        program.attach(iface, None)?;
+        program.set_member(iface, slot as u32, MemberAction::Deliver)?;
+        rx.push(MemberPort::bind(
+            &umem,
+            iface,
+            0,
+            slot as u32,
+            &cfg,
+            &program,
+        )?);
+    }
+    let mut tx = MemberPort::bind(&umem, to, 0, from.len() as u32, &cfg, &program)?;
+    let mut burst = Vec::with_capacity(BURST);
+    let mut moved = 0u64;
+    let end = stop_after(seconds);
+    while running(end) {
+        tx.reclaim(&mut pool);
+        for port in &mut rx {
+            port.refill(&mut pool);
+            let _ = port.wake_rx();
+            burst.clear();
+            if port.recv(&mut burst, BURST) > 0 {
+                moved += (burst.len() - tx.send(&burst, &mut pool)) as u64;
+            }
+        }
+    }
+    println!("forwarded {moved}");
+    Ok(())
+}
+
+fn txonly(
+    members: Vec<String>,
+    options: &str,
+    flows: u16,
+    seconds: f64,
+    app_core: Option<usize>,
+    worker_core: Option<usize>,
+) -> Result<()> {
+    let config = BondConfig::new("bench0", members, options, HostSpec::None)?;
+    let bond = bond_dp::daemon::prepare(vec![config])?.remove(0);
+    let cores: Vec<usize> = worker_core.into_iter().collect();
+    let (plane, mut apps) = DataPlane::start_in_process(&bond, &cores)?;
+    let mut app = apps.remove(0);
+    pin(app_core);
+    let frames: Vec<Vec<u8>> = (0..flows).map(udp_frame).collect();
+    let mut burst = Vec::with_capacity(BURST);
+    let (mut sent, mut next) = (0u64, 0usize);
+    let end = stop_after(seconds);
+    while running(end) {
+        while burst.len() < BURST {
+            let Some(mut desc) = app.alloc() else { break };
+            app.write(&mut desc, &frames[next % frames.len()]);
+            next += 1;
+            burst.push(desc);
+        }
+        let n = app.send_burst(&burst);
+        sent += n as u64;
+        burst.drain(..n);
+    }
+    for desc in burst.drain(..) {
+        app.free(desc);
+    }
+    let view = plane.counters.view();
+    let on_wire: u64 = view.members.iter().map(|m| m.tx_packets).sum();
+    println!("sent {sent} transmitted {on_wire}");
+    Ok(())
+}
