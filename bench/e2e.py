@@ -230,20 +230,25 @@ def main():
 
 def report(results, directions, args):
     print()
-    print(f"{args.rounds} rounds of {args.seconds:g} s, median Mpps; ratios of medians "
-          "(bond-dp / other)")
+    print(f"{args.rounds} rounds of {args.seconds:g} s. Mpps: median of the rounds. Ratio: "
+          "bond-dp / contender, taken in each round (runs minutes apart), then the median.")
     for d in directions:
-        rows = [(name, statistics.median(v)) for (dd, name), v in results.items() if dd == d and v]
+        rows = [(name, v) for (dd, name), v in results.items() if dd == d and v]
         if not rows:
             continue
         ours = rows[0][1]
         print(f"\n### {d}\n")
-        print("| contender | Mpps (median) | runs | bond-dp / this |")
+        print("| contender | Mpps (median) | runs | bond-dp / this (per-round ratios) |")
         print("|---|---|---|---|")
-        for name, med in rows:
-            runs = ", ".join(f"{x / 1e6:.3f}" for x in results[(d, name)])
-            ratio = "-" if name == rows[0][0] else f"{ours / med:.2f}x" if med else "inf"
-            print(f"| {name} | {med / 1e6:.3f} | {runs} | {ratio} |")
+        for name, runs in rows:
+            text = ", ".join(f"{x / 1e6:.3f}" for x in runs)
+            if runs is ours:
+                ratio = "-"
+            else:
+                per_round = [a / b for a, b in zip(ours, runs) if b]
+                ratio = (f"**{statistics.median(per_round):.2f}x** ("
+                         + ", ".join(f"{x:.2f}" for x in per_round) + ")")
+            print(f"| {name} | {statistics.median(runs) / 1e6:.3f} | {text} | {ratio} |")
 
 
 if __name__ == "__main__":
