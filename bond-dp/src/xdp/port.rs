@@ -191,6 +191,8 @@ pub struct MemberPort {
     comp: CompQueue,
     in_fill: usize,
     in_tx: usize,
+    /// The kernel moves this socket's frames without a copy (it honours need_wakeup).
+    pub zero_copy: bool,
     scratch: Vec<FrameDesc>,
 }
 
@@ -232,7 +234,9 @@ impl MemberPort {
         let (tx, rx, rings) = unsafe { Socket::new(config, &umem.umem, &name, queue) }
             .map_err(|e| err(e.to_string()))?;
         let (fill, comp) = rings.ok_or_else(|| err("queue already bound from this UMEM".into()))?;
-        program.bind_socket(slot, queue, rx.fd().as_raw_fd_compat())?;
+        let fd = rx.fd().as_raw_fd_compat();
+        program.bind_socket(slot, queue, fd)?;
+        let zero_copy = is_zero_copy(fd);
         Ok(MemberPort {
             iface: iface.to_string(),
             queue,
@@ -242,6 +246,7 @@ impl MemberPort {
             comp,
             in_fill: 0,
             in_tx: 0,
+            zero_copy,
             scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
         })
     }
@@ -279,6 +284,11 @@ impl MemberPort {
         let n = unsafe { self.comp.consume(&mut self.scratch) };
         self.in_tx -= n;
         pool.free.extend_from_slice(&self.scratch[..n]);
+        if n == 0 && self.in_tx > 0 {
+            // Frames are queued but none completed: in copy mode the kernel transmits only
+            // when kicked, and at most a batch (32) per kick, so the rest would wait forever.
+            let _ = self.tx.wakeup();
+        }
     }
 
     /// Received frames, appended to `out` (at most `max`); the caller now holds them.
@@ -302,7 +312,9 @@ impl MemberPort {
             self.in_tx += sent;
         }
         pool.free.extend_from_slice(&frames[sent..]);
-        if self.tx.needs_wakeup() || sent > 0 && self.in_tx == sent {
+        // Copy mode does not raise need_wakeup yet transmits only when kicked: kick for every
+        // burst queued (zero-copy drivers that clear the flag are spared the syscall).
+        if sent > 0 && (self.tx.needs_wakeup() || !self.zero_copy) {
             let _ = self.tx.wakeup();
         }
         frames.len() - sent
@@ -315,6 +327,24 @@ impl MemberPort {
         }
         Ok(())
     }
+}
+
+/// Whether the kernel bound the AF_XDP socket `fd` in zero-copy mode (XDP_OPTIONS).
+fn is_zero_copy(fd: i32) -> bool {
+    let mut options = libc::xdp_options { flags: 0 };
+    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
+    // SAFETY: `options` and `len` are valid for writes of the sizes given; the kernel writes
+    // at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            (&mut options as *mut libc::xdp_options).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && options.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
 }
 
 /// The raw descriptor of an xsk-rs `Fd`.
