@@ -285,8 +285,17 @@ impl MemberPort {
         self.in_tx -= n;
         pool.free.extend_from_slice(&self.scratch[..n]);
         if n == 0 && self.in_tx > 0 {
-            // Frames are queued but none completed: in copy mode the kernel transmits only
-            // when kicked, and at most a batch (32) per kick, so the rest would wait forever.
+            // Frames are queued but none completed: they may be waiting for a kick (copy
+            // mode sends at most a batch of 32 per kick).
+            self.kick_tx();
+        }
+    }
+
+    /// Asks the kernel to transmit what the TX ring holds. Copy mode never raises
+    /// need_wakeup yet transmits only when kicked; zero-copy drivers that clear the flag are
+    /// spared the syscall.
+    fn kick_tx(&mut self) {
+        if !self.zero_copy || self.tx.needs_wakeup() {
             let _ = self.tx.wakeup();
         }
     }
@@ -312,10 +321,8 @@ impl MemberPort {
             self.in_tx += sent;
         }
         pool.free.extend_from_slice(&frames[sent..]);
-        // Copy mode does not raise need_wakeup yet transmits only when kicked: kick for every
-        // burst queued (zero-copy drivers that clear the flag are spared the syscall).
-        if sent > 0 && (self.tx.needs_wakeup() || !self.zero_copy) {
-            let _ = self.tx.wakeup();
+        if sent > 0 {
+            self.kick_tx();
         }
         frames.len() - sent
     }
