@@ -8,9 +8,6 @@
 //! [`AppPort::free`]. Frames never leave the UMEM, and a frame goes back through the port it
 //! came from (each worker has its own share of the UMEM).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use rtrb::{Consumer, Producer, RingBuffer};
 use xsk_rs::FrameDesc;
 
@@ -29,20 +26,6 @@ pub struct AppRings {
     pub from_bond: Producer<FrameDesc>,
     /// Free frames the application gives back.
     pub returned: Consumer<FrameDesc>,
-    /// Frames on the application's side (its stash and its hands), for the invariant.
-    held_by_app: Arc<AtomicUsize>,
-}
-
-impl AppRings {
-    /// Frames on the application's side: in the rings, its stash or its hands.
-    pub fn app_frames(&self) -> usize {
-        let cap = self.free.buffer().capacity();
-        (cap - self.free.slots())
-            + self.to_bond.slots()
-            + (cap - self.from_bond.slots())
-            + self.returned.slots()
-            + self.held_by_app.load(Ordering::Acquire)
-    }
 }
 
 /// Pops up to `max` items into `out`; returns how many.
@@ -76,7 +59,7 @@ pub struct AppPort {
     /// Free frames the application holds for its next allocations.
     stash: Vec<FrameDesc>,
     /// Frames in the stash or the application's hands.
-    held: Arc<AtomicUsize>,
+    held: usize,
 }
 
 /// Both ends for a worker whose share of the UMEM is `frames` frames.
@@ -85,7 +68,6 @@ pub fn app_rings(umem: UmemArea, frames: usize) -> (AppPort, AppRings) {
     let (to_p, to_c) = RingBuffer::new(frames);
     let (from_p, from_c) = RingBuffer::new(frames);
     let (ret_p, ret_c) = RingBuffer::new(frames);
-    let held = Arc::new(AtomicUsize::new(0));
     let port = AppPort {
         umem,
         free: free_c,
@@ -93,14 +75,13 @@ pub fn app_rings(umem: UmemArea, frames: usize) -> (AppPort, AppRings) {
         from_bond: from_c,
         returned: ret_p,
         stash: Vec::with_capacity(STASH_MAX * 2),
-        held: Arc::clone(&held),
+        held: 0,
     };
     let rings = AppRings {
         free: free_p,
         to_bond: to_c,
         from_bond: from_p,
         returned: ret_c,
-        held_by_app: held,
     };
     (port, rings)
 }
@@ -110,7 +91,7 @@ impl AppPort {
     pub fn alloc(&mut self) -> Option<FrameDesc> {
         if self.stash.is_empty() {
             let got = pop_burst(&mut self.free, &mut self.stash, STASH_MAX);
-            self.held.fetch_add(got, Ordering::AcqRel);
+            self.held += got;
         }
         self.stash.pop()
     }
@@ -134,14 +115,14 @@ impl AppPort {
     /// taken (the rest stay with the caller: the ring was full).
     pub fn send_burst(&mut self, frames: &[FrameDesc]) -> usize {
         let sent = push_burst(&mut self.to_bond, frames);
-        self.held.fetch_sub(sent, Ordering::AcqRel);
+        self.held -= sent;
         sent
     }
 
     /// Frames the bond received, appended to `out` (at most `max`).
     pub fn recv_burst(&mut self, out: &mut Vec<FrameDesc>, max: usize) -> usize {
         let n = pop_burst(&mut self.from_bond, out, max);
-        self.held.fetch_add(n, Ordering::AcqRel);
+        self.held += n;
         n
     }
 
@@ -153,7 +134,7 @@ impl AppPort {
             let keep = self.stash.len() - STASH_MAX;
             let back = push_burst(&mut self.returned, &self.stash[keep..]);
             self.stash.truncate(self.stash.len() - back);
-            self.held.fetch_sub(back, Ordering::AcqRel);
+            self.held -= back;
         }
     }
 
@@ -164,6 +145,6 @@ impl AppPort {
             + (cap - self.to_bond.slots())
             + self.from_bond.slots()
             + (cap - self.returned.slots())
-            + self.held.load(Ordering::Acquire)
+            + self.held
     }
 }
