@@ -133,7 +133,8 @@ impl AppPort {
         if self.stash.len() >= STASH_MAX * 2 {
             let keep = self.stash.len() - STASH_MAX;
             let back = push_burst(&mut self.returned, &self.stash[keep..]);
-            self.stash.truncate(self.stash.len() - back);
+            // push_burst takes from the front of the slice: remove exactly those.
+            self.stash.drain(keep..keep + back);
             self.held -= back;
         }
     }
