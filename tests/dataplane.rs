@@ -167,14 +167,7 @@ fn check_xor(tag: &str, policy: &str) {
         FLOWS * PER_FLOW,
         "every datagram arrives exactly once"
     );
-    let frames: Vec<String> = seen.iter().map(|(_, f)| f.clone()).collect();
-    let expected = expected_members(&format!("xmit_hash_policy={policy}"), &frames);
-    for ((member, frame), want) in seen.iter().zip(&expected) {
-        assert_eq!(
-            member, want,
-            "{policy}: frame {frame} left on m{member}, bond-dp hash says m{want}"
-        );
-    }
+    assert_hashed(policy, &seen);
     let counts = per_member(&seen);
     if policy == "layer3+4" {
         // Many flows between two hosts spread over both members only when ports count.
@@ -317,6 +310,43 @@ fn access_host(tb: &Testbed, tag: &str, queues: usize) -> common::Netns {
     host
 }
 
+/// bond-dp with m0,m1 in balance-xor layer3+4 and access port a0 (plus `extra` flags); once
+/// the host namespace reaches the peer through it, sends the flows from there. Every datagram
+/// must arrive once, on the member `bond-dp hash` names. Returns the bond and what was seen.
+fn access_bond_flows(
+    tb: &mut Testbed,
+    host: &common::Netns,
+    extra: &[&str],
+) -> (usize, Vec<(usize, String)>) {
+    let mut args = vec![
+        "run",
+        "--bond",
+        "bond0",
+        "--members",
+        "m0,m1",
+        "--host",
+        "xdp:a0",
+        "--options",
+        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
+    ];
+    args.extend_from_slice(extra);
+    let bond = tb.spawn_bond_dp(&args);
+    let host_ns = host.name.clone();
+    wait_for(
+        "ping from the host namespace through the access port",
+        Duration::from_secs(10),
+        || ping_once(&host_ns),
+    );
+    let seen = send_flows_from(tb, &host_ns);
+    assert_eq!(
+        seen.len(),
+        FLOWS * PER_FLOW,
+        "every datagram arrives exactly once"
+    );
+    assert_hashed("layer3+4", &seen);
+    (bond, seen)
+}
+
 /// `bond-dp status NAME --json` of the testbed's bond.
 fn status_json(tb: &Testbed, bond: &str) -> serde_json::Value {
     let out = common::sh(&format!(
@@ -335,30 +365,7 @@ fn access_port_is_a_bump_in_the_wire() {
     }
     let mut tb = Testbed::new("acc", 2);
     let host = access_host(&tb, "acch", 1);
-    let bond = tb.spawn_bond_dp(&[
-        "run",
-        "--bond",
-        "bond0",
-        "--members",
-        "m0,m1",
-        "--host",
-        "xdp:a0",
-        "--options",
-        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
-    ]);
-    let host_ns = host.name.clone();
-    wait_for(
-        "ping from the host namespace through the access port",
-        Duration::from_secs(10),
-        || ping_once(&host_ns),
-    );
-    let seen = send_flows_from(&mut tb, &host_ns);
-    assert_eq!(
-        seen.len(),
-        FLOWS * PER_FLOW,
-        "every datagram arrives exactly once"
-    );
-    assert_hashed("layer3+4", &seen);
+    let (bond, seen) = access_bond_flows(&mut tb, &host, &[]);
     let counts = per_member(&seen);
     assert!(counts[0] > 0 && counts[1] > 0, "{counts:?}");
     assert!(terminate(tb.child(bond)).success());
@@ -376,26 +383,7 @@ fn two_workers_serve_the_queues_of_multi_queue_members() {
     }
     let mut tb = Testbed::with("mq", 2, "--queues 2");
     let host = access_host(&tb, "mqh", 2);
-    let bond = tb.spawn_bond_dp(&[
-        "run",
-        "--bond",
-        "bond0",
-        "--members",
-        "m0,m1",
-        "--host",
-        "xdp:a0",
-        "--workers",
-        "2",
-        "--options",
-        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
-    ]);
-    let host_ns = host.name.clone();
-    wait_for("ping through two workers", Duration::from_secs(10), || {
-        ping_once(&host_ns)
-    });
-    let seen = send_flows_from(&mut tb, &host_ns);
-    assert_eq!(seen.len(), FLOWS * PER_FLOW, "every datagram arrives once");
-    assert_hashed("layer3+4", &seen);
+    let (bond, _) = access_bond_flows(&mut tb, &host, &["--workers", "2"]);
 
     // Every member queue has a socket, each worker moved some of the flows, and the XDP
     // program found a socket for every frame.
