@@ -18,6 +18,17 @@ fn refused(args: &[&str]) -> String {
     stderr
 }
 
+/// Runs bond-dp, which must succeed; its standard output.
+fn accepted(args: &[&str]) -> String {
+    let out = bond_dp().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn bad_options_are_refused_with_one_clear_line() {
     let run = |options: &str| {
@@ -63,24 +74,18 @@ fn bad_options_are_refused_with_one_clear_line() {
 
 #[test]
 fn dry_run_prints_the_checked_bond() {
-    let out = bond_dp()
-        .args([
-            "run",
-            "--bond",
-            "bond0",
-            "--members",
-            "eth0,eth1",
-            "--dry-run",
-        ])
-        .args([
-            "--options",
-            "mode=4 miimon=100 lacp_rate=fast xmit_hash_policy=layer3+4",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = accepted(&[
+        "run",
+        "--bond",
+        "bond0",
+        "--members",
+        "eth0,eth1",
+        "--dry-run",
+        "--options",
+        "mode=4 miimon=100 lacp_rate=fast xmit_hash_policy=layer3+4",
+    ]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out,
         "bond bond0: members eth0,eth1; host tap; mode=802.3ad,miimon=100,xmit_hash_policy=layer3+4,lacp_rate=fast\n  \
          engine: workers=1 queues=all frames=auto frame_size=2048 ring_size=1024 xdp_mode=auto copy_mode=auto\n"
     );
@@ -89,32 +94,22 @@ fn dry_run_prints_the_checked_bond() {
 #[test]
 fn engine_flags_are_checked_and_shown() {
     let base = ["run", "--bond", "b0", "--members", "a,b", "--dry-run"];
-    let out = bond_dp()
-        .args(base)
-        .args([
-            "--workers",
-            "2",
-            "--ring-size",
-            "2048",
-            "--xdp-mode",
-            "native",
-        ])
-        .args([
-            "--copy-mode",
-            "copy",
-            "--cores",
-            "1,0",
-            "--frame-size",
-            "4096",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains(
+    let mut args = base.to_vec();
+    args.extend([
+        "--workers",
+        "2",
+        "--ring-size",
+        "2048",
+        "--xdp-mode",
+        "native",
+        "--copy-mode",
+        "copy",
+        "--cores",
+        "1,0",
+        "--frame-size",
+        "4096",
+    ]);
+    assert!(accepted(&args).contains(
         "engine: workers=2 queues=all frames=auto frame_size=4096 ring_size=2048 xdp_mode=native copy_mode=copy cores=1,0"
     ));
     let with = |flags: &[&str]| {
@@ -140,17 +135,7 @@ fn config_file_with_two_bonds() {
          [bond.bond1]\nmembers = [\"eth2\", \"eth3\"]\noptions = \"mode=balance-xor,miimon=50,xmit_hash_policy=layer2+3\"\nhost = \"none\"\n",
     )
     .unwrap();
-    let out = bond_dp()
-        .args(["run", "--dry-run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = accepted(&["run", "--dry-run", "--config", path.to_str().unwrap()]);
     assert!(text.contains(
         "bond bond0: members eth0,eth1; host tap; mode=active-backup,miimon=100,primary=eth1"
     ));
@@ -167,13 +152,9 @@ fn config_file_with_two_bonds() {
         "[bond.bond0]\nmembers = [\"eth0\"]\n[bond.bond0.engine]\nworkers = 2\ncores = [1, 2]\n",
     )
     .unwrap();
-    let out = bond_dp()
-        .args(["run", "--dry-run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("workers=2 queues=all"));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("cores=1,2"));
+    let text = accepted(&["run", "--dry-run", "--config", path.to_str().unwrap()]);
+    assert!(text.contains("workers=2 queues=all"));
+    assert!(text.contains("cores=1,2"));
     std::fs::write(
         &path,
         "[bond.bond0]\nmembers = [\"eth0\"]\nengine = { ring_size = 3 }\n",
