@@ -131,8 +131,23 @@ def raw_forward(src, dst, seconds):
                             stdout=subprocess.DEVNULL)
 
 
-def measure_through(start_contender, gen_ns, gen_ifaces, sink_ns, sink_ifaces, seconds):
-    """Starts the contender, then the sink and the generator; the sink's figure."""
+# Where traffic enters and leaves: (generator namespace, interfaces, sink namespace, interfaces).
+FORWARD = ("h", "h0", "p", "p0,p1")
+RECEIVE = ("p", "p0,p1", "h", "h0")
+
+
+def dpdk_bond_io():
+    """testpmd forwarding between the access port and its bonding PMD over af_packet."""
+    return testpmd("io", ["net_af_packet0,iface=a0", *AF_PACKET_BOND], BOND_PORTS)
+
+
+def dpdk_txonly(vdevs):
+    return testpmd("txonly", vdevs, ["--txpkts=60", "--txonly-multi-flow"])
+
+
+def measure_through(start_contender, path, seconds):
+    """Starts the contender, then the sink and the generator on `path`; the sink's figure."""
+    gen_ns, gen_ifaces, sink_ns, sink_ifaces = path
     contender = start_contender(seconds + 4)
     time.sleep(1.5 if "dpdk-testpmd" in contender.args else 0.3)
     try:
@@ -158,14 +173,11 @@ def measure_sender(start_sender, seconds):
 CONTENDERS = {
     "forward": [
         ("bond-dp (access port -> 2-member xor l3+4)",
-         lambda s: measure_through(lambda _: bond_dp_daemon(), "h", "h0", "p", "p0,p1", s)),
+         lambda s: measure_through(lambda _: bond_dp_daemon(), FORWARD, s)),
         ("raw AF_XDP forward to one member (ceiling)",
-         lambda s: measure_through(lambda t: raw_forward("a0", "m0", t), "h", "h0", "p", "p0,p1", s)),
+         lambda s: measure_through(lambda t: raw_forward("a0", "m0", t), FORWARD, s)),
         ("DPDK testpmd io, bonding PMD mode 2 l34 over af_packet",
-         lambda s: measure_through(
-             lambda _: testpmd("io", ["net_af_packet0,iface=a0", *AF_PACKET_BOND],
-                               BOND_PORTS),
-             "h", "h0", "p", "p0,p1", s)),
+         lambda s: measure_through(lambda _: dpdk_bond_io(), FORWARD, s)),
     ],
     "txonly": [
         ("bond-dp in-process API -> 2-member xor l3+4",
@@ -180,23 +192,18 @@ CONTENDERS = {
                          "--core", str(WORKER_CORE)]),
              stdout=subprocess.DEVNULL), s)),
         ("DPDK testpmd txonly, two net_af_xdp ports (raw)",
-         lambda s: measure_sender(lambda _: testpmd(
-             "txonly", ["net_af_xdp0,iface=m0", "net_af_xdp1,iface=m1"],
-             ["--txpkts=60", "--txonly-multi-flow"]), s)),
+         lambda s: measure_sender(
+             lambda _: dpdk_txonly(["net_af_xdp0,iface=m0", "net_af_xdp1,iface=m1"]), s)),
         ("DPDK testpmd txonly, bonding PMD mode 2 l34 over af_packet",
-         lambda s: measure_sender(lambda _: testpmd(
-             "txonly", AF_PACKET_BOND, ["--txpkts=60", "--txonly-multi-flow"]), s)),
+         lambda s: measure_sender(lambda _: dpdk_txonly(AF_PACKET_BOND), s)),
     ],
     "receive": [
         ("bond-dp (2-member xor bond -> access port)",
-         lambda s: measure_through(lambda _: bond_dp_daemon(), "p", "p0,p1", "h", "h0", s)),
+         lambda s: measure_through(lambda _: bond_dp_daemon(), RECEIVE, s)),
         ("raw AF_XDP forward from both members (ceiling)",
-         lambda s: measure_through(lambda t: raw_forward("m0,m1", "a0", t), "p", "p0,p1", "h", "h0", s)),
+         lambda s: measure_through(lambda t: raw_forward("m0,m1", "a0", t), RECEIVE, s)),
         ("DPDK testpmd io, bonding PMD mode 2 over af_packet",
-         lambda s: measure_through(
-             lambda _: testpmd("io", ["net_af_packet0,iface=a0", *AF_PACKET_BOND],
-                               BOND_PORTS),
-             "p", "p0,p1", "h", "h0", s)),
+         lambda s: measure_through(lambda _: dpdk_bond_io(), RECEIVE, s)),
     ],
 }
 
