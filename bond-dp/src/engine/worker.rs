@@ -295,25 +295,24 @@ impl Worker {
         moved
     }
 
-    /// Frames the worker holds: its pool, and the rings of its ports.
-    fn frames_held(&self) -> usize {
-        let host = match &self.host {
-            HostSide::Xsk(ports) => ports.iter().map(MemberPort::held).sum(),
-            HostSide::Copy(_) | HostSide::App(_) => 0,
-        };
-        self.pool.free() + host + self.ports.iter().map(MemberPort::held).sum::<usize>()
-    }
-
-    /// Where the frames are, for the invariant's message.
-    fn frame_census(&self) -> String {
+    /// The member sockets and the access port's, if the host side is one.
+    fn all_ports(&self) -> impl Iterator<Item = &MemberPort> {
         let access: &[MemberPort] = match &self.host {
             HostSide::Xsk(ports) => ports,
             HostSide::Copy(_) | HostSide::App(_) => &[],
         };
+        self.ports.iter().chain(access)
+    }
+
+    /// Frames the worker holds: its pool, and the rings of its ports.
+    fn frames_held(&self) -> usize {
+        self.pool.free() + self.all_ports().map(MemberPort::held).sum::<usize>()
+    }
+
+    /// Where the frames are, for the invariant's message.
+    fn frame_census(&self) -> String {
         let ports: Vec<String> = self
-            .ports
-            .iter()
-            .chain(access)
+            .all_ports()
             .map(|p| format!("{}/{} {}", p.iface, p.queue, p.census()))
             .collect();
         format!(
