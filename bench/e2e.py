@@ -183,8 +183,7 @@ CONTENDERS = {
         ("bond-dp in-process API -> 2-member xor l3+4",
          lambda s: measure_sender(lambda t: subprocess.Popen(
              in_ns("b", [E2E, "txonly", "--members", "m0,m1", "--options", BOND_OPTIONS,
-                         "--seconds", str(t), "--app-core", str(GEN_CORE),
-                         "--worker-core", str(WORKER_CORE)]),
+                         "--seconds", str(t), "--core", str(WORKER_CORE)]),
              stdout=subprocess.DEVNULL), s)),
         ("raw AF_XDP TX on both members, one core (ceiling)",
          lambda s: measure_sender(lambda t: subprocess.Popen(

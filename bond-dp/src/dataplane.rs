@@ -11,8 +11,7 @@ use tracing::info;
 
 use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
-use crate::engine::{BondCounters, HostSide, SnapshotCell, Worker, WorkerPort};
-use crate::host::app::app_rings;
+use crate::engine::{BondCounters, HostSide, MemberQueues, SnapshotCell, Worker, WorkerPort};
 use crate::host::{AppPort, TapPort};
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
@@ -67,13 +66,12 @@ impl DataPlane {
     }
 
     /// For appliances: brings the data plane up with the in-process API as the host side,
-    /// one [`AppPort`] per worker. The application sends and receives frames in the bond's
-    /// UMEM through them; a frame must go back through the port it came from.
-    pub fn start_in_process(
-        bond: &Bond,
-        default_cores: &[usize],
-    ) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
-        Self::start_with(bond, default_cores, true)
+    /// one [`AppPort`] per share of the queues (`workers` of the engine settings). No worker
+    /// thread runs: each port does the bond's work on the thread that calls it, so the
+    /// application pins its threads itself. A frame must go back through the port it came
+    /// from.
+    pub fn start_in_process(bond: &Bond) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
+        Self::start_with(bond, &[], true)
     }
 
     fn start_with(
@@ -149,12 +147,28 @@ impl DataPlane {
                     ports.push(WorkerPort { member: slot, port });
                 }
             }
+            let o = &cfg.options;
+            let selector = TxSelector::new(
+                o.mode,
+                o.xmit_hash_policy,
+                o.packets_per_slave,
+                o.tlb_dynamic_lb,
+                0x5eed + u64::from(w),
+            );
+            let (queues, counters) = MemberQueues::new(
+                umem.clone(),
+                pool,
+                cfg.members.len(),
+                ports,
+                selector,
+                Arc::clone(&snapshots),
+            );
+            worker_counters.push(counters);
+            if in_process {
+                apps.push(AppPort::new(queues));
+                continue;
+            }
             let host = match &cfg.host {
-                _ if in_process => {
-                    let (app, rings) = app_rings(umem.clone(), pool.free());
-                    apps.push(app);
-                    HostSide::App(Box::new(rings))
-                }
                 HostSpec::Xdp(iface) => {
                     let slot = cfg.members.len();
                     let access = worker_queues(w, workers, queue_counts[slot])
@@ -169,24 +183,7 @@ impl DataPlane {
                 )),
                 HostSpec::None => unreachable!("handled in start"),
             };
-            let o = &cfg.options;
-            let selector = TxSelector::new(
-                o.mode,
-                o.xmit_hash_policy,
-                o.packets_per_slave,
-                o.tlb_dynamic_lb,
-                0x5eed + u64::from(w),
-            );
-            let (worker, counters) = Worker::new(
-                umem.clone(),
-                pool,
-                cfg.members.len(),
-                ports,
-                host,
-                selector,
-                Arc::clone(&snapshots),
-            );
-            worker_counters.push(counters);
+            let worker = Worker::new(queues, host);
             let core = engine
                 .cores
                 .get(w as usize)

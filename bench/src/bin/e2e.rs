@@ -61,8 +61,8 @@ enum Command {
         #[arg(long)]
         core: Option<usize>,
     },
-    /// Send frames through a bond's in-process API for `seconds`: the application thread on
-    /// `app_core`, the bond's worker on `worker_core`.
+    /// Send frames through a bond's in-process API for `seconds`, on `core` (the bond's work
+    /// runs on the application's thread).
     Txonly {
         #[arg(long, value_delimiter = ',')]
         members: Vec<String>,
@@ -73,9 +73,7 @@ enum Command {
         #[arg(long)]
         seconds: f64,
         #[arg(long)]
-        app_core: Option<usize>,
-        #[arg(long)]
-        worker_core: Option<usize>,
+        core: Option<usize>,
     },
 }
 
@@ -112,9 +110,8 @@ fn main() {
             options,
             flows,
             seconds,
-            app_core,
-            worker_core,
-        } => txonly(members, &options, flows, seconds, app_core, worker_core),
+            core,
+        } => txonly(members, &options, flows, seconds, core),
     };
     if let Err(e) = result {
         eprintln!("e2e: {e}");
@@ -262,15 +259,13 @@ fn txonly(
     options: &str,
     flows: u16,
     seconds: f64,
-    app_core: Option<usize>,
-    worker_core: Option<usize>,
+    core: Option<usize>,
 ) -> Result<()> {
     let config = BondConfig::new("bench0", members, options, HostSpec::None)?;
     let bond = bond_dp::daemon::prepare(vec![config])?.remove(0);
-    let cores: Vec<usize> = worker_core.into_iter().collect();
-    let (plane, mut apps) = DataPlane::start_in_process(&bond, &cores)?;
+    let (plane, mut apps) = DataPlane::start_in_process(&bond)?;
     let mut app = apps.remove(0);
-    pin(app_core);
+    pin(core);
     let frames: Vec<Vec<u8>> = (0..flows).map(udp_frame).collect();
     let mut burst = Vec::with_capacity(BURST);
     let (mut sent, mut next) = (0u64, 0usize);
@@ -282,12 +277,9 @@ fn txonly(
             next += 1;
             burst.push(desc);
         }
-        let n = app.send_burst(&burst);
-        sent += n as u64;
-        burst.drain(..n);
-    }
-    for desc in burst.drain(..) {
-        app.free(desc);
+        app.send_burst(&burst);
+        sent += burst.len() as u64;
+        burst.clear();
     }
     let view = plane.counters.view();
     let on_wire: u64 = view.members.iter().map(|m| m.tx_packets).sum();

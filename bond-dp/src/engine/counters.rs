@@ -3,7 +3,7 @@
 //! Each worker writes only its own [`WorkerCounters`] (no cache line is shared between
 //! workers); readers sum them into a [`CountersView`].
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -48,9 +48,6 @@ pub struct WorkerCounters {
     pub drop_no_frame: AtomicU64,
     /// Frames from the host longer than a UMEM frame.
     pub drop_too_long: AtomicU64,
-    /// UMEM frames in the worker's pool and port rings (published with the in-process API,
-    /// whose own frames the application holds).
-    pub frames_in_worker: AtomicUsize,
 }
 
 impl WorkerCounters {
@@ -61,7 +58,6 @@ impl WorkerCounters {
             drop_host_busy: AtomicU64::new(0),
             drop_no_frame: AtomicU64::new(0),
             drop_too_long: AtomicU64::new(0),
-            frames_in_worker: AtomicUsize::new(0),
         }
     }
 
@@ -81,17 +77,6 @@ pub struct BondCounters {
 impl BondCounters {
     pub fn new(members: usize, workers: Vec<Arc<WorkerCounters>>) -> Self {
         BondCounters { members, workers }
-    }
-
-    /// UMEM frames the workers hold (see [`WorkerCounters::frames_in_worker`]).
-    pub fn frames_in_workers(&self) -> usize {
-        self.workers
-            .iter()
-            .map(|w| {
-                w.frames_in_worker
-                    .load(std::sync::atomic::Ordering::Acquire)
-            })
-            .sum()
     }
 
     pub fn view(&self) -> CountersView {

@@ -2,6 +2,7 @@
 //! the host side, choosing each frame's member with the bond's [`TxSelector`].
 
 mod counters;
+mod queues;
 mod snapshot_cell;
 mod worker;
 
@@ -9,5 +10,6 @@ pub use counters::{
     BondCounters, CountersView, MemberCountersView, QueueCounters, QueueCountersView,
     WorkerCounters,
 };
+pub use queues::{MemberQueues, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;
-pub use worker::{HostSide, Worker, WorkerPort, BURST};
+pub use worker::{HostSide, Worker};

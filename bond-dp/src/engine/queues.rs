@@ -1,0 +1,218 @@
+//! A share of a bond's member queues and the transmit logic that runs on them: what a worker
+//! thread and an application's [`AppPort`](crate::host::AppPort) both are underneath.
+//!
+//! It owns its share of the UMEM frames, so one `MemberQueues` is driven by one thread and
+//! shares no cache line with another.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use xsk_rs::FrameDesc;
+
+use super::{QueueCounters, SnapshotCell, WorkerCounters};
+use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
+use crate::wire::{arp, ethernet, MacAddr};
+use crate::xdp::{FramePool, MemberPort, UmemArea};
+
+/// Frames moved per direction per loop.
+pub const BURST: usize = 64;
+
+/// A member socket to serve.
+pub struct WorkerPort {
+    pub member: usize,
+    pub port: MemberPort,
+}
+
+pub struct MemberQueues {
+    pub(crate) umem: UmemArea,
+    pub(crate) pool: FramePool,
+    /// UMEM frames this share owns.
+    frames_owned: usize,
+    /// The member queues served; `counters.queues[i]` counts `ports[i]`.
+    pub(crate) ports: Vec<MemberPort>,
+    /// Per member: the index in `ports` of the socket to transmit on.
+    tx_port: Vec<usize>,
+    selector: TxSelector,
+    snapshots: Arc<SnapshotCell>,
+    snap: Arc<TxSnapshot>,
+    seen: u64,
+    started: Instant,
+    pub(super) counters: Arc<WorkerCounters>,
+    /// Per-member batches, allocated once.
+    batches: Vec<Vec<FrameDesc>>,
+}
+
+impl MemberQueues {
+    /// A share serving `ports`, which must hold at least one queue of each of `members`.
+    pub fn new(
+        umem: UmemArea,
+        pool: FramePool,
+        members: usize,
+        ports: Vec<WorkerPort>,
+        selector: TxSelector,
+        snapshots: Arc<SnapshotCell>,
+    ) -> (MemberQueues, Arc<WorkerCounters>) {
+        let tx_port = (0..members)
+            .map(|m| {
+                ports
+                    .iter()
+                    .position(|p| p.member == m)
+                    .expect("a worker serves a queue of every member")
+            })
+            .collect();
+        let counters = Arc::new(WorkerCounters::new(
+            ports
+                .iter()
+                .map(|p| QueueCounters::new(p.member, p.port.queue))
+                .collect(),
+        ));
+        let queues = MemberQueues {
+            umem,
+            frames_owned: pool.free(),
+            pool,
+            ports: ports.into_iter().map(|p| p.port).collect(),
+            tx_port,
+            selector,
+            snap: snapshots.load(),
+            seen: 0,
+            snapshots,
+            started: Instant::now(),
+            counters: Arc::clone(&counters),
+            batches: (0..members)
+                .map(|_| Vec::with_capacity(BURST * 2))
+                .collect(),
+        };
+        (queues, counters)
+    }
+
+    /// Picks up a newly published member snapshot (cheap when there is none) and lets the
+    /// selector age its state (tlb rebalancing). Once per burst.
+    pub fn refresh(&mut self) {
+        self.snapshots.refresh(&mut self.seen, &mut self.snap);
+        self.selector.tick(self.started.elapsed(), &self.snap);
+    }
+
+    /// Takes back completed transmissions, refills the fill rings and wakes RX if asked, on
+    /// the member sockets and on `extra` (access-port sockets on the same UMEM).
+    pub fn service(&mut self, extra: &mut [MemberPort]) {
+        for port in self.ports.iter_mut().chain(extra) {
+            port.reclaim(&mut self.pool);
+            port.refill(&mut self.pool);
+            let _ = port.wake_rx();
+        }
+    }
+
+    /// Receives up to `max` frames from member socket `i` into `out`, counting them.
+    pub fn recv(&mut self, i: usize, out: &mut Vec<FrameDesc>, max: usize) -> usize {
+        let start = out.len();
+        let n = self.ports[i].recv(out, max);
+        if n > 0 {
+            let c = &self.counters.queues[i];
+            let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
+            WorkerCounters::add(&c.rx_packets, n as u64);
+            WorkerCounters::add(&c.rx_bytes, bytes);
+        }
+        n
+    }
+
+    /// Sends held frames through the bond: each goes to the member the policy picks (MACs
+    /// rewritten where the mode says), one TX burst per member. Frames that find no usable
+    /// member or a full TX ring are dropped and counted; every frame is the bond's again.
+    pub fn transmit(&mut self, frames: &[FrameDesc]) {
+        for desc in frames {
+            self.umem.prefetch(desc);
+        }
+        let snap = &self.snap;
+        for &desc in frames {
+            let mut desc = desc;
+            match self.selector.select(self.umem.data(&desc), snap) {
+                Decision::Send { member, rewrite } => {
+                    apply(
+                        rewrite,
+                        self.umem.data_mut(&mut desc),
+                        snap.members[member].mac,
+                    );
+                    self.batches[member].push(desc);
+                }
+                Decision::AllUsable => {
+                    let usable = snap.usable();
+                    for (i, &member) in usable.iter().enumerate() {
+                        if i + 1 == usable.len() {
+                            self.batches[member].push(desc);
+                            break;
+                        }
+                        let Some(mut copy) = self.pool.take() else {
+                            WorkerCounters::add(&self.counters.drop_no_frame, 1);
+                            continue;
+                        };
+                        // The original fits in a frame, so the copy does.
+                        let frame = self.umem.data(&desc);
+                        self.umem.write(&mut copy, frame);
+                        self.batches[member].push(copy);
+                    }
+                }
+                Decision::Drop => {
+                    WorkerCounters::add(&self.counters.drop_no_member, 1);
+                    self.pool.put(desc);
+                }
+            }
+        }
+        for (m, batch) in self.batches.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let p = self.tx_port[m];
+            let c = &self.counters.queues[p];
+            let bytes: u64 = batch.iter().map(|d| d.lengths().data() as u64).sum();
+            let dropped = self.ports[p].send(batch, &mut self.pool);
+            WorkerCounters::add(&c.tx_packets, (batch.len() - dropped) as u64);
+            WorkerCounters::add(&c.tx_bytes, bytes);
+            WorkerCounters::add(&c.tx_ring_full, dropped as u64);
+            batch.clear();
+        }
+    }
+
+    /// Frames this share holds: its pool and the rings of its ports and of `extra`.
+    pub fn frames_held(&self, extra: &[MemberPort]) -> usize {
+        self.pool.free()
+            + self
+                .ports
+                .iter()
+                .chain(extra)
+                .map(MemberPort::held)
+                .sum::<usize>()
+    }
+
+    pub fn frames_owned(&self) -> usize {
+        self.frames_owned
+    }
+
+    /// Where the frames are, for the invariant's message.
+    pub fn frame_census(&self, extra: &[MemberPort]) -> String {
+        let ports: Vec<String> = self
+            .ports
+            .iter()
+            .chain(extra)
+            .map(|p| format!("{}/{} {}", p.iface, p.queue, p.census()))
+            .collect();
+        format!(
+            "free {}, {} of {}",
+            self.pool.free(),
+            ports.join(", "),
+            self.frames_owned
+        )
+    }
+}
+
+fn apply(rewrite: Rewrite, frame: &mut [u8], mac: MacAddr) {
+    match rewrite {
+        Rewrite::None => {}
+        Rewrite::SourceMac => {
+            ethernet::set_source_mac(frame, mac);
+        }
+        Rewrite::ArpSender { arp_offset } => {
+            ethernet::set_source_mac(frame, mac);
+            arp::set_sender_mac(frame, arp_offset, mac);
+        }
+    }
+}
