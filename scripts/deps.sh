@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what bond-dp needs to build and test on a fresh Debian machine, and only what is
 # missing: the BPF toolchain (clang, llvm, libelf, zlib, libpcap for libxdp, pkg-config, m4),
-# iproute2 for the testbeds, python3 for the kernel-hash model, Open vSwitch as the switch peer
+# iproute2 and tcpdump for the testbeds, python3 for the kernel-hash model, Open vSwitch as the switch peer
 # (static LAG and LACP). With --bench, also what the end-to-end benchmarks compare against and
 # drive: DPDK's testpmd (dpdk-dev) with its AF_XDP and AF_PACKET drivers, and tcpreplay.
 # Safe to run repeatedly.
 set -euo pipefail
 
-packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev pkg-config m4 make libclang-dev iproute2 iputils-ping iperf3 ethtool python3 procps
+packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev pkg-config m4 make libclang-dev iproute2 iputils-ping iperf3 ethtool python3 procps tcpdump
     openvswitch-switch)
 if [[ ${1:-} == --bench ]]; then
     packages+=(dpdk-dev librte-net-af-xdp23 librte-net-af-packet23 librte-net-bond23 tcpreplay)

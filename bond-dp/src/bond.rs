@@ -1,9 +1,11 @@
 //! One bond's control-plane state: its members' link states, the active member, and the
 //! snapshots and status built from them. No I/O: link facts and carrier readings come in.
 
+use std::time::Duration;
+
 use crate::config::BondConfig;
 use crate::control::{BondStatus, MemberStatus};
-use crate::monitor::{LinkFacts, MiiMachine, Transition};
+use crate::monitor::{LinkFacts, MiiMachine, PeerNotifier, Transition};
 use crate::policy::{
     find_best_active, reselect_on_member_up, Candidate, MemberId, MemberTx, Mode, TxSnapshot,
 };
@@ -34,6 +36,9 @@ pub struct Bond {
     pub config: BondConfig,
     members: Vec<Member>,
     active: Option<MemberId>,
+    /// When the members were last observed (time since the monitor started).
+    now: Duration,
+    notifier: PeerNotifier,
 }
 
 impl Bond {
@@ -48,16 +53,19 @@ impl Bond {
                 name: name.clone(),
                 mii: MiiMachine::new(
                     facts.carrier,
-                    o.miimon_ticks(o.updelay),
-                    o.miimon_ticks(o.downdelay),
+                    Duration::from_millis(o.updelay.into()),
+                    Duration::from_millis(o.downdelay.into()),
                 ),
                 facts,
             })
             .collect();
+        let notifier = PeerNotifier::new(o.num_peer_notif, peer_notif_interval(o));
         let mut bond = Bond {
             config,
             members,
             active: None,
+            now: Duration::ZERO,
+            notifier,
         };
         let wanted = bond.config.options.active_slave.as_ref();
         bond.active = wanted
@@ -77,15 +85,17 @@ impl Bond {
         self.members.iter().map(|m| m.name.as_str())
     }
 
-    /// One miimon tick with the carrier now seen on each member (in member order).
-    pub fn monitor_tick(&mut self, carriers: &[bool]) -> Vec<Event> {
+    /// The carrier seen on each member (in member order) at `now`, time since the monitor
+    /// started: on a miimon tick, a carrier event, or a running delay's deadline.
+    pub fn observe(&mut self, carriers: &[bool], now: Duration) -> Vec<Event> {
+        self.now = now;
         let mut events = Vec::new();
         let mut reselect = false;
         for (id, &carrier) in carriers.iter().enumerate().take(self.members.len()) {
             let no_active = self.active.is_none();
             let m = &mut self.members[id];
             m.facts.carrier = carrier;
-            match m.mii.tick(carrier, no_active) {
+            match m.mii.observe(carrier, now, no_active) {
                 Some(Transition::Up) => {
                     events.push(Event::MemberUp(m.name.clone()));
                     let candidates = self.candidates();
@@ -109,9 +119,33 @@ impl Bond {
                     to: next.map(|a| self.members[a].name.clone()),
                 });
                 self.active = next;
+                if self.config.options.mode.uses_primary() {
+                    self.notifier.active_changed(next, now);
+                }
             }
         }
         events
+    }
+
+    /// When the monitor must look again even without a poll or an event: a running updelay
+    /// or downdelay ends, or a peer notification is due.
+    pub fn next_wakeup(&self) -> Option<Duration> {
+        self.members
+            .iter()
+            .filter_map(|m| m.mii.deadline())
+            .chain(self.notifier.next_due())
+            .min()
+    }
+
+    /// The member to announce the bond's addresses on at `now` (gratuitous ARPs, unsolicited
+    /// NAs), if a round is due. Like the kernel, only while the bond has carrier.
+    pub fn peer_notification_due(&mut self, now: Duration) -> Option<MemberId> {
+        let due = self.notifier.due(now)?;
+        (self.carrier() && self.active == Some(due)).then_some(due)
+    }
+
+    pub fn member_name(&self, id: MemberId) -> &str {
+        &self.members[id].name
     }
 
     fn primary(&self) -> Option<MemberId> {
@@ -128,7 +162,7 @@ impl Bond {
                 speed_mbps: m.facts.speed_mbps.unwrap_or(0),
                 full_duplex: m.facts.full_duplex.unwrap_or(false),
                 prio: self.config.options.prio.get(&m.name).copied().unwrap_or(0),
-                delay_left: m.mii.delay_left,
+                delay_left: m.mii.delay_left(self.now).as_millis() as u32,
             })
             .collect()
     }
@@ -141,7 +175,7 @@ impl Bond {
             self.active,
             o.primary_reselect,
             force_primary,
-            o.miimon_ticks(o.updelay),
+            o.updelay,
         )
     }
 
@@ -231,10 +265,24 @@ impl Bond {
     }
 }
 
+/// How far apart peer notification rounds go: `peer_notif_delay`, or one monitor interval
+/// when it is 0 (the kernel sends one round per miimon tick).
+fn peer_notif_interval(o: &crate::config::BondOptions) -> Duration {
+    let ms = [o.peer_notif_delay, o.miimon, o.arp_interval]
+        .into_iter()
+        .find(|&ms| ms > 0)
+        .unwrap_or(1);
+    Duration::from_millis(ms.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::HostSpec;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
 
     fn facts(i: u8, carrier: bool) -> LinkFacts {
         LinkFacts {
@@ -260,10 +308,10 @@ mod tests {
     fn fails_over_and_back_with_primary() {
         let mut b = bond("mode=active-backup,miimon=100,primary=m0", &[true, true]);
         assert_eq!(b.active(), Some("m0"));
-        let ev = b.monitor_tick(&[false, true]);
+        let ev = b.observe(&[false, true], ms(100));
         assert!(ev.contains(&Event::MemberDown("m0".into())));
         assert_eq!(b.active(), Some("m1"));
-        b.monitor_tick(&[true, true]);
+        b.observe(&[true, true], ms(200));
         assert_eq!(
             b.active(),
             Some("m0"),
@@ -280,19 +328,19 @@ mod tests {
             "mode=1 miimon=100 primary=m0 primary_reselect=failure",
             &[true, true],
         );
-        b.monitor_tick(&[false, true]);
-        b.monitor_tick(&[true, true]);
+        b.observe(&[false, true], ms(300));
+        b.observe(&[true, true], ms(400));
         assert_eq!(b.active(), Some("m1"));
     }
 
     #[test]
     fn all_down_then_first_back_ignores_updelay() {
         let mut b = bond("mode=1 miimon=100 updelay=5000", &[true, true]);
-        b.monitor_tick(&[false, false]);
+        b.observe(&[false, false], ms(500));
         assert_eq!(b.active(), None);
         assert!(!b.carrier());
         assert!(b.status().to_proc().contains("MII Status: down\n"));
-        b.monitor_tick(&[false, true]);
+        b.observe(&[false, true], ms(600));
         assert_eq!(b.active(), Some("m1"));
         assert!(b.carrier());
     }
@@ -303,7 +351,7 @@ mod tests {
             "mode=balance-xor miimon=100 xmit_hash_policy=layer3+4",
             &[true, true, true],
         );
-        b.monitor_tick(&[true, false, true]);
+        b.observe(&[true, false, true], ms(700));
         let s = b.snapshot(MacAddr::ZERO);
         assert_eq!(s.usable(), [0, 2]);
         assert_eq!(s.active, Some(0));
@@ -313,7 +361,7 @@ mod tests {
     fn only_the_active_member_delivers_in_active_backup() {
         let mut b = bond("mode=active-backup miimon=100", &[true, true]);
         assert!(b.delivers(0) && !b.delivers(1));
-        b.monitor_tick(&[false, true]);
+        b.observe(&[false, true], ms(800));
         assert!(!b.delivers(0) && b.delivers(1));
         let b = bond(
             "mode=active-backup miimon=100 all_slaves_active=1",
@@ -326,10 +374,40 @@ mod tests {
     }
 
     #[test]
+    fn failover_schedules_peer_notifications_on_the_new_active() {
+        let mut b = bond(
+            "mode=active-backup miimon=100 num_grat_arp=3 peer_notif_delay=200",
+            &[true, true],
+        );
+        b.observe(&[false, true], ms(1000));
+        assert_eq!(b.peer_notification_due(ms(1000)), Some(1));
+        assert_eq!(b.peer_notification_due(ms(1100)), None);
+        assert_eq!(b.next_wakeup(), Some(ms(1200)));
+        assert_eq!(b.peer_notification_due(ms(1200)), Some(1));
+        assert_eq!(b.peer_notification_due(ms(1400)), Some(1));
+        assert_eq!(b.peer_notification_due(ms(1600)), None);
+        assert_eq!(b.next_wakeup(), None);
+        // Modes without an active member have no one to announce.
+        let mut b = bond("mode=balance-xor miimon=100", &[true, true]);
+        b.observe(&[false, true], ms(100));
+        assert_eq!(b.peer_notification_due(ms(100)), None);
+    }
+
+    #[test]
+    fn downdelay_deadline_wakes_the_monitor() {
+        let mut b = bond("mode=active-backup miimon=100 downdelay=300", &[true, true]);
+        b.observe(&[false, true], ms(1000));
+        assert_eq!(b.active(), Some("m0"), "still within downdelay");
+        assert_eq!(b.next_wakeup(), Some(ms(1300)));
+        b.observe(&[false, true], ms(1300));
+        assert_eq!(b.active(), Some("m1"));
+    }
+
+    #[test]
     fn lacp_carrier_needs_min_links() {
         let mut b = bond("mode=802.3ad min_links=2", &[true, true]);
         assert!(b.carrier());
-        b.monitor_tick(&[true, false]);
+        b.observe(&[true, false], ms(900));
         assert!(!b.carrier());
     }
 }

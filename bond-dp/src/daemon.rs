@@ -2,6 +2,7 @@
 //! SIGTERM. One process may run several bonds; one monitor thread serves them all.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,11 +13,12 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::bond::{Bond, Event};
-use crate::config::BondConfig;
+use crate::config::{BondConfig, HostSpec};
 use crate::control::{ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
 use crate::engine::BondCounters;
-use crate::monitor::read_link;
+use crate::monitor::{host_addresses, read_link, LinkEvents, PacketSocket};
+use crate::wire::{arp, ndisc};
 use crate::xdp::XdpCountersReader;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
@@ -181,42 +183,162 @@ impl LiveDataPlane {
     }
 }
 
-/// Polls each bond's members every miimon ms (bonds with miimon=0 are not monitored, as in the
-/// kernel), logs what changes and publishes it to the bond's data plane.
+/// What the monitor keeps per bond.
+struct Watched<'a> {
+    bond: &'a Mutex<Bond>,
+    plane: Option<&'a DataPlane>,
+    /// Per member: a socket for peer notifications (opened at start).
+    sockets: Vec<Option<PacketSocket>>,
+    /// The interface whose addresses peer notifications announce (the TAP).
+    host_iface: Option<String>,
+    next_poll: Duration,
+}
+
+/// Watches every bond's members: polls them every miimon ms (bonds with miimon=0 are not
+/// monitored, as in the kernel) and, unless `link_events=off`, also the moment the kernel
+/// reports a link change. Logs what changes, publishes it to the bond's data plane and sends
+/// the peer notifications a new active member calls for.
 fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: &AtomicBool) {
+    let mut watched: Vec<Watched> = bonds
+        .iter()
+        .zip(planes)
+        .map(|(bond, plane)| {
+            let b = bond.lock().expect("bond lock");
+            let sockets = b
+                .member_names()
+                .map(|m| {
+                    PacketSocket::open(m)
+                        .map_err(|e| warn!(bond = b.name(), member = m, "no packet socket: {e}"))
+                        .ok()
+                })
+                .collect();
+            let host_iface = match &b.config.host {
+                HostSpec::Tap => Some(b.name().to_string()),
+                HostSpec::TapNamed(name) => Some(name.clone()),
+                _ => None,
+            };
+            Watched {
+                bond,
+                plane: plane.as_ref(),
+                sockets,
+                host_iface,
+                next_poll: Duration::ZERO,
+            }
+        })
+        .collect();
+    let wants_events = bonds.iter().any(|b| {
+        let b = b.lock().expect("bond lock");
+        b.config.options.miimon > 0 && b.config.engine.link_events
+    });
+    let mut events = match wants_events.then(LinkEvents::open) {
+        Some(Ok(events)) => Some(events),
+        Some(Err(e)) => {
+            warn!("no link notifications ({e}): polling every miimon ms only");
+            None
+        }
+        None => None,
+    };
     let start = Instant::now();
-    let mut next_due: Vec<Duration> = vec![Duration::ZERO; bonds.len()];
+    let mut changed: Vec<String> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
-        for ((bond, due), plane) in bonds.iter().zip(next_due.iter_mut()).zip(planes) {
-            let mut b = bond.lock().expect("bond lock");
+        let mut wake = now + Duration::from_millis(100);
+        for w in &mut watched {
+            let mut b = w.bond.lock().expect("bond lock");
             let miimon = b.config.options.miimon;
-            if miimon == 0 || now < *due {
+            if miimon == 0 {
                 continue;
             }
-            *due = now + Duration::from_millis(miimon.into());
-            let carriers: Vec<bool> = b
-                .member_names()
-                .map(|m| read_link(m).is_ok_and(|f| f.carrier))
-                .collect();
-            let events = b.monitor_tick(&carriers);
-            for event in &events {
-                log_event(b.name(), event);
+            // An empty name: notifications were lost, look at everything.
+            let event = b.config.engine.link_events
+                && changed
+                    .iter()
+                    .any(|c| c.is_empty() || b.member_names().any(|m| m == c));
+            let polled = now >= w.next_poll;
+            let deadline = b.next_wakeup().is_some_and(|t| now >= t);
+            if polled {
+                w.next_poll = now + Duration::from_millis(miimon.into());
             }
-            if let (false, Some(plane)) = (events.is_empty(), plane) {
-                plane.update(&b);
+            if event || polled || deadline {
+                let carriers: Vec<bool> = b
+                    .member_names()
+                    .map(|m| read_link(m).is_ok_and(|f| f.carrier))
+                    .collect();
+                let events = b.observe(&carriers, now);
+                if let (false, Some(plane)) = (events.is_empty(), w.plane) {
+                    plane.update(&b);
+                }
+                for event in &events {
+                    log_event(b.name(), event);
+                }
             }
+            if let Some(member) = b.peer_notification_due(now) {
+                notify_peers(&b, member, w);
+            }
+            wake = [Some(wake), Some(w.next_poll), b.next_wakeup()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(wake);
         }
-        let wake = next_due
-            .iter()
-            .copied()
-            .min()
-            .unwrap_or(Duration::from_millis(100));
-        let sleep = wake
+        changed.clear();
+        let timeout = wake
             .saturating_sub(start.elapsed())
-            .clamp(Duration::from_millis(1), Duration::from_millis(50));
-        thread::sleep(sleep);
+            .min(Duration::from_millis(50));
+        match &mut events {
+            Some(ev) => {
+                if let Err(e) = ev.wait(timeout, &mut changed) {
+                    warn!("link notifications failed ({e}): polling every miimon ms only");
+                    events = None;
+                }
+            }
+            None => thread::sleep(timeout),
+        }
     }
+}
+
+/// Announces the host side's addresses on `member`: a gratuitous ARP per IPv4 address and an
+/// unsolicited neighbour advertisement per IPv6 address, on their VLANs, from the host's MAC.
+fn notify_peers(b: &Bond, member: usize, w: &Watched) {
+    let (Some(iface), Some(Some(socket))) = (&w.host_iface, w.sockets.get(member)) else {
+        return;
+    };
+    let name = b.member_name(member);
+    let (mac, addresses) = match (read_link(iface), host_addresses(iface)) {
+        (Ok(facts), Ok(addresses)) => (facts.mac, addresses),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(bond = b.name(), "peer notification: reading {iface}: {e}");
+            return;
+        }
+    };
+    let (mut arps, mut nas) = (0, 0);
+    for a in &addresses {
+        let frame = match a.ip {
+            IpAddr::V4(ip) => {
+                arps += 1;
+                arp::gratuitous(mac, ip, a.vlan)
+            }
+            IpAddr::V6(ip) => {
+                nas += 1;
+                ndisc::unsolicited_na(mac, ip, a.vlan)
+            }
+        };
+        if let Err(e) = socket.send(&frame) {
+            warn!(
+                bond = b.name(),
+                member = name,
+                "peer notification for {}: {e}",
+                a.ip
+            );
+        }
+    }
+    info!(
+        bond = b.name(),
+        member = name,
+        gratuitous_arps = arps,
+        unsolicited_nas = nas,
+        "peers notified of the new active member"
+    );
 }
 
 fn log_event(bond: &str, event: &Event) {

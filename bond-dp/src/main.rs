@@ -89,6 +89,10 @@ struct EngineArgs {
     /// Cores for the workers, comma separated (default: the last cores).
     #[arg(long, conflicts_with = "config")]
     cores: Option<String>,
+    /// Act on the kernel's link notifications at once: on (default), or off to poll every
+    /// miimon ms only, as the kernel's bond does.
+    #[arg(long, conflicts_with = "config")]
+    link_events: Option<String>,
 }
 
 impl EngineArgs {
@@ -103,6 +107,7 @@ impl EngineArgs {
             ("xdp_mode", &self.xdp_mode),
             ("copy_mode", &self.copy_mode),
             ("cores", &self.cores),
+            ("link_events", &self.link_events),
         ] {
             if let Some(value) = value {
                 engine.set(name, value).map_err(bad_input)?;

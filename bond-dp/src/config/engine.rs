@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub copy_mode: CopyMode,
     /// CPU cores for the workers, in order; empty: the last cores of the machine.
     pub cores: Vec<usize>,
+    /// React to the kernel's link notifications at once (carrier lost, interface down),
+    /// besides polling every miimon ms. Off: polling only, as the kernel's bond does.
+    pub link_events: bool,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             xdp_mode: XdpMode::Auto,
             copy_mode: CopyMode::Auto,
             cores: Vec::new(),
+            link_events: true,
         }
     }
 }
@@ -70,6 +74,7 @@ pub const ENGINE_SETTINGS: &[&str] = &[
     "xdp_mode",
     "copy_mode",
     "cores",
+    "link_events",
 ];
 
 const MAX_WORKERS: u32 = 64;
@@ -146,6 +151,13 @@ impl EngineConfig {
                     .collect::<Result<_, _>>()
                     .map_err(|_| invalid("CPU numbers, comma separated: 1,2"))?;
             }
+            "link_events" => {
+                self.link_events = match value {
+                    "on" | "1" | "true" => true,
+                    "off" | "0" | "false" => false,
+                    _ => return Err(invalid("on, off")),
+                }
+            }
             _ => {
                 return Err(ConfigError::Engine {
                     name: key.clone(),
@@ -216,6 +228,9 @@ impl fmt::Display for EngineConfig {
         if !self.cores.is_empty() {
             let cores: Vec<String> = self.cores.iter().map(|c| c.to_string()).collect();
             write!(f, " cores={}", cores.join(","))?;
+        }
+        if !self.link_events {
+            write!(f, " link_events=off")?;
         }
         Ok(())
     }

@@ -1,6 +1,10 @@
-//! The MII monitor's per-member state machine (`bond_miimon_inspect()`), sans-IO: each tick
-//! takes the carrier seen now and moves through up / going down / down / going back with
-//! downdelay and updelay counted in ticks.
+//! The MII monitor's per-member state machine (`bond_miimon_inspect()`), sans-IO: each
+//! observation takes the carrier seen at a time and moves through up / going down / down /
+//! going back, with downdelay and updelay as deadlines. The kernel counts the delays in
+//! miimon ticks; here they are times, so a carrier event can start a delay between ticks and
+//! the monitor can look again exactly when it runs out.
+
+use std::time::Duration;
 
 use crate::policy::LinkState;
 
@@ -18,25 +22,25 @@ pub enum Transition {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MiiMachine {
     pub state: LinkState,
-    /// Ticks left on the running updelay or downdelay.
-    pub delay_left: u32,
-    pub updelay_ticks: u32,
-    pub downdelay_ticks: u32,
+    /// When the running updelay or downdelay ends (time since the monitor started).
+    deadline: Duration,
+    pub updelay: Duration,
+    pub downdelay: Duration,
     pub link_failures: u32,
 }
 
 impl MiiMachine {
     /// A member starts up when it has carrier at enslave time, down otherwise.
-    pub fn new(carrier: bool, updelay_ticks: u32, downdelay_ticks: u32) -> Self {
+    pub fn new(carrier: bool, updelay: Duration, downdelay: Duration) -> Self {
         MiiMachine {
             state: if carrier {
                 LinkState::Up
             } else {
                 LinkState::Down
             },
-            delay_left: 0,
-            updelay_ticks,
-            downdelay_ticks,
+            deadline: Duration::ZERO,
+            updelay,
+            downdelay,
             link_failures: 0,
         }
     }
@@ -47,9 +51,25 @@ impl MiiMachine {
         matches!(self.state, LinkState::Up | LinkState::Fail)
     }
 
-    /// One monitor tick. `ignore_updelay` is set when the bond has no active member: the first
-    /// member to come back is used at once.
-    pub fn tick(&mut self, carrier: bool, ignore_updelay: bool) -> Option<Transition> {
+    /// When the running delay ends, if one runs: the monitor looks again then.
+    pub fn deadline(&self) -> Option<Duration> {
+        matches!(self.state, LinkState::Fail | LinkState::Back).then_some(self.deadline)
+    }
+
+    /// What is left of the running delay at `now` (zero when none runs).
+    pub fn delay_left(&self, now: Duration) -> Duration {
+        self.deadline()
+            .map_or(Duration::ZERO, |d| d.saturating_sub(now))
+    }
+
+    /// The carrier seen at `now`. `ignore_updelay` is set when the bond has no active
+    /// member: the first member to come back is used at once.
+    pub fn observe(
+        &mut self,
+        carrier: bool,
+        now: Duration,
+        ignore_updelay: bool,
+    ) -> Option<Transition> {
         match self.state {
             LinkState::Up | LinkState::Fail if carrier => {
                 let was_failing = self.state == LinkState::Fail;
@@ -57,45 +77,42 @@ impl MiiMachine {
                 was_failing.then_some(Transition::Pending(LinkState::Up))
             }
             LinkState::Up => {
-                self.delay_left = self.downdelay_ticks;
+                self.deadline = now + self.downdelay;
                 self.state = LinkState::Fail;
-                self.fail_tick()
+                self.fail_check(now)
                     .or(Some(Transition::Pending(LinkState::Fail)))
             }
-            LinkState::Fail => self.fail_tick(),
+            LinkState::Fail => self.fail_check(now),
             LinkState::Down | LinkState::Back if !carrier => {
                 let was_back = self.state == LinkState::Back;
                 self.state = LinkState::Down;
                 was_back.then_some(Transition::Pending(LinkState::Down))
             }
             LinkState::Down => {
-                self.delay_left = self.updelay_ticks;
+                self.deadline = now + self.updelay;
                 self.state = LinkState::Back;
-                self.back_tick(ignore_updelay)
+                self.back_check(now, ignore_updelay)
                     .or(Some(Transition::Pending(LinkState::Back)))
             }
-            LinkState::Back => self.back_tick(ignore_updelay),
+            LinkState::Back => self.back_check(now, ignore_updelay),
         }
     }
 
-    fn fail_tick(&mut self) -> Option<Transition> {
-        if self.delay_left == 0 {
-            self.state = LinkState::Down;
-            self.link_failures = self.link_failures.saturating_add(1);
-            return Some(Transition::Down);
+    fn fail_check(&mut self, now: Duration) -> Option<Transition> {
+        if now < self.deadline {
+            return None;
         }
-        self.delay_left -= 1;
-        None
+        self.state = LinkState::Down;
+        self.link_failures = self.link_failures.saturating_add(1);
+        Some(Transition::Down)
     }
 
-    fn back_tick(&mut self, ignore_updelay: bool) -> Option<Transition> {
-        if ignore_updelay || self.delay_left == 0 {
-            self.delay_left = 0;
-            self.state = LinkState::Up;
-            return Some(Transition::Up);
+    fn back_check(&mut self, now: Duration, ignore_updelay: bool) -> Option<Transition> {
+        if !ignore_updelay && now < self.deadline {
+            return None;
         }
-        self.delay_left -= 1;
-        None
+        self.state = LinkState::Up;
+        Some(Transition::Up)
     }
 }
 
@@ -103,33 +120,40 @@ impl MiiMachine {
 mod tests {
     use super::*;
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
     fn without_delays_changes_at_once() {
-        let mut m = MiiMachine::new(true, 0, 0);
-        assert_eq!(m.tick(true, false), None);
-        assert_eq!(m.tick(false, false), Some(Transition::Down));
+        let mut m = MiiMachine::new(true, ms(0), ms(0));
+        assert_eq!(m.observe(true, ms(100), false), None);
+        assert_eq!(m.observe(false, ms(130), false), Some(Transition::Down));
         assert_eq!(m.link_failures, 1);
-        assert_eq!(m.tick(false, false), None);
-        assert_eq!(m.tick(true, false), Some(Transition::Up));
+        assert_eq!(m.deadline(), None);
+        assert_eq!(m.observe(false, ms(200), false), None);
+        assert_eq!(m.observe(true, ms(250), false), Some(Transition::Up));
         assert_eq!(m.state, LinkState::Up);
     }
 
     #[test]
     fn downdelay_keeps_the_member_until_it_runs_out() {
-        let mut m = MiiMachine::new(true, 0, 2);
+        let mut m = MiiMachine::new(true, ms(0), ms(200));
         assert_eq!(
-            m.tick(false, false),
+            m.observe(false, ms(1000), false),
             Some(Transition::Pending(LinkState::Fail))
         );
         assert!(m.carries_traffic());
-        assert_eq!(m.tick(false, false), None);
-        assert_eq!(m.tick(false, false), Some(Transition::Down));
+        assert_eq!(m.deadline(), Some(ms(1200)));
+        assert_eq!(m.delay_left(ms(1150)), ms(50));
+        assert_eq!(m.observe(false, ms(1199), false), None);
+        assert_eq!(m.observe(false, ms(1200), false), Some(Transition::Down));
         assert!(!m.carries_traffic());
         // A flap shorter than downdelay is not a failure.
-        let mut m = MiiMachine::new(true, 0, 2);
-        m.tick(false, false);
+        let mut m = MiiMachine::new(true, ms(0), ms(200));
+        m.observe(false, ms(1000), false);
         assert_eq!(
-            m.tick(true, false),
+            m.observe(true, ms(1100), false),
             Some(Transition::Pending(LinkState::Up))
         );
         assert_eq!(m.link_failures, 0);
@@ -137,19 +161,19 @@ mod tests {
 
     #[test]
     fn updelay_holds_a_returning_member_back() {
-        let mut m = MiiMachine::new(false, 2, 0);
+        let mut m = MiiMachine::new(false, ms(200), ms(0));
         assert_eq!(
-            m.tick(true, false),
+            m.observe(true, ms(10), false),
             Some(Transition::Pending(LinkState::Back))
         );
         assert!(!m.carries_traffic());
-        assert_eq!(m.tick(true, false), None);
-        assert_eq!(m.tick(true, false), Some(Transition::Up));
+        assert_eq!(m.observe(true, ms(100), false), None);
+        assert_eq!(m.observe(true, ms(210), false), Some(Transition::Up));
         // Losing carrier while going back returns to down, not a failure.
-        let mut m = MiiMachine::new(false, 2, 0);
-        m.tick(true, false);
+        let mut m = MiiMachine::new(false, ms(200), ms(0));
+        m.observe(true, ms(10), false);
         assert_eq!(
-            m.tick(false, false),
+            m.observe(false, ms(20), false),
             Some(Transition::Pending(LinkState::Down))
         );
         assert_eq!(m.link_failures, 0);
@@ -157,7 +181,11 @@ mod tests {
 
     #[test]
     fn no_active_member_ignores_updelay() {
-        let mut m = MiiMachine::new(false, 50, 0);
-        assert_eq!(m.tick(true, true), Some(Transition::Up));
+        let mut m = MiiMachine::new(false, ms(5000), ms(0));
+        assert_eq!(m.observe(true, ms(1), true), Some(Transition::Up));
+        // Also when the updelay is already running.
+        let mut m = MiiMachine::new(false, ms(5000), ms(0));
+        m.observe(true, ms(1), false);
+        assert_eq!(m.observe(true, ms(2), true), Some(Transition::Up));
     }
 }

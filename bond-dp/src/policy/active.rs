@@ -68,11 +68,11 @@ pub struct Candidate {
     pub speed_mbps: u32,
     pub full_duplex: bool,
     pub prio: i32,
-    /// Monitor ticks left on a running updelay.
+    /// Milliseconds left on a running updelay.
     pub delay_left: u32,
 }
 
-/// The member that should be active. `updelay_ticks` is the full updelay in monitor ticks:
+/// The member that should be active. `updelay_ms` is the full updelay:
 /// with no member up, the member going back with the least delay left is taken at once —
 /// a bond with no link takes the first one that returns, whatever updelay says.
 pub fn find_best_active(
@@ -81,13 +81,13 @@ pub fn find_best_active(
     current: Option<MemberId>,
     reselect: PrimaryReselect,
     force_primary: bool,
-    updelay_ticks: u32,
+    updelay_ms: u32,
 ) -> Option<MemberId> {
     if let Some(m) = primary_or_current(members, primary, current, reselect, force_primary) {
         return Some(m);
     }
     let mut best = None;
-    let mut min_delay = updelay_ticks;
+    let mut min_delay = updelay_ms;
     for (id, m) in members.iter().enumerate() {
         if m.link == LinkState::Up {
             return Some(id);

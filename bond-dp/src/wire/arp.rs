@@ -1,6 +1,9 @@
-//! ARP over Ethernet/IPv4: the fields balance-alb reads and rewrites.
+//! ARP over Ethernet/IPv4: the fields balance-alb reads and rewrites, and the gratuitous
+//! ARPs a failover sends.
 
-use super::{be16, MacAddr};
+use std::net::Ipv4Addr;
+
+use super::{be16, ethernet, ethertype, MacAddr};
 
 pub const ARP_LEN: usize = 28;
 pub const OP_REQUEST: u16 = 1;
@@ -44,6 +47,19 @@ pub fn set_sender_mac(frame: &mut [u8], offset: usize, mac: MacAddr) -> bool {
     super::mac::write_mac(frame, offset + 8, mac)
 }
 
+/// A gratuitous ARP for `ip` at `mac` as the kernel sends it on failover: a broadcast request
+/// whose sender and target address are both `ip`, target hardware address zero.
+pub fn gratuitous(mac: MacAddr, ip: Ipv4Addr, vlan: Option<u16>) -> Vec<u8> {
+    let mut f = ethernet::header(MacAddr::BROADCAST, mac, vlan, ethertype::ARP);
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
+    f.extend_from_slice(&OP_REQUEST.to_be_bytes());
+    f.extend_from_slice(&mac.0);
+    f.extend_from_slice(&ip.octets());
+    f.extend_from_slice(&MacAddr::ZERO.0);
+    f.extend_from_slice(&ip.octets());
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +78,20 @@ mod tests {
         let mut f = arp;
         assert!(set_sender_mac(&mut f, 0, MacAddr([7; 6])));
         assert_eq!(ArpPacket::parse(&f, 0).unwrap().sender_mac, MacAddr([7; 6]));
+    }
+
+    #[test]
+    fn gratuitous_announces_the_address_at_the_mac() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 9]);
+        let f = gratuitous(mac, Ipv4Addr::new(10, 1, 2, 3), None);
+        assert_eq!(&f[..6], &[0xff; 6]);
+        assert_eq!(&f[12..14], &[8, 6]);
+        let p = ArpPacket::parse(&f, 14).unwrap();
+        assert_eq!((p.op, p.sender_mac), (OP_REQUEST, mac));
+        assert_eq!(p.sender_ip, [10, 1, 2, 3]);
+        assert_eq!(p.target_ip, p.sender_ip);
+        let tagged = gratuitous(mac, Ipv4Addr::new(10, 1, 2, 3), Some(100));
+        assert_eq!(&tagged[12..18], &[0x81, 0, 0, 100, 8, 6]);
+        assert_eq!(ArpPacket::parse(&tagged, 18), Some(p));
     }
 }

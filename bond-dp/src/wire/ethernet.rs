@@ -66,6 +66,19 @@ pub fn set_source_mac(frame: &mut [u8], mac: MacAddr) -> bool {
     super::mac::write_mac(frame, 6, mac)
 }
 
+/// A frame's Ethernet header, 802.1Q-tagged when `vlan` is given, for frames bond-dp makes.
+pub fn header(dst: MacAddr, src: MacAddr, vlan: Option<u16>, ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(ETH_HEADER_LEN + 4 + 64);
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    if let Some(id) = vlan {
+        f.extend_from_slice(&super::ethertype::VLAN.to_be_bytes());
+        f.extend_from_slice(&(id & 0x0fff).to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ pub mod arp;
 pub mod ethernet;
 pub mod flow;
 pub mod mac;
+pub mod ndisc;
 
 pub use ethernet::{L2Header, ETH_HEADER_LEN};
 pub use flow::FlowKeys;

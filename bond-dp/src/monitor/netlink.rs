@@ -1,0 +1,245 @@
+//! rtnetlink: link notifications (carrier changes arrive as events, so failover does not wait
+//! for a polling interval) and the addresses of the bond's host-side interface, which peer
+//! notifications announce.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// The rtnetlink multicast group of link notifications.
+const RTMGRP_LINK: u32 = 1;
+
+/// A socket subscribed to link notifications.
+pub struct LinkEvents {
+    socket: Socket,
+    buf: Vec<u8>,
+}
+
+impl LinkEvents {
+    pub fn open() -> io::Result<LinkEvents> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
+        socket.set_non_blocking(true)?;
+        Ok(LinkEvents {
+            socket,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Waits up to `timeout` for notifications and appends the names of the interfaces they
+    /// concern to `changed` (what changed is read afresh by the caller).
+    pub fn wait(&mut self, timeout: Duration, changed: &mut Vec<String>) -> io::Result<()> {
+        if !poll_readable(self.socket.as_raw_fd(), timeout)? {
+            return Ok(());
+        }
+        loop {
+            let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // The kernel dropped notifications (ENOBUFS): the caller looks at everything.
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    changed.push(String::new());
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            for_each_message(&self.buf[..n], |msg| {
+                if let RouteNetlinkMessage::NewLink(link) | RouteNetlinkMessage::DelLink(link) = msg
+                {
+                    if let Some(name) = link_name(&link) {
+                        changed.push(name);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Waits for `fd` to become readable; false on timeout.
+fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd, and its count.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    match rc {
+        -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => Ok(false),
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+/// Parses every netlink message in `buf` and hands the route messages to `f`.
+fn for_each_message(buf: &[u8], mut f: impl FnMut(RouteNetlinkMessage)) -> bool {
+    let mut offset = 0;
+    let mut done = false;
+    while offset < buf.len() {
+        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..]) else {
+            break;
+        };
+        let len = msg.header.length as usize;
+        match msg.payload {
+            NetlinkPayload::InnerMessage(inner) => f(inner),
+            NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => done = true,
+            _ => {}
+        }
+        if len == 0 {
+            break;
+        }
+        offset += len;
+    }
+    done
+}
+
+fn link_name(link: &LinkMessage) -> Option<String> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })
+}
+
+/// An address peers must learn the new path to, on a VLAN of the host side or untagged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostAddress {
+    pub ip: IpAddr,
+    pub vlan: Option<u16>,
+}
+
+/// The addresses of `iface` and of the VLAN interfaces on top of it (the kernel announces
+/// those too on failover). Link-local IPv6 addresses are left in: peers cache them as well.
+pub fn host_addresses(iface: &str) -> io::Result<Vec<HostAddress>> {
+    let links = dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+    let mut index_of = None;
+    let mut vlans: Vec<(u32, u32, u16)> = Vec::new(); // (index, parent, vlan id)
+    for msg in &links {
+        let RouteNetlinkMessage::NewLink(link) = msg else {
+            continue;
+        };
+        if link_name(link).as_deref() == Some(iface) {
+            index_of = Some(link.header.index);
+        }
+        if let Some((parent, id)) = vlan_of(link) {
+            vlans.push((link.header.index, parent, id));
+        }
+    }
+    let Some(index) = index_of else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface {iface}"),
+        ));
+    };
+    let tag_of = |i: u32| -> Option<Option<u16>> {
+        if i == index {
+            return Some(None);
+        }
+        vlans
+            .iter()
+            .find(|(v, parent, _)| *v == i && *parent == index)
+            .map(|&(_, _, id)| Some(id))
+    };
+    let mut out = Vec::new();
+    for msg in dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))? {
+        let RouteNetlinkMessage::NewAddress(addr) = msg else {
+            continue;
+        };
+        let Some(vlan) = tag_of(addr.header.index) else {
+            continue;
+        };
+        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
+        // point-to-point links); IPv6 only sends IFA_ADDRESS.
+        let local = addr.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(ip) => Some(*ip),
+            _ => None,
+        });
+        let ip = local.or_else(|| {
+            addr.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(ip) => Some(*ip),
+                _ => None,
+            })
+        });
+        if let Some(ip) = ip {
+            out.push(HostAddress { ip, vlan });
+        }
+    }
+    Ok(out)
+}
+
+/// A VLAN interface's parent index and VLAN id.
+fn vlan_of(link: &LinkMessage) -> Option<(u32, u16)> {
+    let parent = link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Link(p) => Some(*p),
+        _ => None,
+    })?;
+    let info = link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(info) => Some(info),
+        _ => None,
+    })?;
+    if !info
+        .iter()
+        .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Vlan)))
+    {
+        return None;
+    }
+    let id = info.iter().find_map(|i| match i {
+        LinkInfo::Data(InfoData::Vlan(data)) => data.iter().find_map(|d| match d {
+            InfoVlan::Id(id) => Some(*id),
+            _ => None,
+        }),
+        _ => None,
+    })?;
+    Some((parent, id))
+}
+
+/// Sends a dump request and collects the answers.
+fn dump(request: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(request));
+    msg.finalize();
+    let mut buf = vec![0; msg.buffer_len()];
+    msg.serialize(&mut buf);
+    socket.send(&buf, 0)?;
+    let mut out = Vec::new();
+    let mut rx = vec![0; 64 * 1024];
+    loop {
+        let n = socket.recv(&mut &mut rx[..], 0)?;
+        if n == 0 || for_each_message(&rx[..n], |m| out.push(m)) {
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses_are_found_and_a_missing_interface_is_an_error() {
+        let lo = host_addresses("lo").unwrap();
+        assert!(
+            lo.iter()
+                .any(|a| a.ip == IpAddr::from([127, 0, 0, 1]) && a.vlan.is_none()),
+            "{lo:?}"
+        );
+        assert!(host_addresses("no-such-if0").is_err());
+    }
+}
