@@ -8,63 +8,18 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use common::{bond_dp, repo_path, require_root, terminate, wait_for, Testbed};
+use common::{
+    bond_dp, ping_once, ping_received, repo_path, require_root, terminate, wait_for, Testbed,
+};
 
 const FLOWS: usize = 32;
 const PER_FLOW: usize = 5;
 
-/// One ping to the peer (10.77.0.2) from namespace `ns`; `Some` when it was answered.
-fn ping_once(ns: &str) -> Option<std::process::Output> {
-    std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            "10.77.0.2",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-}
-
 /// A bond over m0,m1 with a TAP port bond0 at 10.77.0.1 that can reach the peer.
 fn bond_up(tag: &str, options: &str) -> (Testbed, usize) {
     let mut tb = Testbed::new(tag, 2);
-    let bond = bond_on(&mut tb, options);
+    let bond = tb.start_tap_bond(options);
     (tb, bond)
-}
-
-/// bond-dp on the testbed's m0,m1 with a TAP port bond0 at 10.77.0.1, once it reaches the peer.
-fn bond_on(tb: &mut Testbed, options: &str) -> usize {
-    let bond = tb.spawn_bond_dp(&[
-        "run",
-        "--bond",
-        "bond0",
-        "--members",
-        "m0,m1",
-        "--options",
-        options,
-    ]);
-    let ns = tb.bond_ns.clone();
-    wait_for("bond0 TAP device", Duration::from_secs(10), || {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &ns, "ip", "link", "show", "bond0", "up"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success() && !o.stdout.is_empty())
-    });
-    tb.in_bond("ip addr add 10.77.0.1/24 dev bond0");
-    // An OVS peer takes broadcasts only on its active member (as a switch's SLB bond does):
-    // ARP may need a retry before the first answer.
-    wait_for("ping through the bond", Duration::from_secs(15), || {
-        ping_once(&ns)
-    });
-    bond
 }
 
 /// Sends FLOWS × PER_FLOW UDP datagrams from the bond side; returns (member, frame hex) for
@@ -268,14 +223,8 @@ fn active_backup_carries_ping_and_tcp_and_fails_over() {
     tb.in_peer("ip link set p0 down");
     let out = tb.take(ping).wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let received: usize = text
-        .split(", ")
-        .find(|p| p.ends_with("received"))
-        .and_then(|p| p.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
     assert!(
-        received >= 190,
+        ping_received(&text) >= 190,
         "ping kept going through the failover: {text}"
     );
     let seen = send_flows(&mut tb);
@@ -348,16 +297,6 @@ fn access_bond_flows(
 }
 
 /// `bond-dp status NAME --json` of the testbed's bond.
-fn status_json(tb: &Testbed, bond: &str) -> serde_json::Value {
-    let out = common::sh(&format!(
-        "ip netns exec {} {} status {bond} --json --run-dir {}",
-        tb.bond_ns,
-        env!("CARGO_BIN_EXE_bond-dp"),
-        tb.run_dir.path().display()
-    ));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn access_port_is_a_bump_in_the_wire() {
     if !require_root() {
@@ -387,7 +326,7 @@ fn two_workers_serve_the_queues_of_multi_queue_members() {
 
     // Every member queue has a socket, each worker moved some of the flows, and the XDP
     // program found a socket for every frame.
-    let status = status_json(&tb, "bond0");
+    let status = tb.status_json("bond0");
     let plane = &status["data_plane"];
     assert_eq!(plane["workers"], 2);
     let queues = plane["counters"]["queues"].as_array().unwrap();
@@ -415,10 +354,7 @@ fn open_vswitch_static_lag_peer() {
     assert!(tb
         .ovs_appctl("bond/show bond0")
         .contains("bond_mode: balance-slb"));
-    let bond = bond_on(
-        &mut tb,
-        "mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4",
-    );
+    let bond = tb.start_tap_bond("mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4");
     let seen = send_flows(&mut tb);
     assert_eq!(seen.len(), FLOWS * PER_FLOW, "every datagram arrives once");
     assert_hashed("layer3+4", &seen);

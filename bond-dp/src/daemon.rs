@@ -13,11 +13,11 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::bond::{Bond, Event};
-use crate::config::{BondConfig, HostSpec};
+use crate::config::{BondConfig, CarrierWatch, HostSpec};
 use crate::control::{ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
 use crate::engine::BondCounters;
-use crate::monitor::{host_addresses, read_link, LinkEvents, PacketSocket};
+use crate::monitor::{host_addresses, read_link, CarrierReader, LinkEvents, PacketSocket};
 use crate::wire::{arp, ndisc};
 use crate::xdp::XdpCountersReader;
 
@@ -187,59 +187,71 @@ impl LiveDataPlane {
 struct Watched<'a> {
     bond: &'a Mutex<Bond>,
     plane: Option<&'a DataPlane>,
-    /// Per member: a socket for peer notifications (opened at start).
+    /// Per member: its carrier, and a socket for peer notifications (opened at start).
+    carriers: Vec<CarrierReader>,
     sockets: Vec<Option<PacketSocket>>,
+    /// The carriers the bond last observed.
+    seen: Vec<bool>,
+    /// Carrier looked at every millisecond and on link notifications, not only every miimon.
+    fast: bool,
     /// The interface whose addresses peer notifications announce (the TAP).
     host_iface: Option<String>,
     next_poll: Duration,
 }
 
-/// Watches every bond's members: polls them every miimon ms (bonds with miimon=0 are not
-/// monitored, as in the kernel) and, unless `link_events=off`, also the moment the kernel
-/// reports a link change. Logs what changes, publishes it to the bond's data plane and sends
-/// the peer notifications a new active member calls for.
+impl<'a> Watched<'a> {
+    fn new(bond: &'a Mutex<Bond>, plane: Option<&'a DataPlane>) -> Watched<'a> {
+        let b = bond.lock().expect("bond lock");
+        let sockets = b
+            .member_names()
+            .map(|m| {
+                PacketSocket::open(m)
+                    .map_err(|e| warn!(bond = b.name(), member = m, "no packet socket: {e}"))
+                    .ok()
+            })
+            .collect();
+        Watched {
+            bond,
+            plane,
+            carriers: b.member_names().map(CarrierReader::new).collect(),
+            sockets,
+            seen: Vec::new(),
+            fast: b.config.options.miimon > 0
+                && b.config.engine.carrier_watch == CarrierWatch::Fast,
+            host_iface: match &b.config.host {
+                HostSpec::Tap => Some(b.name().to_string()),
+                HostSpec::TapNamed(name) => Some(name.clone()),
+                _ => None,
+            },
+            next_poll: Duration::ZERO,
+        }
+    }
+}
+
+/// How often a fast carrier watch looks between notifications.
+const FAST_CARRIER_LOOK: Duration = Duration::from_millis(1);
+
+/// Watches every bond's members: every miimon ms (bonds with miimon=0 are not monitored, as in
+/// the kernel) and, with `carrier_watch=fast`, also on the kernel's link notifications and
+/// whenever a look at the carrier (every millisecond) finds it changed. Logs what changes,
+/// publishes it to the bond's data plane and sends the peer notifications a new active
+/// member calls for.
 fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: &AtomicBool) {
     let mut watched: Vec<Watched> = bonds
         .iter()
         .zip(planes)
-        .map(|(bond, plane)| {
-            let b = bond.lock().expect("bond lock");
-            let sockets = b
-                .member_names()
-                .map(|m| {
-                    PacketSocket::open(m)
-                        .map_err(|e| warn!(bond = b.name(), member = m, "no packet socket: {e}"))
-                        .ok()
-                })
-                .collect();
-            let host_iface = match &b.config.host {
-                HostSpec::Tap => Some(b.name().to_string()),
-                HostSpec::TapNamed(name) => Some(name.clone()),
-                _ => None,
-            };
-            Watched {
-                bond,
-                plane: plane.as_ref(),
-                sockets,
-                host_iface,
-                next_poll: Duration::ZERO,
-            }
-        })
+        .map(|(bond, plane)| Watched::new(bond, plane.as_ref()))
         .collect();
-    let wants_events = bonds.iter().any(|b| {
-        let b = b.lock().expect("bond lock");
-        b.config.options.miimon > 0 && b.config.engine.link_events
-    });
-    let mut events = match wants_events.then(LinkEvents::open) {
+    let any_fast = watched.iter().any(|w| w.fast);
+    let mut events = match any_fast.then(LinkEvents::open) {
         Some(Ok(events)) => Some(events),
         Some(Err(e)) => {
-            warn!("no link notifications ({e}): polling every miimon ms only");
+            warn!("no link notifications ({e}): looking at the carrier every millisecond");
             None
         }
         None => None,
     };
     let start = Instant::now();
-    let mut changed: Vec<String> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
         let mut wake = now + Duration::from_millis(100);
@@ -249,46 +261,41 @@ fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: 
             if miimon == 0 {
                 continue;
             }
-            // An empty name: notifications were lost, look at everything.
-            let event = b.config.engine.link_events
-                && changed
-                    .iter()
-                    .any(|c| c.is_empty() || b.member_names().any(|m| m == c));
             let polled = now >= w.next_poll;
-            let deadline = b.next_wakeup().is_some_and(|t| now >= t);
             if polled {
                 w.next_poll = now + Duration::from_millis(miimon.into());
             }
-            if event || polled || deadline {
-                let carriers: Vec<bool> = b
-                    .member_names()
-                    .map(|m| read_link(m).is_ok_and(|f| f.carrier))
-                    .collect();
-                let events = b.observe(&carriers, now);
-                if let (false, Some(plane)) = (events.is_empty(), w.plane) {
-                    plane.update(&b);
-                }
-                for event in &events {
-                    log_event(b.name(), event);
+            let deadline = b.next_wakeup().is_some_and(|t| now >= t);
+            if w.fast || polled || deadline {
+                let carriers: Vec<bool> = w.carriers.iter_mut().map(|c| c.carrier()).collect();
+                if polled || deadline || carriers != w.seen {
+                    let events = b.observe(&carriers, now);
+                    if let (false, Some(plane)) = (events.is_empty(), w.plane) {
+                        plane.update(&b);
+                    }
+                    for event in &events {
+                        log_event(b.name(), event);
+                    }
+                    w.seen = carriers;
                 }
             }
             if let Some(member) = b.peer_notification_due(now) {
                 notify_peers(&b, member, w);
             }
-            wake = [Some(wake), Some(w.next_poll), b.next_wakeup()]
+            let look = w.fast.then_some(now + FAST_CARRIER_LOOK);
+            wake = [Some(wake), Some(w.next_poll), b.next_wakeup(), look]
                 .into_iter()
                 .flatten()
                 .min()
                 .unwrap_or(wake);
         }
-        changed.clear();
         let timeout = wake
             .saturating_sub(start.elapsed())
             .min(Duration::from_millis(50));
         match &mut events {
             Some(ev) => {
-                if let Err(e) = ev.wait(timeout, &mut changed) {
-                    warn!("link notifications failed ({e}): polling every miimon ms only");
+                if let Err(e) = ev.wait(timeout) {
+                    warn!("link notifications failed ({e}): looking at the carrier only");
                     events = None;
                 }
             }

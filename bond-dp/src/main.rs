@@ -89,10 +89,10 @@ struct EngineArgs {
     /// Cores for the workers, comma separated (default: the last cores).
     #[arg(long, conflicts_with = "config")]
     cores: Option<String>,
-    /// Act on the kernel's link notifications at once: on (default), or off to poll every
-    /// miimon ms only, as the kernel's bond does.
+    /// Member carrier: fast (default: link notifications and a look every millisecond), or
+    /// miimon (a look every miimon ms only, as the kernel's bond does).
     #[arg(long, conflicts_with = "config")]
-    link_events: Option<String>,
+    carrier_watch: Option<String>,
 }
 
 impl EngineArgs {
@@ -107,7 +107,7 @@ impl EngineArgs {
             ("xdp_mode", &self.xdp_mode),
             ("copy_mode", &self.copy_mode),
             ("cores", &self.cores),
-            ("link_events", &self.link_events),
+            ("carrier_watch", &self.carrier_watch),
         ] {
             if let Some(value) = value {
                 engine.set(name, value).map_err(bad_input)?;

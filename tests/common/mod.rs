@@ -195,6 +195,35 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     })
 }
 
+/// One ping to the peer (10.77.0.2) from namespace `ns`; `Some` when it was answered.
+pub fn ping_once(ns: &str) -> Option<Output> {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "10.77.0.2",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+}
+
+/// The count of replies in ping's summary line ("200 packets transmitted, 198 received").
+pub fn ping_received(output: &str) -> usize {
+    output
+        .split(", ")
+        .find(|p| p.ends_with("received"))
+        .and_then(|p| p.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The testbed of scripts/testbed.sh: namespaces `<prefix>-bond` (members m0..) and
 /// `<prefix>-peer` (peers p0.. on bridge br0, 10.77.0.2/24), unique per test run, removed
 /// with every process started in them when dropped — also when the test fails.
@@ -280,6 +309,72 @@ impl Testbed {
     /// Takes a child out, to wait for its output.
     pub fn take(&mut self, i: usize) -> Child {
         self.children.take(i)
+    }
+
+    /// bond-dp on m0,m1 with a TAP port bond0 at 10.77.0.1, once it reaches the peer; `extra`
+    /// arguments go to `bond-dp run`.
+    pub fn start_tap_bond_with(&mut self, options: &str, extra: &[&str]) -> usize {
+        let mut args = vec![
+            "run",
+            "--bond",
+            "bond0",
+            "--members",
+            "m0,m1",
+            "--options",
+            options,
+        ];
+        args.extend(extra);
+        let bond = self.spawn_bond_dp(&args);
+        let ns = self.bond_ns.clone();
+        wait_for("bond0 TAP device", Duration::from_secs(10), || {
+            Command::new("ip")
+                .args(["netns", "exec", &ns, "ip", "link", "show", "bond0", "up"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success() && !o.stdout.is_empty())
+        });
+        self.in_bond("ip addr add 10.77.0.1/24 dev bond0");
+        // An OVS peer takes broadcasts only on its active member (as a switch's SLB bond
+        // does): ARP may need a retry before the first answer.
+        wait_for("ping through the bond", Duration::from_secs(15), || {
+            ping_once(&ns)
+        });
+        bond
+    }
+
+    pub fn start_tap_bond(&mut self, options: &str) -> usize {
+        self.start_tap_bond_with(options, &[])
+    }
+
+    /// `bond-dp status BOND` with `extra` flags, if the bond answers.
+    pub fn status(&self, bond: &str, extra: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.bond_ns,
+                env!("CARGO_BIN_EXE_bond-dp"),
+            ])
+            .args(["status", bond, "--run-dir"])
+            .arg(self.run_dir.path())
+            .args(extra)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The status page of `bond` once `pred` holds for it (bounded wait).
+    pub fn status_when(&self, bond: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        wait_for(what, Duration::from_secs(10), || {
+            self.status(bond, &[]).filter(|s| pred(s))
+        })
+    }
+
+    pub fn status_json(&self, bond: &str) -> serde_json::Value {
+        let text = self.status(bond, &["--json"]).expect("bond answers status");
+        serde_json::from_str(&text).unwrap()
     }
 }
 

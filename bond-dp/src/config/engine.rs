@@ -26,6 +26,18 @@ pub enum CopyMode {
     Copy,
 }
 
+/// How the link monitor learns that a member's carrier changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CarrierWatch {
+    /// The kernel's link notifications, and a look at the carrier every millisecond: the
+    /// kernel rate-limits its notifications to one a second for most devices (linkwatch),
+    /// so they alone can arrive late. Delays and states still follow miimon's rules.
+    #[default]
+    Fast,
+    /// Only every miimon ms, as the kernel's bond does.
+    Miimon,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Poll-mode worker threads; worker `w` serves queues `q` with `q % workers == w` of every
@@ -43,9 +55,8 @@ pub struct EngineConfig {
     pub copy_mode: CopyMode,
     /// CPU cores for the workers, in order; empty: the last cores of the machine.
     pub cores: Vec<usize>,
-    /// React to the kernel's link notifications at once (carrier lost, interface down),
-    /// besides polling every miimon ms. Off: polling only, as the kernel's bond does.
-    pub link_events: bool,
+    /// How member carrier is watched between miimon polls.
+    pub carrier_watch: CarrierWatch,
 }
 
 impl Default for EngineConfig {
@@ -59,7 +70,7 @@ impl Default for EngineConfig {
             xdp_mode: XdpMode::Auto,
             copy_mode: CopyMode::Auto,
             cores: Vec::new(),
-            link_events: true,
+            carrier_watch: CarrierWatch::Fast,
         }
     }
 }
@@ -74,7 +85,7 @@ pub const ENGINE_SETTINGS: &[&str] = &[
     "xdp_mode",
     "copy_mode",
     "cores",
-    "link_events",
+    "carrier_watch",
 ];
 
 const MAX_WORKERS: u32 = 64;
@@ -151,11 +162,11 @@ impl EngineConfig {
                     .collect::<Result<_, _>>()
                     .map_err(|_| invalid("CPU numbers, comma separated: 1,2"))?;
             }
-            "link_events" => {
-                self.link_events = match value {
-                    "on" | "1" | "true" => true,
-                    "off" | "0" | "false" => false,
-                    _ => return Err(invalid("on, off")),
+            "carrier_watch" => {
+                self.carrier_watch = match value {
+                    "fast" => CarrierWatch::Fast,
+                    "miimon" => CarrierWatch::Miimon,
+                    _ => return Err(invalid("fast, miimon")),
                 }
             }
             _ => {
@@ -229,8 +240,8 @@ impl fmt::Display for EngineConfig {
             let cores: Vec<String> = self.cores.iter().map(|c| c.to_string()).collect();
             write!(f, " cores={}", cores.join(","))?;
         }
-        if !self.link_events {
-            write!(f, " link_events=off")?;
+        if self.carrier_watch == CarrierWatch::Miimon {
+            write!(f, " carrier_watch=miimon")?;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ mod file;
 mod options;
 mod values;
 
-pub use engine::{CopyMode, EngineConfig, XdpMode, ENGINE_SETTINGS};
+pub use engine::{CarrierWatch, CopyMode, EngineConfig, XdpMode, ENGINE_SETTINGS};
 pub use error::{ConfigError, OptionError};
 pub use file::{BondConfig, ConfigFile, HostSpec};
 pub use options::{tokenize, BondOptions, Warning, OPTION_NAMES};

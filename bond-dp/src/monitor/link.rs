@@ -46,6 +46,45 @@ pub fn read_link(iface: &str) -> io::Result<LinkFacts> {
     })
 }
 
+/// A member's carrier, read again and again cheaply: the sysfs attribute stays open and each
+/// look is one pread (sysfs regenerates an attribute read from offset 0).
+pub struct CarrierReader {
+    iface: String,
+    file: Option<fs::File>,
+}
+
+impl CarrierReader {
+    pub fn new(iface: &str) -> CarrierReader {
+        CarrierReader {
+            iface: iface.to_string(),
+            file: None,
+        }
+    }
+
+    /// Administratively up with carrier. A down interface (EINVAL) or a missing one has none;
+    /// the file is reopened after an error, for an interface that was re-created.
+    pub fn carrier(&mut self) -> bool {
+        use std::os::unix::fs::FileExt;
+        if self.file.is_none() {
+            let path: PathBuf = ["/sys/class/net", &self.iface, "carrier"].iter().collect();
+            self.file = fs::File::open(path).ok();
+        }
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let mut buf = [0u8; 4];
+        match file.read_at(&mut buf, 0) {
+            Ok(n) => n > 0 && buf[0] == b'1',
+            Err(e) => {
+                if e.raw_os_error() != Some(libc::EINVAL) {
+                    self.file = None;
+                }
+                false
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +94,9 @@ mod tests {
         let lo = read_link("lo").unwrap();
         assert_eq!(lo.mac, MacAddr::ZERO);
         assert!(read_link("no-such-if0").is_err());
+        // Loopback is up with carrier, every time it is asked.
+        let mut lo = CarrierReader::new("lo");
+        assert!(lo.carrier() && lo.carrier());
+        assert!(!CarrierReader::new("no-such-if0").carrier());
     }
 }

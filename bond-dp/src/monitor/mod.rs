@@ -7,7 +7,7 @@ pub mod netlink;
 pub mod notify;
 pub mod packet;
 
-pub use link::{read_link, LinkFacts};
+pub use link::{read_link, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
 pub use netlink::{host_addresses, HostAddress, LinkEvents};
 pub use notify::PeerNotifier;

@@ -1,6 +1,6 @@
-//! rtnetlink: link notifications (carrier changes arrive as events, so failover does not wait
-//! for a polling interval) and the addresses of the bond's host-side interface, which peer
-//! notifications announce.
+//! rtnetlink: link notifications, which wake the monitor the moment a carrier changes (when
+//! the kernel does not hold them back), and the addresses of the bond's host-side interface,
+//! which peer notifications announce.
 
 use std::io;
 use std::net::IpAddr;
@@ -37,31 +37,20 @@ impl LinkEvents {
         })
     }
 
-    /// Waits up to `timeout` for notifications and appends the names of the interfaces they
-    /// concern to `changed` (what changed is read afresh by the caller).
-    pub fn wait(&mut self, timeout: Duration, changed: &mut Vec<String>) -> io::Result<()> {
+    /// Waits up to `timeout` for link notifications and takes them all in. What changed is
+    /// read afresh by the caller, so their contents do not matter; nor does a lost one
+    /// (ENOBUFS).
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         if !poll_readable(self.socket.as_raw_fd(), timeout)? {
             return Ok(());
         }
         loop {
-            let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
-                Ok(n) => n,
+            match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                // The kernel dropped notifications (ENOBUFS): the caller looks at everything.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    changed.push(String::new());
-                    return Ok(());
-                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
                 Err(e) => return Err(e),
-            };
-            for_each_message(&self.buf[..n], |msg| {
-                if let RouteNetlinkMessage::NewLink(link) | RouteNetlinkMessage::DelLink(link) = msg
-                {
-                    if let Some(name) = link_name(&link) {
-                        changed.push(name);
-                    }
-                }
-            });
+            }
         }
     }
 }

@@ -1,0 +1,226 @@
+//! Link monitoring and failover on veth testbeds (root), modelled on the kernel's bonding
+//! selftests: the cable comes loose while a ping runs; recovery by primary_reselect; the
+//! first member back is used at once; exactly num_grat_arp announcements on the wire; a bond
+//! with no member up drops and counts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ping_once, ping_received, require_root, terminate, wait_for, Testbed};
+
+/// The block of `member` in a status page.
+fn member_block<'a>(page: &'a str, member: &str) -> &'a str {
+    let start = page
+        .find(&format!("Slave Interface: {member}\n"))
+        .expect("member block");
+    let rest = &page[start..];
+    &rest[..rest[1..]
+        .find("\nSlave Interface")
+        .map_or(rest.len(), |e| e + 1)]
+}
+
+/// A ping of `count` packets, `interval` s apart, run while `during` happens half a second
+/// in; returns how many were answered, and ping's output.
+fn ping_through(
+    tb: &mut Testbed,
+    count: usize,
+    interval: &str,
+    during: impl FnOnce(&Testbed),
+) -> (usize, String) {
+    let ns = tb.bond_ns.clone();
+    let count = count.to_string();
+    let ping = tb.spawn_in(
+        &ns,
+        "ping",
+        &["-c", &count, "-i", interval, "-W", "1", "-D", "10.77.0.2"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    during(tb);
+    let out = tb.take(ping).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (ping_received(&text), text)
+}
+
+#[test]
+fn carrier_loss_fails_over_without_waiting_for_miimon() {
+    if !require_root() {
+        return;
+    }
+    // miimon=5000: a poll alone would leave the bond on the dead link for up to 5 s.
+    let mut tb = Testbed::new("fev", 2);
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=5000,primary=m0");
+    let (received, text) = ping_through(&mut tb, 200, "0.01", |tb| {
+        tb.in_peer("ip link set p0 down");
+    });
+    assert!(
+        received >= 197,
+        "a ping every 10 ms loses at most a couple on carrier loss: {received} of 200\n{text}"
+    );
+    let page = tb.status_when("bond0", "failover", |s| {
+        s.contains("Currently Active Slave: m1")
+    });
+    assert!(member_block(&page, "m0").contains("MII Status: down\n"));
+    assert!(member_block(&page, "m0").contains("Link Failure Count: 1\n"));
+
+    // The member itself set down is a failure too, seen as an event as well.
+    tb.in_peer("ip link set p0 up");
+    tb.status_when("bond0", "primary back", |s| {
+        s.contains("Currently Active Slave: m0")
+    });
+    let (received, text) = ping_through(&mut tb, 200, "0.01", |tb| {
+        tb.in_bond("ip link set m0 down");
+    });
+    assert!(
+        received >= 197,
+        "member set down: {received} of 200\n{text}"
+    );
+    let page = tb.status_when("bond0", "failover", |s| {
+        s.contains("Currently Active Slave: m1")
+    });
+    assert!(member_block(&page, "m0").contains("Link Failure Count: 2\n"));
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn primary_reselect_decides_the_way_back() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("prs", 2);
+    // Both veth members run at the same speed, so "better" finds the primary no better.
+    for (policy, back_to) in [("always", "m0"), ("better", "m1"), ("failure", "m1")] {
+        let bond = tb.start_tap_bond(&format!(
+            "mode=active-backup,miimon=50,primary=m0,primary_reselect={policy}"
+        ));
+        tb.status_when("bond0", "primary active", |s| {
+            s.contains("Currently Active Slave: m0")
+        });
+        tb.in_peer("ip link set p0 down");
+        tb.status_when("bond0", "failover", |s| {
+            s.contains("Currently Active Slave: m1")
+        });
+        tb.in_peer("ip link set p0 up");
+        let page = tb.status_when("bond0", "m0 up again", |s| {
+            member_block(s, "m0").contains("MII Status: up\n")
+        });
+        // Let a few polls pass: a reselection would have happened by now.
+        std::thread::sleep(Duration::from_millis(300));
+        let page = tb.status("bond0", &[]).unwrap_or(page);
+        assert!(
+            page.contains(&format!("Currently Active Slave: {back_to}\n")),
+            "primary_reselect={policy}: {page}"
+        );
+        assert!(page.contains(&format!("Primary Slave: m0 (primary_reselect {policy})")));
+        assert!(terminate(tb.child(bond)).success());
+    }
+}
+
+#[test]
+fn with_no_member_up_the_first_back_is_used_at_once_whatever_updelay() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("upd", 2);
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=50,updelay=60000");
+    tb.in_peer("ip link set p0 down; ip link set p1 down");
+    let page = tb.status_when("bond0", "bond down", |s| {
+        s.contains("Currently Active Slave: None")
+    });
+    assert!(page.contains("\nMII Status: down\n"), "{page}");
+    tb.in_peer("ip link set p1 up");
+    // A minute of updelay would hold m1 back; with no member up it is taken at once.
+    let page = tb.status_when("bond0", "m1 active", |s| {
+        s.contains("Currently Active Slave: m1")
+    });
+    assert!(member_block(&page, "m1").contains("MII Status: up\n"));
+    // With a member up again, the next one waits out its updelay.
+    tb.in_peer("ip link set p0 up");
+    let page = tb.status_when("bond0", "m0 going back", |s| {
+        member_block(s, "m0").contains("MII Status: going back\n")
+    });
+    assert!(page.contains("Currently Active Slave: m1\n"));
+    wait_for("ping over m1", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(terminate(tb.child(bond)).success());
+}
+
+/// Lines of a tcpdump capture on the peer of the new active member.
+fn capture_during(
+    tb: &mut Testbed,
+    iface: &str,
+    seconds: u32,
+    during: impl FnOnce(&Testbed),
+) -> String {
+    let peer = tb.peer_ns.clone();
+    let secs = seconds.to_string();
+    let cap = tb.spawn_in(
+        &peer,
+        "timeout",
+        &[&secs, "tcpdump", "-l", "-n", "-i", iface, "arp or icmp6"],
+    );
+    // tcpdump says "listening on" once it captures.
+    std::thread::sleep(Duration::from_millis(1500));
+    during(tb);
+    let out = tb.take(cap).wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn failover_sends_exactly_num_grat_arp_announcements() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("garp", 2);
+    let bond = tb.start_tap_bond(
+        "mode=active-backup,miimon=50,primary=m0,num_grat_arp=3,peer_notif_delay=100",
+    );
+    // An IPv6 address too: it gets unsolicited neighbour advertisements.
+    tb.in_bond("sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.bond0.disable_ipv6=0");
+    tb.in_bond("ip -6 addr add fd00:77::1/64 dev bond0 nodad");
+    tb.in_peer("sysctl -qw net.ipv6.conf.all.disable_ipv6=0");
+    let text = capture_during(&mut tb, "p1", 4, |tb| {
+        tb.in_peer("ip link set p0 down");
+    });
+    let arps = text
+        .lines()
+        .filter(|l| l.contains("Request who-has 10.77.0.1 tell 10.77.0.1,"))
+        .count();
+    let nas = text
+        .lines()
+        .filter(|l| l.contains("neighbor advertisement") && l.contains("tgt is fd00:77::1"))
+        .count();
+    assert_eq!(arps, 3, "gratuitous ARPs on the new active member:\n{text}");
+    assert_eq!(nas, 3, "unsolicited NAs on the new active member:\n{text}");
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn with_every_member_down_frames_are_dropped_and_counted_until_one_returns() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("alldn", 2);
+    let bond = tb.start_tap_bond("mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4");
+    tb.in_peer("ip link set p0 down; ip link set p1 down");
+    let page = tb.status_when("bond0", "bond down", |s| s.contains("\nMII Status: down\n"));
+    assert!(member_block(&page, "m0").contains("MII Status: down"));
+    assert!(
+        ping_once(&tb.bond_ns).is_none(),
+        "no path while every member is down"
+    );
+    let json = tb.status_json("bond0");
+    let dropped = json["data_plane"]["counters"]["drop_no_member"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(dropped > 0, "frames with no member are counted: {json}");
+    tb.in_peer("ip link set p1 up");
+    wait_for("ping over m1", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(
+        terminate(tb.child(bond)).success(),
+        "no crash while all members were down"
+    );
+}
