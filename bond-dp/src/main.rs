@@ -89,7 +89,7 @@ struct EngineArgs {
     /// Cores for the workers, comma separated (default: the last cores).
     #[arg(long, conflicts_with = "config")]
     cores: Option<String>,
-    /// Member carrier: fast (default: link notifications and a look every millisecond), or
+    /// Member carrier: fast (default: link notifications and a look every 250 µs), or
     /// miimon (a look every miimon ms only, as the kernel's bond does).
     #[arg(long, conflicts_with = "config")]
     carrier_watch: Option<String>,

@@ -6,6 +6,7 @@
 //! - `fwd`: raw AF_XDP forwarding from one interface to another on one shared UMEM with no bond
 //!   logic: the ceiling bond-dp's forwarding is measured against.
 //! - `txonly`: frames made in-process and sent through a bond's in-process API.
+//! - `pcap`: the generator's frames as a pcap file, for tcpreplay's exact-rate sending.
 //!
 //! All of them use bond-dp's own XDP program and socket layer, so the raw figures measure the
 //! same I/O code the bond runs, without selection.
@@ -29,6 +30,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write one frame of each of `flows` flows to a pcap file.
+    Pcap {
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        flows: u16,
+    },
     /// Send frames of `flows` flows on the interfaces in turn for `seconds`.
     Gen {
         #[arg(long, value_delimiter = ',')]
@@ -105,6 +113,7 @@ fn main() {
             seconds,
             core,
         } => forward(&from, &to, seconds, core),
+        Command::Pcap { out, flows } => write_pcap(&out, flows),
         Command::Txonly {
             members,
             options,
@@ -284,5 +293,27 @@ fn txonly(
     let view = plane.counters.view();
     let on_wire: u64 = view.members.iter().map(|m| m.tx_packets).sum();
     println!("sent {sent} transmitted {on_wire}");
+    Ok(())
+}
+
+/// A classic pcap file (microsecond timestamps, Ethernet link type) of one frame per flow.
+fn write_pcap(out: &std::path::Path, flows: u16) -> Result<()> {
+    let mut file = Vec::new();
+    file.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes()); // magic
+    file.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
+    file.extend_from_slice(&4u16.to_le_bytes());
+    for word in [0u32, 0, 65535, 1] {
+        // zone, sigfigs, snaplen, link type Ethernet
+        file.extend_from_slice(&word.to_le_bytes());
+    }
+    for flow in 0..flows {
+        let frame = udp_frame(flow);
+        let len = frame.len() as u32;
+        for word in [0, u32::from(flow), len, len] {
+            file.extend_from_slice(&word.to_le_bytes());
+        }
+        file.extend_from_slice(&frame);
+    }
+    std::fs::write(out, file)?;
     Ok(())
 }

@@ -29,7 +29,7 @@ pub enum CopyMode {
 /// How the link monitor learns that a member's carrier changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CarrierWatch {
-    /// The kernel's link notifications, and a look at the carrier every millisecond: the
+    /// The kernel's link notifications, and a look at the carrier every 250 µs: the
     /// kernel rate-limits its notifications to one a second for most devices (linkwatch),
     /// so they alone can arrive late. Delays and states still follow miimon's rules.
     #[default]

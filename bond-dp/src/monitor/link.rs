@@ -46,43 +46,78 @@ pub fn read_link(iface: &str) -> io::Result<LinkFacts> {
     })
 }
 
-/// A member's carrier, read again and again cheaply: the sysfs attribute stays open and each
-/// look is one pread (sysfs regenerates an attribute read from offset 0).
+/// A member's carrier, looked at again and again, cheaply and without waiting on the RTNL
+/// lock. The `carrier` attribute takes that lock, which `ip link set ... down` and driver
+/// resets hold for milliseconds, exactly when a failover is urgent. `carrier_changes` (the
+/// kernel's count of carrier transitions) and `flags` take no lock: carrier transitions
+/// alternate, so the state is the one `carrier` gave once, flipped once per change since.
+/// Each attribute stays open, and a look is a pread (sysfs regenerates a read at offset 0).
 pub struct CarrierReader {
     iface: String,
-    file: Option<fs::File>,
+    flags: Option<fs::File>,
+    changes: Option<fs::File>,
+    /// Transitions counted, and the carrier, when `carrier` was last read.
+    base: Option<(u64, bool)>,
 }
+
+/// IFF_UP in `flags`: administratively up.
+const IFF_UP: u64 = 0x1;
 
 impl CarrierReader {
     pub fn new(iface: &str) -> CarrierReader {
         CarrierReader {
             iface: iface.to_string(),
-            file: None,
+            flags: None,
+            changes: None,
+            base: None,
         }
     }
 
-    /// Administratively up with carrier. A down interface (EINVAL) or a missing one has none;
-    /// the file is reopened after an error, for an interface that was re-created.
+    /// Administratively up with carrier; a missing interface has none.
     pub fn carrier(&mut self) -> bool {
-        use std::os::unix::fs::FileExt;
-        if self.file.is_none() {
-            let path: PathBuf = ["/sys/class/net", &self.iface, "carrier"].iter().collect();
-            self.file = fs::File::open(path).ok();
-        }
-        let Some(file) = &self.file else {
+        let up =
+            read_number(&self.iface, "flags", &mut self.flags, 16).is_some_and(|f| f & IFF_UP != 0);
+        let Some(changes) = read_number(&self.iface, "carrier_changes", &mut self.changes, 10)
+        else {
             return false;
         };
-        let mut buf = [0u8; 4];
-        match file.read_at(&mut buf, 0) {
-            Ok(n) => n > 0 && buf[0] == b'1',
-            Err(e) => {
-                if e.raw_os_error() != Some(libc::EINVAL) {
-                    self.file = None;
-                }
-                false
-            }
+        if !up {
+            // `carrier` cannot be read while down; take a new base once it is up again.
+            self.base = None;
+            return false;
         }
+        if self.base.is_none() {
+            // A consistent base: no transition between the count and the reading.
+            let carrier = attr(&self.iface, "carrier").is_ok_and(|c| c == "1");
+            let after = read_number(&self.iface, "carrier_changes", &mut self.changes, 10);
+            if after != Some(changes) {
+                return carrier;
+            }
+            self.base = Some((changes, carrier));
+        }
+        let (counted, carrier) = self.base.expect("set above");
+        carrier ^ (changes.wrapping_sub(counted) % 2 == 1)
     }
+}
+
+/// A number in a sysfs attribute of `iface`, read through `file` (opened on first use and
+/// again after an error, for an interface that was re-created).
+fn read_number(iface: &str, name: &str, file: &mut Option<fs::File>, radix: u32) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    if file.is_none() {
+        let path: PathBuf = ["/sys/class/net", iface, name].iter().collect();
+        *file = fs::File::open(path).ok();
+    }
+    let mut buf = [0u8; 32];
+    let n = match file.as_ref()?.read_at(&mut buf, 0) {
+        Ok(n) => n,
+        Err(_) => {
+            *file = None;
+            return None;
+        }
+    };
+    let text = std::str::from_utf8(&buf[..n]).ok()?.trim();
+    u64::from_str_radix(text.trim_start_matches("0x"), radix).ok()
 }
 
 #[cfg(test)]

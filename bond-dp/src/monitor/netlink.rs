@@ -62,9 +62,14 @@ fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
         events: libc::POLLIN,
         revents: 0,
     };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd, and its count.
-    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    // ppoll, not poll: the monitor waits fractions of a millisecond, which poll's whole
+    // milliseconds would round to a busy loop.
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    // SAFETY: one valid pollfd and its count, a valid timespec, no signal mask.
+    let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
     match rc {
         -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => Ok(false),
         -1 => Err(io::Error::last_os_error()),

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The failover benchmark: frames lost when the active member of an active-backup bond loses
+carrier, with bond-dp's fast carrier watch against polling every miimon ms (the kernel's way).
+
+tcpreplay sends 60-byte UDP frames at an exact rate (100,000 frames/s) from h0 into the bond's
+access port a0; the bond (active-backup, miimon=100) sends them out of m0 or m1, and an XDP
+sink counts them on p0 and p1. Halfway through, p0 goes down: m0 loses carrier. Lost frames =
+frames sent - frames counted. A run without failover checks that nothing is lost otherwise.
+
+Topology and helpers are the end-to-end benchmark's (bench/e2e.py). Run as root, through
+bench/failover.sh.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import e2e
+from e2e import NS, in_ns, sh, stop
+
+PPS = 100_000
+PCAP = f"/tmp/{e2e.PREFIX}-flows.pcap"
+
+
+def bond(carrier_watch):
+    proc = subprocess.Popen(
+        in_ns("b", [e2e.BOND_DP, "run", "--bond", "bond0", "--members", "m0,m1",
+                    "--host", "xdp:a0", "--options", "mode=active-backup,miimon=100,primary=m0",
+                    "--carrier-watch", carrier_watch, "--cores", str(e2e.WORKER_CORE),
+                    "--run-dir", e2e.RUN_DIR, "--log-level", "warn"]))
+    deadline = time.time() + 10
+    while not os.path.exists(f"{e2e.RUN_DIR}/bond0.sock"):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("bond-dp did not start")
+        time.sleep(0.05)
+    return proc
+
+
+def run(carrier_watch, seconds, fail):
+    """Frames sent and frames counted at the sinks in one run."""
+    sh(f"ip -n {NS['p']} link set p0 up")
+    daemon = bond(carrier_watch)
+    try:
+        time.sleep(0.5)
+        # The sink counts from the start to well after the last frame.
+        sink = subprocess.Popen(
+            in_ns("p", [e2e.E2E, "sink", "--ifaces", "p0,p1", "--warmup", "0",
+                        "--seconds", str(seconds + 2)]),
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        loops = int(PPS * seconds / 1024)
+        replay = subprocess.Popen(
+            in_ns("h", ["tcpreplay", "-i", "h0", f"--pps={PPS}", f"--loop={loops}", "-q",
+                        PCAP]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if fail:
+            time.sleep(seconds / 2)
+            sh(f"ip -n {NS['p']} link set p0 down")
+        out, _ = replay.communicate(timeout=seconds * 3 + 10)
+        m = re.search(r"Actual: (\d+) packets", out)
+        if not m:
+            raise RuntimeError(f"tcpreplay printed nothing usable: {out!r}")
+        sent = int(m.group(1))
+        counted, _ = sink.communicate(timeout=30)
+        received = sum(int(n) for n in re.findall(r"^p\d (\d+)$", counted, re.M))
+        return sent, received
+    finally:
+        stop(daemon)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=2.0, help="sending time per run")
+    args = ap.parse_args()
+    sh(f"{e2e.E2E} pcap --out {PCAP} --flows 1024")
+    paths = [("fast", "carrier watch fast (link notifications + a look every 0.25 ms), miimon=100"),
+             ("miimon", "carrier watch miimon: a poll every 100 ms, as the kernel's bond")]
+    lost = {p: [] for p, _ in paths}
+    baseline = []
+    e2e.testbed_up()
+    try:
+        for r in range(args.rounds):
+            sent, received = run("fast", args.seconds, fail=False)
+            baseline.append(sent - received)
+            print(f"round {r + 1} no failover     sent {sent} lost {sent - received}", flush=True)
+            for path, _ in paths:
+                sent, received = run(path, args.seconds, fail=True)
+                lost[path].append(sent - received)
+                print(f"round {r + 1} {path:14} sent {sent} lost {sent - received}", flush=True)
+    finally:
+        e2e.testbed_down()
+        os.unlink(PCAP)
+
+    print(f"\n{args.rounds} rounds; {PPS} frames/s for {args.seconds:g} s; the active member "
+          "loses carrier halfway.\n")
+    print("| path | frames lost (median) | runs | outage (median) |")
+    print("|---|---|---|---|")
+    for path, name in paths:
+        runs = lost[path]
+        med = statistics.median(runs)
+        print(f"| {name} | {med:.0f} | {', '.join(map(str, runs))} | "
+              f"{med / PPS * 1000:.2f} ms |")
+    print(f"| no failover (control) | {statistics.median(baseline):.0f} | "
+          f"{', '.join(map(str, baseline))} | - |")
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("failover.py: needs root (namespaces, XDP)")
+    main()
