@@ -224,3 +224,94 @@ fn with_every_member_down_frames_are_dropped_and_counted_until_one_returns() {
         "no crash while all members were down"
     );
 }
+
+/// `bond-dp set` against the testbed's running bond0.
+fn set(tb: &Testbed, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &tb.bond_ns,
+            env!("CARGO_BIN_EXE_bond-dp"),
+            "set",
+            "bond0",
+        ])
+        .args(args)
+        .arg("--run-dir")
+        .arg(tb.run_dir.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("set", 2);
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=100");
+    tb.status_when("bond0", "m0 active", |s| {
+        s.contains("Currently Active Slave: m0")
+    });
+    let out = set(&tb, &["active_slave", "m1"]);
+    assert!(out.status.success(), "{out:?}");
+    tb.status_when("bond0", "m1 active", |s| {
+        s.contains("Currently Active Slave: m1")
+    });
+    // The data plane follows: traffic now crosses m1 (m0's frames are dropped).
+    wait_for("ping over m1", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    let json = tb.status_json("bond0");
+    let before = json["data_plane"]["counters"]["members"][1]["tx_packets"]
+        .as_u64()
+        .unwrap();
+    ping_once(&tb.bond_ns).expect("ping");
+    let json = tb.status_json("bond0");
+    let after = json["data_plane"]["counters"]["members"][1]["tx_packets"]
+        .as_u64()
+        .unwrap();
+    assert!(after > before, "m1 transmits: {before} -> {after}");
+
+    // OPTION=VALUE works too; a rounded value comes back as a warning.
+    let out = set(&tb, &["miimon=50"]);
+    assert!(out.status.success(), "{out:?}");
+    tb.status_when("bond0", "miimon 50", |s| {
+        s.contains("MII Polling Interval (ms): 50\n")
+    });
+    let out = set(&tb, &["downdelay", "120"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rounded"),
+        "{out:?}"
+    );
+
+    // Refusals name what was wrong and change nothing.
+    for (args, says) in [
+        (&["active_slave", "m7"][..], "m7 is not a member"),
+        (
+            &["mode", "balance-rr"][..],
+            "mode cannot be changed while the bond runs",
+        ),
+        (&["miimon", "often"][..], "miimon"),
+    ] {
+        let out = set(&tb, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    tb.in_peer("ip link set p0 down");
+    tb.status_when("bond0", "m0 down", |s| {
+        member_block(s, "m0").contains("MII Status: down\n")
+    });
+    let out = set(&tb, &["active_slave", "m0"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("its link is down"),
+        "{out:?}"
+    );
+    assert!(tb
+        .status("bond0", &[])
+        .unwrap()
+        .contains("Currently Active Slave: m1\n"));
+    assert!(terminate(tb.child(bond)).success());
+}

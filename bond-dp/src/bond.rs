@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::BondConfig;
+use crate::config::{BondConfig, Warning};
 use crate::control::{BondStatus, MemberStatus};
 use crate::monitor::{LinkFacts, MiiMachine, PeerNotifier, Transition};
 use crate::policy::{
@@ -39,6 +39,8 @@ pub struct Bond {
     /// When the members were last observed (time since the monitor started).
     now: Duration,
     notifier: PeerNotifier,
+    /// Changed by the operator since the data plane last saw it.
+    changed: bool,
 }
 
 impl Bond {
@@ -66,6 +68,7 @@ impl Bond {
             active: None,
             now: Duration::ZERO,
             notifier,
+            changed: false,
         };
         let wanted = bond.config.options.active_slave.as_ref();
         bond.active = wanted
@@ -113,18 +116,82 @@ impl Bond {
         }
         if reselect {
             let next = self.best_active(false);
-            if next != self.active {
-                events.push(Event::ActiveChanged {
-                    from: self.active.map(|a| self.members[a].name.clone()),
-                    to: next.map(|a| self.members[a].name.clone()),
-                });
-                self.active = next;
-                if self.config.options.mode.uses_primary() {
-                    self.notifier.active_changed(next, now);
-                }
-            }
+            self.change_active(next, &mut events);
         }
         events
+    }
+
+    /// Changes an option while the bond runs (`bond-dp set`), as the kernel allows through
+    /// sysfs: the value is checked with the same rules as at start. Options the data plane
+    /// fixes at start are refused with what to do instead. Returns what changed, and the
+    /// warnings the start would give (a delay rounded to miimon, say).
+    pub fn set_option(
+        &mut self,
+        name: &str,
+        value: &str,
+    ) -> Result<(Vec<Event>, Vec<Warning>), String> {
+        if !RUNTIME_OPTIONS.contains(&name) {
+            return Err(format!(
+                "{name} cannot be changed while the bond runs (at runtime: {}); restart the \
+                 bond with the new value",
+                RUNTIME_OPTIONS.join(", ")
+            ));
+        }
+        let mut options = self.config.options.clone();
+        options.set(name, value).map_err(|e| e.to_string())?;
+        let mut warnings = options.finish().map_err(|e| e.to_string())?;
+        warnings.extend(
+            options
+                .check_members(&self.config.members)
+                .map_err(|e| e.to_string())?,
+        );
+        let mut events = Vec::new();
+        if name == "active_slave" {
+            let wanted = options.active_slave.as_deref();
+            let id = wanted.and_then(|w| self.members.iter().position(|m| m.name == w));
+            if let Some(id) = id.filter(|&id| Some(id) != self.active) {
+                if !self.members[id].mii.carries_traffic() || !self.members[id].facts.carrier {
+                    return Err(format!(
+                        "cannot make {} the active member: its link is down",
+                        self.members[id].name
+                    ));
+                }
+                self.change_active(Some(id), &mut events);
+            }
+        }
+        let o = &options;
+        for m in &mut self.members {
+            m.mii.updelay = Duration::from_millis(o.updelay.into());
+            m.mii.downdelay = Duration::from_millis(o.downdelay.into());
+        }
+        self.notifier = PeerNotifier::new(o.num_peer_notif, peer_notif_interval(o));
+        self.config.options = options;
+        if matches!(name, "primary" | "primary_reselect") {
+            // As the kernel does when these change: choose again, primary first.
+            let next = self.best_active(true);
+            self.change_active(next, &mut events);
+        }
+        self.changed = true;
+        Ok((events, warnings))
+    }
+
+    /// True once after an operator's change, for the monitor to publish it.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    fn change_active(&mut self, next: Option<MemberId>, events: &mut Vec<Event>) {
+        if next == self.active {
+            return;
+        }
+        events.push(Event::ActiveChanged {
+            from: self.active.map(|a| self.members[a].name.clone()),
+            to: next.map(|a| self.members[a].name.clone()),
+        });
+        self.active = next;
+        if self.config.options.mode.uses_primary() {
+            self.notifier.active_changed(next, self.now);
+        }
     }
 
     /// When the monitor must look again even without a poll or an event: a running updelay
@@ -265,6 +332,24 @@ impl Bond {
     }
 }
 
+/// Options `bond-dp set` changes while the bond runs. The transmit policy and mode are built
+/// into the workers at start; ARP monitoring is not implemented yet.
+pub const RUNTIME_OPTIONS: &[&str] = &[
+    "active_slave",
+    "primary",
+    "primary_reselect",
+    "miimon",
+    "updelay",
+    "downdelay",
+    "use_carrier",
+    "num_grat_arp",
+    "num_unsol_na",
+    "peer_notif_delay",
+    "all_slaves_active",
+    "min_links",
+    "prio",
+];
+
 /// How far apart peer notification rounds go: `peer_notif_delay`, or one monitor interval
 /// when it is 0 (the kernel sends one round per miimon tick).
 fn peer_notif_interval(o: &crate::config::BondOptions) -> Duration {
@@ -401,6 +486,44 @@ mod tests {
         assert_eq!(b.next_wakeup(), Some(ms(1300)));
         b.observe(&[false, true], ms(1300));
         assert_eq!(b.active(), Some("m1"));
+    }
+
+    #[test]
+    fn options_change_at_runtime_with_the_start_rules() {
+        let mut b = bond("mode=active-backup miimon=100 primary=m0", &[true, true]);
+        let (ev, _) = b.set_option("active_slave", "m1").unwrap();
+        assert_eq!(
+            ev,
+            [Event::ActiveChanged {
+                from: Some("m0".into()),
+                to: Some("m1".into())
+            }]
+        );
+        assert!(b.take_changed() && !b.take_changed());
+        assert!(b.delivers(1) && !b.delivers(0));
+        // Setting the primary chooses again: the primary comes back.
+        b.set_option("primary", "m0").unwrap();
+        assert_eq!(b.active(), Some("m0"));
+        // A member whose link is down cannot be made active.
+        b.observe(&[true, false], ms(100));
+        let err = b.set_option("active_slave", "m1").unwrap_err();
+        assert!(err.contains("m1") && err.contains("down"), "{err}");
+        // Values follow the start rules; options fixed at start are refused.
+        let err = b.set_option("updelay", "soon").unwrap_err();
+        assert!(err.contains("updelay"), "{err}");
+        assert!(b
+            .set_option("active_slave", "m7")
+            .unwrap_err()
+            .contains("not a member"));
+        let err = b.set_option("mode", "balance-rr").unwrap_err();
+        assert!(
+            err.contains("cannot be changed while the bond runs"),
+            "{err}"
+        );
+        let (_, warnings) = b.set_option("downdelay", "350").unwrap();
+        assert!(warnings[0].0.contains("rounded"), "{warnings:?}");
+        b.observe(&[false, true], ms(1000));
+        assert_eq!(b.next_wakeup(), Some(ms(1300)), "the new downdelay applies");
     }
 
     #[test]

@@ -129,13 +129,18 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         let shared = Arc::clone(bond);
         servers.push(
             ControlServer::start(run_dir, b.name(), move |req| {
-                let mut status = shared.lock().expect("bond lock").status();
-                status.data_plane = live.as_ref().map(LiveDataPlane::status);
+                let mut bond = shared.lock().expect("bond lock");
+                let status = |bond: &Bond| {
+                    let mut status = bond.status();
+                    status.data_plane = live.as_ref().map(LiveDataPlane::status);
+                    status
+                };
                 match req {
-                    Request::Status => status.to_proc(),
+                    Request::Status => status(&bond).to_proc(),
                     Request::StatusJson => {
-                        serde_json::to_string_pretty(&status).unwrap_or_default() + "\n"
+                        serde_json::to_string_pretty(&status(&bond)).unwrap_or_default() + "\n"
                     }
+                    Request::Set { name, value } => set_option(&mut bond, &name, &value),
                 }
             })
             .map_err(|source| DaemonError::Control {
@@ -160,6 +165,26 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
     drop(planes);
     drop(servers);
     Ok(())
+}
+
+/// `bond-dp set`: changes the option and logs it; the monitor publishes the change to the
+/// data plane (it owns the XDP program) within its next look.
+fn set_option(bond: &mut Bond, name: &str, value: &str) -> String {
+    match bond.set_option(name, value) {
+        Ok((events, warnings)) => {
+            info!(bond = bond.name(), "{name} set to {value}");
+            for event in &events {
+                log_event(bond.name(), event);
+            }
+            let mut answer = String::from("ok\n");
+            for w in warnings {
+                warn!(bond = bond.name(), "{w}");
+                answer += &format!("warning: {w}\n");
+            }
+            answer
+        }
+        Err(e) => format!("error: {e}\n"),
+    }
 }
 
 /// What the control thread reads of a running data plane.
@@ -260,6 +285,9 @@ fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: 
         let mut wake = now + Duration::from_millis(100);
         for w in &mut watched {
             let mut b = w.bond.lock().expect("bond lock");
+            if let (true, Some(plane)) = (b.take_changed(), w.plane) {
+                plane.update(&b);
+            }
             let miimon = b.config.options.miimon;
             if miimon == 0 {
                 continue;

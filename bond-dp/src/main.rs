@@ -28,6 +28,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Show running bonds as /proc/net/bonding does.
     Status(StatusArgs),
+    /// Change an option of a running bond: `bond-dp set bond0 active_slave eth1`.
+    Set(SetArgs),
     /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
     Hash(HashArgs),
 }
@@ -129,6 +131,19 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct SetArgs {
+    /// The running bond.
+    bond: String,
+    /// The option, as in --options (active_slave, primary, miimon, ...); OPTION=VALUE also
+    /// works.
+    option: String,
+    /// The new value (empty clears active_slave or primary).
+    value: Option<String>,
+    #[arg(long, env = "BOND_DP_RUN_DIR", default_value = daemon::DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+}
+
+#[derive(Args)]
 struct HashArgs {
     /// Options; the mode defaults to balance-xor: "xmit_hash_policy=layer3+4".
     #[arg(long, default_value = "")]
@@ -154,6 +169,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Status(args) => status(args),
+        Command::Set(args) => set(args),
         Command::Hash(args) => hash(args),
     };
     match result {
@@ -226,6 +242,37 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     daemon::run(bonds, &run_dir).map_err(|e| Failure(1, e.to_string()))
 }
 
+fn set(args: SetArgs) -> Result<(), Failure> {
+    let (name, value) = match (args.option.split_once('='), args.value) {
+        (Some((name, value)), None) => (name.to_string(), value.to_string()),
+        (None, Some(value)) => (args.option, value),
+        (None, None) => (args.option, String::new()),
+        (Some(_), Some(_)) => {
+            return Err(Failure(
+                2,
+                format!(
+                    "give the value once: `{}` or `{} VALUE`",
+                    args.option, args.option
+                ),
+            ))
+        }
+    };
+    let answer = query(&args.run_dir, &args.bond, &Request::Set { name, value })
+        .map_err(|e| Failure(1, e.to_string()))?;
+    match answer.strip_prefix("error: ") {
+        Some(reason) => Err(Failure(
+            1,
+            format!("bond {}: {}", args.bond, reason.trim_end()),
+        )),
+        None => {
+            for line in answer.lines().filter(|l| *l != "ok") {
+                eprintln!("bond-dp: {line}");
+            }
+            Ok(())
+        }
+    }
+}
+
 fn status(args: StatusArgs) -> Result<(), Failure> {
     let request = if args.json {
         Request::StatusJson
@@ -250,7 +297,7 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
     };
     let mut answers = Vec::new();
     for name in &names {
-        answers.push(query(&args.run_dir, name, request).map_err(|e| Failure(1, e.to_string()))?);
+        answers.push(query(&args.run_dir, name, &request).map_err(|e| Failure(1, e.to_string()))?);
     }
     if args.json && names.len() > 1 {
         println!(

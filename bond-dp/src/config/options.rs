@@ -671,11 +671,6 @@ impl BondOptions {
         Ok(warnings)
     }
 
-    /// A delay in ms as a count of miimon ticks (0 without MII monitoring).
-    pub fn miimon_ticks(&self, ms: u32) -> u32 {
-        ms.checked_div(self.miimon).unwrap_or(0)
-    }
-
     fn delay_mut(&mut self, name: &str) -> &mut u32 {
         match name {
             "updelay" => &mut self.updelay,

@@ -9,27 +9,38 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// The /proc/net/bonding page.
     Status,
     /// The same as JSON.
     StatusJson,
+    /// Change an option of the running bond; the answer starts with "ok" or "error:".
+    Set { name: String, value: String },
 }
 
 impl Request {
-    fn as_line(self) -> &'static str {
+    fn as_line(&self) -> String {
         match self {
-            Request::Status => "status",
-            Request::StatusJson => "status-json",
+            Request::Status => "status".into(),
+            Request::StatusJson => "status-json".into(),
+            Request::Set { name, value } => format!("set {name} {value}"),
         }
     }
 
     fn from_line(line: &str) -> Option<Request> {
-        match line.trim() {
+        let line = line.trim();
+        match line {
             "status" => Some(Request::Status),
             "status-json" => Some(Request::StatusJson),
-            _ => None,
+            _ => {
+                let rest = line.strip_prefix("set ")?;
+                let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+                Some(Request::Set {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+            }
         }
     }
 }
@@ -103,7 +114,7 @@ impl Drop for ControlServer {
 }
 
 /// Asks the bond's process; explains a bond that is not running.
-pub fn query(run_dir: &Path, bond: &str, request: Request) -> io::Result<String> {
+pub fn query(run_dir: &Path, bond: &str, request: &Request) -> io::Result<String> {
     let path = socket_path(run_dir, bond);
     let mut stream = UnixStream::connect(&path).map_err(|e| {
         let why = match e.kind() {
@@ -148,12 +159,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let server = ControlServer::start(dir.path(), "b0", |r| format!("{r:?}\n")).unwrap();
         assert_eq!(
-            query(dir.path(), "b0", Request::Status).unwrap(),
+            query(dir.path(), "b0", &Request::Status).unwrap(),
             "Status\n"
         );
         assert_eq!(
-            query(dir.path(), "b0", Request::StatusJson).unwrap(),
+            query(dir.path(), "b0", &Request::StatusJson).unwrap(),
             "StatusJson\n"
+        );
+        let set = Request::Set {
+            name: "active_slave".into(),
+            value: "m1".into(),
+        };
+        assert_eq!(
+            query(dir.path(), "b0", &set).unwrap(),
+            format!("{set:?}\n"),
+            "set requests cross intact"
         );
         let err = ControlServer::start(dir.path(), "b0", |_| String::new())
             .err()
@@ -161,7 +181,7 @@ mod tests {
         assert!(err.to_string().contains("already running"));
         assert_eq!(list_bonds(dir.path()).unwrap(), ["b0"]);
         drop(server);
-        let err = query(dir.path(), "b0", Request::Status).unwrap_err();
+        let err = query(dir.path(), "b0", &Request::Status).unwrap_err();
         assert!(err
             .to_string()
             .contains("bond b0 is not running (no control socket"));
