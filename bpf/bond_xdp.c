@@ -3,7 +3,8 @@
 //
 // Per frame: look up the member (by ingress ifindex). Slow-protocol frames (LACPDU, marker)
 // go to the kernel stack, where bond-dp's control path reads them. Frames on a member that
-// must not deliver (inactive backup, non-collecting 802.3ad port) are dropped and counted.
+// must not deliver (inactive backup, non-collecting 802.3ad port) are dropped and counted,
+// but for ARP when the ARP monitor validates it (the data plane reads those, then drops them).
 // Everything else is redirected into the member queue's AF_XDP socket.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -14,9 +15,25 @@
 #define ETH_P_SLOW 0x8809
 
 enum member_action {
-    ACTION_DELIVER = 0, /* into the AF_XDP socket */
-    ACTION_DROP = 1,    /* inactive: drop */
+    ACTION_DELIVER = 0,        /* into the AF_XDP socket */
+    ACTION_DROP = 1,           /* inactive: drop */
+    ACTION_DROP_KEEP_ARP = 2,  /* inactive, but the ARP monitor reads its ARP: only ARP */
 };
+
+#define ETH_P_ARP_BE __builtin_bswap16(0x0806)
+#define ETH_P_8021Q_BE __builtin_bswap16(0x8100)
+
+/* An ARP packet, untagged or in one 802.1Q tag. */
+static __always_inline int is_arp(struct ethhdr *eth, void *data_end)
+{
+    if ((void *)(eth + 1) > data_end)
+        return 0;
+    if (eth->h_proto == ETH_P_ARP_BE)
+        return 1;
+    __be16 *inner = (void *)(eth + 1) + 2;
+    return eth->h_proto == ETH_P_8021Q_BE && (void *)(inner + 1) <= data_end &&
+           *inner == ETH_P_ARP_BE;
+}
 
 struct member_state {
     __u32 slot;   /* the member's index; its sockets are at slot * MAX_QUEUES + queue */
@@ -76,7 +93,8 @@ int bond_xdp(struct xdp_md *ctx)
         count(st->slot, CNT_CONTROL);
         return XDP_PASS;
     }
-    if (st->action == ACTION_DROP) {
+    if (st->action == ACTION_DROP ||
+        (st->action == ACTION_DROP_KEEP_ARP && !is_arp(eth, data_end))) {
         count(st->slot, CNT_INACTIVE);
         return XDP_DROP;
     }

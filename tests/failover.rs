@@ -315,3 +315,93 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
         .contains("Currently Active Slave: m1\n"));
     assert!(terminate(tb.child(bond)).success());
 }
+
+const ARP_MONITOR: &str = "mode=active-backup,arp_interval=100,arp_ip_target=10.77.0.2,primary=m0";
+
+/// Whether `iface` in the bond namespace still has carrier (LOWER_UP).
+fn has_carrier(tb: &Testbed, iface: &str) -> bool {
+    let out = tb.in_bond(&format!("ip link show {iface}"));
+    String::from_utf8_lossy(&out.stdout).contains("LOWER_UP")
+}
+
+#[test]
+fn arp_monitor_fails_over_when_the_path_to_the_target_is_cut() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("arpmon", 2);
+    let bond = tb.start_tap_bond(&format!("{ARP_MONITOR},arp_validate=all"));
+    let page = tb.status_when("bond0", "both members proven", |s| {
+        s.contains("Currently Active Slave: m0")
+            && member_block(s, "m0").contains("MII Status: up")
+            && member_block(s, "m1").contains("MII Status: up")
+    });
+    assert!(page.contains("ARP Polling Interval (ms): 100\n"), "{page}");
+    assert!(page.contains("ARP IP target/s (n.n.n.n form): 10.77.0.2\n"));
+    // The switch stops forwarding on p0 (a blocked bridge port): m0 keeps its carrier, but
+    // the target no longer answers it.
+    tb.in_peer("bridge link set dev p0 state 0");
+    let page = tb.status_when("bond0", "ARP failover", |s| {
+        s.contains("Currently Active Slave: m1")
+            && member_block(s, "m0").contains("MII Status: down")
+    });
+    assert!(has_carrier(&tb, "m0"), "the carrier never went: {page}");
+    wait_for("ping over m1", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    // The path heals: m0 proves itself again and the primary takes over.
+    tb.in_peer("bridge link set dev p0 state 3");
+    tb.status_when("bond0", "primary back", |s| {
+        s.contains("Currently Active Slave: m0") && member_block(s, "m0").contains("MII Status: up")
+    });
+    wait_for("ping over m0", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(terminate(tb.child(bond)).success());
+}
+
+/// An ARP request from 10.77.0.99 for 10.77.0.98: traffic on the wire that proves nothing
+/// about the path to the bond's target.
+fn foreign_arp_hex() -> String {
+    let mut f = vec![0xff; 6];
+    f.extend([0x02, 0, 0, 0, 0, 0x99, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend([0x02, 0, 0, 0, 0, 0x99, 10, 77, 0, 99]);
+    f.extend([0, 0, 0, 0, 0, 0, 10, 77, 0, 98]);
+    f.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn arp_validate_counts_only_arp_that_proves_the_path() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("arpval", 2);
+    // m1 is cut off from the switch, but hears someone else's ARP chatter on its wire.
+    let peer = tb.peer_ns.clone();
+    let chatter = format!(
+        "import socket, time\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('p1', 0))\n\
+         for _ in range(600):\n    s.send(bytes.fromhex('{}'))\n    time.sleep(0.02)\n",
+        foreign_arp_hex()
+    );
+    tb.in_peer("bridge link set dev p1 state 0");
+    tb.spawn_in(&peer, "python3", &["-c", &chatter]);
+    for (validate, m1_up) in [("none", true), ("backup", false)] {
+        let bond = tb.start_tap_bond(&format!("{ARP_MONITOR},arp_validate={validate}"));
+        tb.status_when("bond0", "m0 active", |s| {
+            s.contains("Currently Active Slave: m0")
+                && member_block(s, "m0").contains("MII Status: up")
+        });
+        // Long enough for missed_max + 1 intervals several times over.
+        std::thread::sleep(Duration::from_millis(1500));
+        let page = tb.status("bond0", &[]).unwrap();
+        let m1 = member_block(&page, "m1");
+        assert_eq!(
+            m1.contains("MII Status: up"),
+            m1_up,
+            "arp_validate={validate}: {m1}"
+        );
+        assert!(terminate(tb.child(bond)).success());
+    }
+}

@@ -1,14 +1,17 @@
 //! One bond's control-plane state: its members' link states, the active member, and the
 //! snapshots and status built from them. No I/O: link facts and carrier readings come in.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::config::{BondConfig, Warning};
 use crate::control::{BondStatus, MemberStatus};
-use crate::monitor::{LinkFacts, MiiMachine, PeerNotifier, Transition};
+use crate::monitor::{ArpMonitor, LinkFacts, MiiMachine, PeerNotifier, Transition};
 use crate::policy::{
-    find_best_active, reselect_on_member_up, Candidate, MemberId, MemberTx, Mode, TxSnapshot,
+    find_best_active, reselect_on_member_up, Candidate, LinkState, MemberId, MemberTx, Mode,
+    TxSnapshot,
 };
+use crate::wire::arp::ArpPacket;
 use crate::wire::MacAddr;
 
 #[derive(Clone, Debug)]
@@ -41,6 +44,8 @@ pub struct Bond {
     notifier: PeerNotifier,
     /// Changed by the operator since the data plane last saw it.
     changed: bool,
+    /// With ARP monitoring, it says which members are up (as carrier does with miimon).
+    arp: Option<ArpMonitor>,
 }
 
 impl Bond {
@@ -69,7 +74,9 @@ impl Bond {
             now: Duration::ZERO,
             notifier,
             changed: false,
+            arp: None,
         };
+        bond.arp = ArpMonitor::new(&bond.config.options, bond.members.len());
         let wanted = bond.config.options.active_slave.as_ref();
         bond.active = wanted
             .and_then(|w| bond.members.iter().position(|m| &m.name == w))
@@ -173,6 +180,52 @@ impl Bond {
         }
         self.changed = true;
         Ok((events, warnings))
+    }
+
+    /// ARP monitoring's interval and targets, if the bond uses it.
+    pub fn arp_monitor(&self) -> Option<&ArpMonitor> {
+        self.arp.as_ref()
+    }
+
+    /// Whether the data plane must hand the ARP monitor the ARP packets members receive.
+    pub fn watches_arp(&self) -> bool {
+        self.arp.as_ref().is_some_and(ArpMonitor::wants_arp)
+    }
+
+    /// One ARP monitor interval at `now`: `frames[m]` says whether anything arrived on member
+    /// m since the last one, `arps` are the ARP packets members received, `host_ips` the
+    /// bond's own addresses. Returns what changed and the members to send probes on.
+    pub fn arp_tick(
+        &mut self,
+        now: Duration,
+        frames: &[bool],
+        arps: impl IntoIterator<Item = (MemberId, ArpPacket)>,
+        host_ips: &[Ipv4Addr],
+    ) -> (Vec<Event>, Vec<MemberId>) {
+        let active = self.active;
+        let up: Vec<bool> = self
+            .members
+            .iter()
+            .map(|m| m.mii.state == LinkState::Up)
+            .collect();
+        let Some(arp) = self.arp.as_mut() else {
+            return (Vec::new(), Vec::new());
+        };
+        for (m, _) in frames.iter().enumerate().filter(|(_, &seen)| seen) {
+            arp.frames_seen(m, active, now);
+        }
+        for (m, packet) in arps {
+            arp.arp_seen(m, &packet, active, host_ips, now);
+        }
+        let (verdicts, probes) = arp.tick(now, &up, active);
+        (self.observe(&verdicts, now), probes)
+    }
+
+    /// A probe went out on `member` at `now`.
+    pub fn arp_sent(&mut self, member: MemberId, now: Duration) {
+        if let Some(arp) = self.arp.as_mut() {
+            arp.sent(member, now);
+        }
     }
 
     /// True once after an operator's change, for the monitor to publish it.
@@ -299,7 +352,8 @@ impl Bond {
         } else {
             self.members.iter().position(|m| m.mii.carries_traffic())
         };
-        TxSnapshot::new(members, active, bond_mac)
+        let delivers = (0..self.members.len()).map(|m| self.delivers(m)).collect();
+        TxSnapshot::new(members, active, bond_mac).with_receive(delivers, self.watches_arp())
     }
 
     pub fn status(&self) -> BondStatus {
@@ -332,8 +386,8 @@ impl Bond {
     }
 }
 
-/// Options `bond-dp set` changes while the bond runs. The transmit policy and mode are built
-/// into the workers at start; ARP monitoring is not implemented yet.
+/// Options `bond-dp set` changes while the bond runs. The mode and transmit policy are built
+/// into the workers at start, and the ARP monitor's settings into the monitor.
 pub const RUNTIME_OPTIONS: &[&str] = &[
     "active_slave",
     "primary",

@@ -2,7 +2,7 @@
 //! SIGTERM. One process may run several bonds; one monitor thread serves them all.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +17,10 @@ use crate::config::{BondConfig, CarrierWatch, HostSpec};
 use crate::control::{ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
 use crate::engine::BondCounters;
-use crate::monitor::{host_addresses, read_link, CarrierReader, LinkEvents, PacketSocket};
-use crate::wire::{arp, ndisc};
+use crate::monitor::{
+    host_addresses, read_link, CarrierReader, HostAddress, LinkEvents, PacketSocket,
+};
+use crate::wire::{arp, ndisc, MacAddr};
 use crate::xdp::XdpCountersReader;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
@@ -222,6 +224,9 @@ struct Watched<'a> {
     /// The interface whose addresses peer notifications announce (the TAP).
     host_iface: Option<String>,
     next_poll: Duration,
+    /// The XDP program's per-member counts, and their totals at the last ARP interval.
+    xdp: Option<XdpCountersReader>,
+    frames_before: Vec<u64>,
 }
 
 impl<'a> Watched<'a> {
@@ -249,8 +254,145 @@ impl<'a> Watched<'a> {
                 _ => None,
             },
             next_poll: Duration::ZERO,
+            xdp: plane.and_then(|p| p.xdp_counters().ok()),
+            frames_before: vec![0; b.member_count()],
         }
     }
+}
+
+impl Watched<'_> {
+    /// Looks at the bond's members as their monitor says is due at `now`, and sends the peer
+    /// notifications due; returns when to look again.
+    fn look(&mut self, b: &mut Bond, now: Duration) -> Option<Duration> {
+        if b.take_changed() {
+            self.apply(b, &[]);
+        }
+        let interval = match (b.config.options.miimon, b.arp_monitor()) {
+            (0, Some(arp)) => arp.interval(),
+            (0, None) => return None,
+            (miimon, _) => Duration::from_millis(miimon.into()),
+        };
+        let polled = now >= self.next_poll;
+        if polled {
+            self.next_poll = now + interval;
+        }
+        if b.arp_monitor().is_some() {
+            if polled {
+                self.arp_round(b, now);
+            }
+        } else {
+            self.mii_look(b, polled, now);
+        }
+        if let Some(member) = b.peer_notification_due(now) {
+            notify_peers(b, member, self);
+        }
+        let look = self.fast.then_some(now + FAST_CARRIER_LOOK);
+        [Some(self.next_poll), b.next_wakeup(), look]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// MII monitoring: the carrier on a poll, a running delay's end, or (fast watch) a change.
+    fn mii_look(&mut self, b: &mut Bond, polled: bool, now: Duration) {
+        let deadline = b.next_wakeup().is_some_and(|t| now >= t);
+        if !(self.fast || polled || deadline) {
+            return;
+        }
+        let carriers: Vec<bool> = self.carriers.iter_mut().map(|c| c.carrier()).collect();
+        if polled || deadline || carriers != self.seen {
+            let events = b.observe(&carriers, now);
+            self.apply(b, &events);
+            self.seen = carriers;
+        }
+    }
+
+    /// One ARP monitor interval: what arrived since the last (the XDP program counts every
+    /// frame per member; the data plane hands over ARP packets), the verdicts, the probes.
+    fn arp_round(&mut self, b: &mut Bond, now: Duration) {
+        let frames: Vec<bool> = (0..b.member_count())
+            .map(|m| {
+                let Some(xdp) = &self.xdp else { return false };
+                let c = xdp.read(m as u32);
+                let total = c.redirected + c.control_passed + c.inactive_dropped;
+                let before = std::mem::replace(&mut self.frames_before[m], total);
+                total != before
+            })
+            .collect();
+        let mut reports = Vec::new();
+        if let Some(plane) = self.plane {
+            plane.take_arp_reports(&mut reports);
+        }
+        let addresses = self
+            .host_iface
+            .as_deref()
+            .and_then(|iface| host_addresses(iface).ok())
+            .unwrap_or_default();
+        let host_ips: Vec<Ipv4Addr> = addresses
+            .iter()
+            .filter_map(|a| match a.ip {
+                IpAddr::V4(ip) => Some(ip),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let arps = reports.iter().map(|r| (r.member, r.arp));
+        let (events, probes) = b.arp_tick(now, &frames, arps, &host_ips);
+        self.apply(b, &events);
+        let mac = self.host_mac(b);
+        let targets = b
+            .arp_monitor()
+            .map(|a| a.targets.clone())
+            .unwrap_or_default();
+        for member in probes {
+            let Some(Some(socket)) = self.sockets.get(member) else {
+                continue;
+            };
+            let mut sent = false;
+            for &target in &targets {
+                let (sender, vlan) = probe_source(target, &addresses);
+                sent |= socket
+                    .send(&arp::request(mac, sender, target, vlan))
+                    .is_ok();
+            }
+            if sent {
+                b.arp_sent(member, now);
+            }
+        }
+    }
+
+    /// Publishes a change to the data plane and logs what the operator should see.
+    fn apply(&self, b: &Bond, events: &[Event]) {
+        if let Some(plane) = self.plane {
+            plane.update(b);
+        }
+        for event in events {
+            log_event(b.name(), event);
+        }
+    }
+
+    /// The MAC the host side uses (the TAP's), which probes and announcements carry.
+    fn host_mac(&self, b: &Bond) -> MacAddr {
+        self.host_iface
+            .as_deref()
+            .and_then(|iface| read_link(iface).ok())
+            .map_or_else(|| b.bond_mac(), |f| f.mac)
+    }
+}
+
+/// The sender address and VLAN of a probe for `target`: the host side's address on the
+/// target's subnet, else its first untagged IPv4 address, else 0.0.0.0 untagged (as the
+/// kernel probes when the bond has no address).
+fn probe_source(target: Ipv4Addr, addresses: &[HostAddress]) -> (Ipv4Addr, Option<u16>) {
+    let v4 = |a: &HostAddress| match a.ip {
+        IpAddr::V4(ip) => Some((ip, a.vlan)),
+        IpAddr::V6(_) => None,
+    };
+    addresses
+        .iter()
+        .filter(|a| a.on_subnet(IpAddr::V4(target)))
+        .find_map(v4)
+        .or_else(|| addresses.iter().filter(|a| a.vlan.is_none()).find_map(v4))
+        .unwrap_or((Ipv4Addr::UNSPECIFIED, None))
 }
 
 /// How often a fast carrier watch looks between notifications.
@@ -285,40 +427,9 @@ fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: 
         let mut wake = now + Duration::from_millis(100);
         for w in &mut watched {
             let mut b = w.bond.lock().expect("bond lock");
-            if let (true, Some(plane)) = (b.take_changed(), w.plane) {
-                plane.update(&b);
+            if let Some(next) = w.look(&mut b, now) {
+                wake = wake.min(next);
             }
-            let miimon = b.config.options.miimon;
-            if miimon == 0 {
-                continue;
-            }
-            let polled = now >= w.next_poll;
-            if polled {
-                w.next_poll = now + Duration::from_millis(miimon.into());
-            }
-            let deadline = b.next_wakeup().is_some_and(|t| now >= t);
-            if w.fast || polled || deadline {
-                let carriers: Vec<bool> = w.carriers.iter_mut().map(|c| c.carrier()).collect();
-                if polled || deadline || carriers != w.seen {
-                    let events = b.observe(&carriers, now);
-                    if let (false, Some(plane)) = (events.is_empty(), w.plane) {
-                        plane.update(&b);
-                    }
-                    for event in &events {
-                        log_event(b.name(), event);
-                    }
-                    w.seen = carriers;
-                }
-            }
-            if let Some(member) = b.peer_notification_due(now) {
-                notify_peers(&b, member, w);
-            }
-            let look = w.fast.then_some(now + FAST_CARRIER_LOOK);
-            wake = [Some(wake), Some(w.next_poll), b.next_wakeup(), look]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(wake);
         }
         let timeout = wake
             .saturating_sub(start.elapsed())

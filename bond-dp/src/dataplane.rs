@@ -3,7 +3,7 @@
 //! Dropping it stops the worker and detaches the program from every member.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use thiserror::Error;
@@ -11,7 +11,11 @@ use tracing::info;
 
 use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
-use crate::engine::{BondCounters, HostSide, MemberQueues, SnapshotCell, Worker, WorkerPort};
+use rtrb::{Consumer, RingBuffer};
+
+use crate::engine::{
+    ArpReport, BondCounters, HostSide, MemberQueues, SnapshotCell, Worker, WorkerPort, ARP_REPORTS,
+};
 use crate::host::{AppPort, TapPort};
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
@@ -42,6 +46,8 @@ pub struct DataPlane {
     pub attach_modes: Vec<AttachMode>,
     /// Frames in the bond's UMEM (all workers' shares).
     pub frame_count: usize,
+    /// ARP packets the queue shares saw for the ARP monitor (one ring each).
+    arp_reports: Mutex<Vec<Consumer<ArpReport>>>,
     // Dropped last (after the workers stopped): detaches from the members.
     program: XdpProgram,
 }
@@ -132,6 +138,7 @@ impl DataPlane {
         let mut handles = Vec::new();
         let mut worker_counters = Vec::new();
         let mut apps = Vec::new();
+        let mut arp_readers = Vec::new();
         let mut tap = match &cfg.host {
             _ if in_process => None,
             HostSpec::Tap => Some(open_tap(&cfg.name, bond)?),
@@ -155,6 +162,8 @@ impl DataPlane {
                 o.tlb_dynamic_lb,
                 0x5eed + u64::from(w),
             );
+            let (reports, report_reader) = RingBuffer::new(ARP_REPORTS);
+            arp_readers.push(report_reader);
             let (queues, counters) = MemberQueues::new(
                 umem.clone(),
                 pool,
@@ -162,6 +171,7 @@ impl DataPlane {
                 ports,
                 selector,
                 Arc::clone(&snapshots),
+                reports,
             );
             worker_counters.push(counters);
             if in_process {
@@ -217,6 +227,7 @@ impl DataPlane {
             counters: BondCounters::new(cfg.members.len(), worker_counters),
             attach_modes,
             frame_count: umem_frames,
+            arp_reports: Mutex::new(arp_readers),
             program,
         };
         Ok((plane, apps))
@@ -225,6 +236,16 @@ impl DataPlane {
     /// A reader of the XDP program's per-member counters, for status threads.
     pub fn xdp_counters(&self) -> Result<XdpCountersReader, XdpError> {
         self.program.counters_reader()
+    }
+
+    /// The ARP packets members received since the last call (ARP monitoring only).
+    pub fn take_arp_reports(&self, out: &mut Vec<ArpReport>) {
+        let mut readers = self.arp_reports.lock().expect("ARP report lock");
+        for reader in readers.iter_mut() {
+            while let Ok(report) = reader.pop() {
+                out.push(report);
+            }
+        }
     }
 
     /// Publishes the bond's current members to the worker and the XDP program.
@@ -244,6 +265,8 @@ impl DataPlane {
 fn action(bond: &Bond, member: usize) -> MemberAction {
     if bond.delivers(member) {
         MemberAction::Deliver
+    } else if bond.watches_arp() {
+        MemberAction::DropKeepArp
     } else {
         MemberAction::Drop
     }

@@ -9,13 +9,27 @@ use std::time::Instant;
 
 use xsk_rs::FrameDesc;
 
+use rtrb::Producer;
+
 use super::{QueueCounters, SnapshotCell, WorkerCounters};
-use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
-use crate::wire::{arp, ethernet, MacAddr};
+use crate::policy::{Decision, MemberId, Rewrite, TxSelector, TxSnapshot};
+use crate::wire::arp::{self, ArpPacket};
+use crate::wire::{ethernet, ethertype, L2Header, MacAddr};
 use crate::xdp::{FramePool, MemberPort, UmemArea};
 
 /// Frames moved per direction per loop.
 pub const BURST: usize = 64;
+
+/// An ARP packet a member received, for the ARP monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpReport {
+    pub member: MemberId,
+    pub arp: ArpPacket,
+}
+
+/// ARP reports a queue share keeps for the monitor between its looks (more are dropped: the
+/// monitor needs a few per interval, not all).
+pub const ARP_REPORTS: usize = 256;
 
 /// A member socket to serve.
 pub struct WorkerPort {
@@ -40,6 +54,8 @@ pub struct MemberQueues {
     pub(super) counters: Arc<WorkerCounters>,
     /// Per-member batches, allocated once.
     batches: Vec<Vec<FrameDesc>>,
+    /// Where ARP packets go when the ARP monitor watches them.
+    arp_reports: Producer<ArpReport>,
 }
 
 impl MemberQueues {
@@ -51,6 +67,7 @@ impl MemberQueues {
         ports: Vec<WorkerPort>,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
+        arp_reports: Producer<ArpReport>,
     ) -> (MemberQueues, Arc<WorkerCounters>) {
         let tx_port = (0..members)
             .map(|m| {
@@ -81,6 +98,7 @@ impl MemberQueues {
             batches: (0..members)
                 .map(|_| Vec::with_capacity(BURST * 2))
                 .collect(),
+            arp_reports,
         };
         (queues, counters)
     }
@@ -102,17 +120,40 @@ impl MemberQueues {
         }
     }
 
-    /// Receives up to `max` frames from member socket `i` into `out`, counting them.
+    /// Receives up to `max` frames from member socket `i` into `out`, counting them; returns
+    /// how many were appended. When the ARP monitor watches, ARP packets are reported to it,
+    /// and those from members that do not deliver (the XDP program lets only ARP through on
+    /// them) are taken back here.
     pub fn recv(&mut self, i: usize, out: &mut Vec<FrameDesc>, max: usize) -> usize {
         let start = out.len();
         let n = self.ports[i].recv(out, max);
-        if n > 0 {
-            let c = &self.counters.queues[i];
-            let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
-            WorkerCounters::add(&c.rx_packets, n as u64);
-            WorkerCounters::add(&c.rx_bytes, bytes);
+        if n == 0 {
+            return 0;
         }
-        n
+        let c = &self.counters.queues[i];
+        let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
+        WorkerCounters::add(&c.rx_packets, n as u64);
+        WorkerCounters::add(&c.rx_bytes, bytes);
+        if !self.snap.watch_arp {
+            return n;
+        }
+        let member = c.member;
+        for desc in &out[start..] {
+            let frame = self.umem.data(desc);
+            let arp = L2Header::parse(frame)
+                .filter(|l2| l2.ethertype == ethertype::ARP)
+                .and_then(|l2| ArpPacket::parse(frame, l2.l3_offset));
+            if let Some(arp) = arp {
+                let _ = self.arp_reports.push(ArpReport { member, arp });
+            }
+        }
+        if self.snap.delivers(member) {
+            return n;
+        }
+        for desc in out.drain(start..) {
+            self.pool.put(desc);
+        }
+        0
     }
 
     /// Sends held frames through the bond: each goes to the member the policy picks (MACs

@@ -111,7 +111,26 @@ fn link_name(link: &LinkMessage) -> Option<String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostAddress {
     pub ip: IpAddr,
+    pub prefix_len: u8,
     pub vlan: Option<u16>,
+}
+
+impl HostAddress {
+    /// Whether `ip` is on this address's subnet.
+    pub fn on_subnet(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> u128 {
+            match ip {
+                IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+                IpAddr::V6(v6) => u128::from(v6),
+            }
+        };
+        if self.ip.is_ipv4() != ip.is_ipv4() {
+            return false;
+        }
+        let len = u32::from(self.prefix_len).min(if ip.is_ipv4() { 32 } else { 128 });
+        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        bits(self.ip) & mask == bits(ip) & mask
+    }
 }
 
 /// The addresses of `iface` and of the VLAN interfaces on top of it (the kernel announces
@@ -167,7 +186,11 @@ pub fn host_addresses(iface: &str) -> io::Result<Vec<HostAddress>> {
             })
         });
         if let Some(ip) = ip {
-            out.push(HostAddress { ip, vlan });
+            out.push(HostAddress {
+                ip,
+                prefix_len: addr.header.prefix_len,
+                vlan,
+            });
         }
     }
     Ok(out)
@@ -235,5 +258,26 @@ mod tests {
             "{lo:?}"
         );
         assert!(host_addresses("no-such-if0").is_err());
+    }
+
+    #[test]
+    fn subnets() {
+        let a = HostAddress {
+            ip: "10.77.0.1".parse().unwrap(),
+            prefix_len: 24,
+            vlan: None,
+        };
+        assert!(a.on_subnet("10.77.0.200".parse().unwrap()));
+        assert!(!a.on_subnet("10.78.0.1".parse().unwrap()));
+        assert!(!a.on_subnet("fd00::1".parse().unwrap()));
+        let v6 = HostAddress {
+            ip: "fd00:77::1".parse().unwrap(),
+            prefix_len: 64,
+            vlan: Some(5),
+        };
+        assert!(v6.on_subnet("fd00:77::9".parse().unwrap()));
+        assert!(!v6.on_subnet("fd00:78::1".parse().unwrap()));
+        let any = HostAddress { prefix_len: 0, ..a };
+        assert!(any.on_subnet("192.0.2.1".parse().unwrap()));
     }
 }

@@ -28,6 +28,11 @@ pub struct TxSnapshot {
     pub active: Option<MemberId>,
     /// The bond's own MAC address.
     pub bond_mac: MacAddr,
+    /// Per member: whether what it receives goes to the host (empty: every member does).
+    delivers: Vec<bool>,
+    /// The ARP monitor wants the ARP packets members receive, also on members that do not
+    /// deliver.
+    pub watch_arp: bool,
 }
 
 impl TxSnapshot {
@@ -38,7 +43,22 @@ impl TxSnapshot {
             usable,
             active,
             bond_mac,
+            delivers: Vec::new(),
+            watch_arp: false,
         }
+    }
+
+    /// The receive side: which members deliver, and whether the ARP monitor watches ARP.
+    pub fn with_receive(mut self, delivers: Vec<bool>, watch_arp: bool) -> Self {
+        self.delivers = delivers;
+        self.watch_arp = watch_arp;
+        self
+    }
+
+    /// Whether frames received on `member` go to the host.
+    #[inline]
+    pub fn delivers(&self, member: MemberId) -> bool {
+        self.delivers.get(member).copied().unwrap_or(true)
     }
 
     /// A snapshot where every one of `n` members is up, with made-up addresses

@@ -47,17 +47,23 @@ pub fn set_sender_mac(frame: &mut [u8], offset: usize, mac: MacAddr) -> bool {
     super::mac::write_mac(frame, offset + 8, mac)
 }
 
-/// A gratuitous ARP for `ip` at `mac` as the kernel sends it on failover: a broadcast request
-/// whose sender and target address are both `ip`, target hardware address zero.
-pub fn gratuitous(mac: MacAddr, ip: Ipv4Addr, vlan: Option<u16>) -> Vec<u8> {
+/// An ARP request for `target` from `sender` at `mac`, broadcast (the ARP monitor's probe;
+/// `sender` is 0.0.0.0 when the bond has no address on the target's subnet).
+pub fn request(mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr, vlan: Option<u16>) -> Vec<u8> {
     let mut f = ethernet::header(MacAddr::BROADCAST, mac, vlan, ethertype::ARP);
     f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
     f.extend_from_slice(&OP_REQUEST.to_be_bytes());
     f.extend_from_slice(&mac.0);
-    f.extend_from_slice(&ip.octets());
+    f.extend_from_slice(&sender.octets());
     f.extend_from_slice(&MacAddr::ZERO.0);
-    f.extend_from_slice(&ip.octets());
+    f.extend_from_slice(&target.octets());
     f
+}
+
+/// A gratuitous ARP for `ip` at `mac`, as the kernel sends it on failover: a broadcast
+/// request for its own address.
+pub fn gratuitous(mac: MacAddr, ip: Ipv4Addr, vlan: Option<u16>) -> Vec<u8> {
+    request(mac, ip, ip, vlan)
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ impl AttachMode {
 pub enum MemberAction {
     Deliver = 0,
     Drop = 1,
+    /// Drop, but for ARP, which goes to the data plane for the ARP monitor.
+    DropKeepArp = 2,
 }
 
 /// Frame counts the program keeps per member.
