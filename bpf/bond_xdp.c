@@ -17,22 +17,36 @@
 enum member_action {
     ACTION_DELIVER = 0,        /* into the AF_XDP socket */
     ACTION_DROP = 1,           /* inactive: drop */
-    ACTION_DROP_KEEP_ARP = 2,  /* inactive, but the ARP monitor reads its ARP: only ARP */
+    ACTION_DROP_KEEP_ARP = 2,  /* inactive, but the ARP monitor reads its ARP and ND */
 };
 
 #define ETH_P_ARP_BE __builtin_bswap16(0x0806)
+#define ETH_P_IPV6_BE __builtin_bswap16(0x86dd)
 #define ETH_P_8021Q_BE __builtin_bswap16(0x8100)
+#define IPPROTO_ICMPV6_ 58
+#define ND_NEIGHBOR_SOLICIT 135
+#define ND_NEIGHBOR_ADVERT 136
 
-/* An ARP packet, untagged or in one 802.1Q tag. */
-static __always_inline int is_arp(struct ethhdr *eth, void *data_end)
+/* What the ARP monitor reads: ARP, or an IPv6 neighbour solicitation or advertisement,
+ * untagged or in one 802.1Q tag. */
+static __always_inline int is_neighbour_msg(struct ethhdr *eth, void *data_end)
 {
     if ((void *)(eth + 1) > data_end)
         return 0;
-    if (eth->h_proto == ETH_P_ARP_BE)
+    __be16 proto = eth->h_proto;
+    __u8 *l3 = (void *)(eth + 1);
+    if (proto == ETH_P_8021Q_BE) {
+        if ((void *)(l3 + 4) > data_end)
+            return 0;
+        proto = *(__be16 *)(l3 + 2);
+        l3 += 4;
+    }
+    if (proto == ETH_P_ARP_BE)
         return 1;
-    __be16 *inner = (void *)(eth + 1) + 2;
-    return eth->h_proto == ETH_P_8021Q_BE && (void *)(inner + 1) <= data_end &&
-           *inner == ETH_P_ARP_BE;
+    /* IPv6 header (40 bytes), then the ICMPv6 type. */
+    if (proto != ETH_P_IPV6_BE || (void *)(l3 + 41) > data_end)
+        return 0;
+    return l3[6] == IPPROTO_ICMPV6_ && (l3[40] == ND_NEIGHBOR_SOLICIT || l3[40] == ND_NEIGHBOR_ADVERT);
 }
 
 struct member_state {
@@ -94,7 +108,7 @@ int bond_xdp(struct xdp_md *ctx)
         return XDP_PASS;
     }
     if (st->action == ACTION_DROP ||
-        (st->action == ACTION_DROP_KEEP_ARP && !is_arp(eth, data_end))) {
+        (st->action == ACTION_DROP_KEEP_ARP && !is_neighbour_msg(eth, data_end))) {
         count(st->slot, CNT_INACTIVE);
         return XDP_DROP;
     }

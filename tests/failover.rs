@@ -324,28 +324,25 @@ fn has_carrier(tb: &Testbed, iface: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains("LOWER_UP")
 }
 
-#[test]
-fn arp_monitor_fails_over_when_the_path_to_the_target_is_cut() {
-    if !require_root() {
-        return;
-    }
-    let mut tb = Testbed::new("arpmon", 2);
-    let bond = tb.start_tap_bond(&format!("{ARP_MONITOR},arp_validate=all"));
+/// With `options` monitoring the peer (10.77.0.2 or fd00:77::2) as its target: a member whose
+/// path to the target is cut while its carrier stays up is failed over, and comes back.
+fn fails_over_when_the_path_to_the_target_is_cut(tb: &mut Testbed, options: &str, shows: &str) {
+    let bond = tb.start_tap_bond(options);
     let page = tb.status_when("bond0", "both members proven", |s| {
         s.contains("Currently Active Slave: m0")
             && member_block(s, "m0").contains("MII Status: up")
             && member_block(s, "m1").contains("MII Status: up")
     });
     assert!(page.contains("ARP Polling Interval (ms): 100\n"), "{page}");
-    assert!(page.contains("ARP IP target/s (n.n.n.n form): 10.77.0.2\n"));
+    assert!(page.contains(shows), "{page}");
     // The switch stops forwarding on p0 (a blocked bridge port): m0 keeps its carrier, but
     // the target no longer answers it.
     tb.in_peer("bridge link set dev p0 state 0");
-    let page = tb.status_when("bond0", "ARP failover", |s| {
+    let page = tb.status_when("bond0", "failover", |s| {
         s.contains("Currently Active Slave: m1")
             && member_block(s, "m0").contains("MII Status: down")
     });
-    assert!(has_carrier(&tb, "m0"), "the carrier never went: {page}");
+    assert!(has_carrier(tb, "m0"), "the carrier never went: {page}");
     wait_for("ping over m1", Duration::from_secs(10), || {
         ping_once(&tb.bond_ns)
     });
@@ -358,6 +355,49 @@ fn arp_monitor_fails_over_when_the_path_to_the_target_is_cut() {
         ping_once(&tb.bond_ns)
     });
     assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn arp_monitor_fails_over_when_the_path_to_the_target_is_cut() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("arpmon", 2);
+    fails_over_when_the_path_to_the_target_is_cut(
+        &mut tb,
+        &format!("{ARP_MONITOR},arp_validate=all"),
+        "ARP IP target/s (n.n.n.n form): 10.77.0.2\n",
+    );
+}
+
+#[test]
+fn ns_monitor_fails_over_when_the_path_to_the_ipv6_target_is_cut() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("nsmon", 2);
+    tb.in_peer("sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.br0.disable_ipv6=0");
+    tb.in_peer("ip -6 addr add fd00:77::2/64 dev br0 nodad");
+    // The bond's own IPv6 address goes on once its TAP exists (start_tap_bond waits for
+    // IPv4 only); until then the monitor waits with the members down, as the kernel does.
+    let options = "mode=active-backup,arp_interval=100,ns_ip6_target=fd00:77::2,\
+                   arp_validate=all,primary=m0";
+    let ns = tb.bond_ns.clone();
+    let add_address = std::thread::spawn(move || {
+        wait_for("bond0", Duration::from_secs(10), || {
+            common::sh_ok(&format!(
+                "ip netns exec {ns} sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+                 net.ipv6.conf.bond0.disable_ipv6=0 && \
+                 ip -6 addr add fd00:77::1/64 dev bond0 nodad'"
+            ))
+        });
+    });
+    fails_over_when_the_path_to_the_target_is_cut(
+        &mut tb,
+        options,
+        "NS IPv6 target/s (xx::xx form): fd00:77::2\n",
+    );
+    add_address.join().unwrap();
 }
 
 /// An ARP request from 10.77.0.99 for 10.77.0.98: traffic on the wire that proves nothing

@@ -1,7 +1,7 @@
 //! One bond's control-plane state: its members' link states, the active member, and the
 //! snapshots and status built from them. No I/O: link facts and carrier readings come in.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{BondConfig, Warning};
@@ -11,8 +11,7 @@ use crate::policy::{
     find_best_active, reselect_on_member_up, Candidate, LinkState, MemberId, MemberTx, Mode,
     TxSnapshot,
 };
-use crate::wire::arp::ArpPacket;
-use crate::wire::MacAddr;
+use crate::wire::{MacAddr, NeighbourMsg};
 
 #[derive(Clone, Debug)]
 struct Member {
@@ -193,14 +192,15 @@ impl Bond {
     }
 
     /// One ARP monitor interval at `now`: `frames[m]` says whether anything arrived on member
-    /// m since the last one, `arps` are the ARP packets members received, `host_ips` the
-    /// bond's own addresses. Returns what changed and the members to send probes on.
+    /// m since the last one, `seen` are the ARP and neighbour discovery packets members
+    /// received, `host_ips` the bond's own addresses. Returns what changed and the members
+    /// to send probes on.
     pub fn arp_tick(
         &mut self,
         now: Duration,
         frames: &[bool],
-        arps: impl IntoIterator<Item = (MemberId, ArpPacket)>,
-        host_ips: &[Ipv4Addr],
+        seen: impl IntoIterator<Item = (MemberId, NeighbourMsg)>,
+        host_ips: &[IpAddr],
     ) -> (Vec<Event>, Vec<MemberId>) {
         let active = self.active;
         let up: Vec<bool> = self
@@ -214,8 +214,8 @@ impl Bond {
         for (m, _) in frames.iter().enumerate().filter(|(_, &seen)| seen) {
             arp.frames_seen(m, active, now);
         }
-        for (m, packet) in arps {
-            arp.arp_seen(m, &packet, active, host_ips, now);
+        for (m, msg) in seen {
+            arp.neighbour_seen(m, &msg, active, host_ips, now);
         }
         let (verdicts, probes) = arp.tick(now, &up, active);
         (self.observe(&verdicts, now), probes)

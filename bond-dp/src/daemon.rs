@@ -2,7 +2,7 @@
 //! SIGTERM. One process may run several bonds; one monitor thread serves them all.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -328,15 +328,9 @@ impl Watched<'_> {
             .as_deref()
             .and_then(|iface| host_addresses(iface).ok())
             .unwrap_or_default();
-        let host_ips: Vec<Ipv4Addr> = addresses
-            .iter()
-            .filter_map(|a| match a.ip {
-                IpAddr::V4(ip) => Some(ip),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        let arps = reports.iter().map(|r| (r.member, r.arp));
-        let (events, probes) = b.arp_tick(now, &frames, arps, &host_ips);
+        let host_ips: Vec<IpAddr> = addresses.iter().map(|a| a.ip).collect();
+        let seen = reports.iter().map(|r| (r.member, r.msg));
+        let (events, probes) = b.arp_tick(now, &frames, seen, &host_ips);
         self.apply(b, &events);
         let mac = self.host_mac(b);
         let targets = b
@@ -349,10 +343,7 @@ impl Watched<'_> {
             };
             let mut sent = false;
             for &target in &targets {
-                let (sender, vlan) = probe_source(target, &addresses);
-                sent |= socket
-                    .send(&arp::request(mac, sender, target, vlan))
-                    .is_ok();
+                sent |= socket.send(&probe(mac, target, &addresses)).is_ok();
             }
             if sent {
                 b.arp_sent(member, now);
@@ -379,20 +370,29 @@ impl Watched<'_> {
     }
 }
 
-/// The sender address and VLAN of a probe for `target`: the host side's address on the
-/// target's subnet, else its first untagged IPv4 address, else 0.0.0.0 untagged (as the
-/// kernel probes when the bond has no address).
-fn probe_source(target: Ipv4Addr, addresses: &[HostAddress]) -> (Ipv4Addr, Option<u16>) {
-    let v4 = |a: &HostAddress| match a.ip {
-        IpAddr::V4(ip) => Some((ip, a.vlan)),
-        IpAddr::V6(_) => None,
-    };
-    addresses
+/// The probe for `target` at `mac`: an ARP request for an IPv4 target, a neighbour
+/// solicitation for an IPv6 one. It comes from the host side's address on the target's
+/// subnet (and that address's VLAN), else its first untagged address of the family, else the
+/// unspecified address untagged, as the kernel probes when the bond has no address.
+fn probe(mac: MacAddr, target: IpAddr, addresses: &[HostAddress]) -> Vec<u8> {
+    let same_family = |a: &&HostAddress| a.ip.is_ipv4() == target.is_ipv4();
+    let source = addresses
         .iter()
-        .filter(|a| a.on_subnet(IpAddr::V4(target)))
-        .find_map(v4)
-        .or_else(|| addresses.iter().filter(|a| a.vlan.is_none()).find_map(v4))
-        .unwrap_or((Ipv4Addr::UNSPECIFIED, None))
+        .filter(same_family)
+        .find(|a| a.on_subnet(target))
+        .or_else(|| {
+            addresses
+                .iter()
+                .filter(same_family)
+                .find(|a| a.vlan.is_none())
+        })
+        .map(|a| (a.ip, a.vlan));
+    match (target, source) {
+        (IpAddr::V4(t), Some((IpAddr::V4(s), vlan))) => arp::request(mac, s, t, vlan),
+        (IpAddr::V4(t), _) => arp::request(mac, Ipv4Addr::UNSPECIFIED, t, None),
+        (IpAddr::V6(t), Some((IpAddr::V6(s), vlan))) => ndisc::solicitation(mac, s, t, vlan),
+        (IpAddr::V6(t), _) => ndisc::solicitation(mac, Ipv6Addr::UNSPECIFIED, t, None),
+    }
 }
 
 /// How often a fast carrier watch looks between notifications.

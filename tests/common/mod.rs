@@ -51,6 +51,12 @@ pub fn sh(cmd: &str) -> Output {
     out
 }
 
+/// Runs a command; `Some` if it succeeded (for bounded waits on set-up steps).
+pub fn sh_ok(cmd: &str) -> Option<Output> {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().ok()?;
+    out.status.success().then_some(out)
+}
+
 /// The testbed tests need root (namespaces, veth). Without it they fail, unless the run
 /// explicitly opts out with BOND_DP_SKIP_NETNS=1 (for unprivileged developer machines).
 pub fn require_root() -> bool {

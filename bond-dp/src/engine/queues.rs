@@ -13,18 +13,17 @@ use rtrb::Producer;
 
 use super::{QueueCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, MemberId, Rewrite, TxSelector, TxSnapshot};
-use crate::wire::arp::{self, ArpPacket};
-use crate::wire::{ethernet, ethertype, L2Header, MacAddr};
+use crate::wire::{arp, ethernet, MacAddr, NeighbourMsg};
 use crate::xdp::{FramePool, MemberPort, UmemArea};
 
 /// Frames moved per direction per loop.
 pub const BURST: usize = 64;
 
-/// An ARP packet a member received, for the ARP monitor.
+/// An ARP or neighbour discovery packet a member received, for the ARP monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArpReport {
     pub member: MemberId,
-    pub arp: ArpPacket,
+    pub msg: NeighbourMsg,
 }
 
 /// ARP reports a queue share keeps for the monitor between its looks (more are dropped: the
@@ -121,9 +120,9 @@ impl MemberQueues {
     }
 
     /// Receives up to `max` frames from member socket `i` into `out`, counting them; returns
-    /// how many were appended. When the ARP monitor watches, ARP packets are reported to it,
-    /// and those from members that do not deliver (the XDP program lets only ARP through on
-    /// them) are taken back here.
+    /// how many were appended. When the ARP monitor watches, ARP and neighbour discovery
+    /// packets are reported to it, and those from members that do not deliver (the XDP
+    /// program lets only those through on them) are taken back here.
     pub fn recv(&mut self, i: usize, out: &mut Vec<FrameDesc>, max: usize) -> usize {
         let start = out.len();
         let n = self.ports[i].recv(out, max);
@@ -139,12 +138,8 @@ impl MemberQueues {
         }
         let member = c.member;
         for desc in &out[start..] {
-            let frame = self.umem.data(desc);
-            let arp = L2Header::parse(frame)
-                .filter(|l2| l2.ethertype == ethertype::ARP)
-                .and_then(|l2| ArpPacket::parse(frame, l2.l3_offset));
-            if let Some(arp) = arp {
-                let _ = self.arp_reports.push(ArpReport { member, arp });
+            if let Some(msg) = NeighbourMsg::parse(self.umem.data(desc)) {
+                let _ = self.arp_reports.push(ArpReport { member, msg });
             }
         }
         if self.snap.delivers(member) {

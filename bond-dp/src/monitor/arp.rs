@@ -1,18 +1,20 @@
-//! The ARP monitor, sans-IO: the kernel's `bond_ab_arp_inspect` / `bond_ab_arp_probe`
+//! The ARP and NS monitor, sans-IO: the kernel's `bond_ab_arp_inspect` / `bond_ab_arp_probe`
 //! (active-backup, tlb, alb), `bond_loadbalance_arp_mon` (the other modes) and
-//! `bond_rcv_validate` / `bond_arp_rcv` (what received traffic proves a member alive).
+//! `bond_rcv_validate` / `bond_arp_rcv` / `bond_na_rcv` (what received traffic proves a
+//! member alive). IPv4 targets (`arp_ip_target`) are probed with ARP requests, IPv6 targets
+//! (`ns_ip6_target`) with neighbour solicitations; both answer the same way.
 //!
 //! Each interval the monitor reports what arrived (frames counted by the XDP program, ARP
-//! packets the data plane saw), asks [`ArpMonitor::tick`] for each member's verdict and the
-//! members to probe on, sends the probes and reports them with [`ArpMonitor::sent`]. The
-//! verdicts go to the bond as the carrier would with miimon.
+//! and neighbour discovery packets the data plane saw), asks [`ArpMonitor::tick`] for each
+//! member's verdict and the members to probe on, sends the probes and reports them with
+//! [`ArpMonitor::sent`]. The verdicts go to the bond as the carrier would with miimon.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{ArpAllTargets, ArpValidate, BondOptions};
 use crate::policy::MemberId;
-use crate::wire::arp::{ArpPacket, OP_REPLY};
+use crate::wire::NeighbourMsg;
 
 /// `arp_validate` bits: validate on the active member, on backups, and count only ARP.
 const VALIDATE_ACTIVE: u64 = 1;
@@ -34,7 +36,8 @@ struct Member {
 #[derive(Clone, Debug)]
 pub struct ArpMonitor {
     interval: Duration,
-    pub targets: Vec<Ipv4Addr>,
+    /// The IPv4 targets, then the IPv6 ones.
+    pub targets: Vec<IpAddr>,
     validate: u64,
     all_targets: bool,
     missed_max: u32,
@@ -63,13 +66,16 @@ impl ArpMonitor {
             ArpValidate::FilterActive => FILTER | VALIDATE_ACTIVE,
             ArpValidate::FilterBackup => FILTER | VALIDATE_BACKUP,
         };
+        let targets: Vec<IpAddr> = (o.arp_ip_target.iter().copied().map(IpAddr::V4))
+            .chain(o.ns_ip6_target.iter().copied().map(IpAddr::V6))
+            .collect();
         let member = Member {
-            target_rx: vec![None; o.arp_ip_target.len()],
+            target_rx: vec![None; targets.len()],
             ..Member::default()
         };
         Some(ArpMonitor {
             interval: Duration::from_millis(o.arp_interval.into()),
-            targets: o.arp_ip_target.clone(),
+            targets,
             validate,
             all_targets: o.arp_all_targets == ArpAllTargets::All,
             missed_max: o.arp_missed_max.max(1),
@@ -84,8 +90,8 @@ impl ArpMonitor {
         self.interval
     }
 
-    /// Whether ARP packets must be seen (not just counted): the data plane then hands them
-    /// over, also from members it does not deliver from.
+    /// Whether ARP and neighbour discovery packets must be seen (not just counted): the
+    /// data plane then hands them over, also from members it does not deliver from.
     pub fn wants_arp(&self) -> bool {
         self.validate != 0
     }
@@ -112,15 +118,15 @@ impl ArpMonitor {
         }
     }
 
-    /// An ARP packet arrived on `member`. `host_ips` are the bond's own addresses: a reply
-    /// proves the path only if it answers one of them (so the bond's own probes, looping
-    /// back through a switch, prove nothing).
-    pub fn arp_seen(
+    /// An ARP or neighbour discovery packet arrived on `member`. `host_ips` are the bond's
+    /// own addresses: a reply proves the path only if it answers one of them (so the bond's
+    /// own probes, looping back through a switch, prove nothing).
+    pub fn neighbour_seen(
         &mut self,
         member: MemberId,
-        arp: &ArpPacket,
+        msg: &NeighbourMsg,
         active: Option<MemberId>,
-        host_ips: &[Ipv4Addr],
+        host_ips: &[IpAddr],
         now: Duration,
     ) {
         let is_active = self.is_active(member, active);
@@ -130,7 +136,7 @@ impl ArpMonitor {
             }
             return;
         }
-        let (sip, tip) = (Ipv4Addr::from(arp.sender_ip), Ipv4Addr::from(arp.target_ip));
+        let (sip, tip) = (msg.sender, msg.target);
         if is_active {
             self.validate_arp(member, sip, tip, host_ips, now);
         } else if active.is_some_and(|a| {
@@ -140,9 +146,10 @@ impl ArpMonitor {
             // A backup sees the active member's broadcast requests through the switch:
             // sender and target are the other way round.
             self.validate_arp(member, tip, sip, host_ips, now);
-        } else if self.probing.is_some_and(|p| {
-            arp.op == OP_REPLY && self.in_interval(self.members[p].last_tx, 1, now)
-        }) {
+        } else if self
+            .probing
+            .is_some_and(|p| msg.reply && self.in_interval(self.members[p].last_tx, 1, now))
+        {
             // The switch may deliver the reply to a member other than the prober.
             self.validate_arp(member, sip, tip, host_ips, now);
         }
@@ -151,9 +158,9 @@ impl ArpMonitor {
     fn validate_arp(
         &mut self,
         member: MemberId,
-        sip: Ipv4Addr,
-        tip: Ipv4Addr,
-        host_ips: &[Ipv4Addr],
+        sip: IpAddr,
+        tip: IpAddr,
+        host_ips: &[IpAddr],
         now: Duration,
     ) {
         if sip.is_unspecified() || !host_ips.contains(&tip) {
@@ -258,11 +265,13 @@ impl ArpMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::arp::OP_REQUEST;
-    use crate::wire::MacAddr;
+    use std::net::Ipv4Addr;
 
     const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const TARGET: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const HOSTS: &[IpAddr] = &[IpAddr::V4(HOST)];
+    const OP_REQUEST: bool = false;
+    const OP_REPLY: bool = true;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -273,13 +282,11 @@ mod tests {
         ArpMonitor::new(&o, members).unwrap()
     }
 
-    fn arp(op: u16, sender: Ipv4Addr, target: Ipv4Addr) -> ArpPacket {
-        ArpPacket {
-            op,
-            sender_mac: MacAddr([2, 0, 0, 0, 0, 2]),
-            sender_ip: sender.octets(),
-            target_mac: MacAddr::ZERO,
-            target_ip: target.octets(),
+    fn arp(reply: bool, sender: Ipv4Addr, target: Ipv4Addr) -> NeighbourMsg {
+        NeighbourMsg {
+            reply,
+            sender: IpAddr::V4(sender),
+            target: IpAddr::V4(target),
         }
     }
 
@@ -299,7 +306,7 @@ mod tests {
         for _ in 0..10 {
             t += 100;
             a.sent(0, ms(t));
-            a.arp_seen(0, &arp(OP_REPLY, TARGET, HOST), active, &[HOST], ms(t));
+            a.neighbour_seen(0, &arp(OP_REPLY, TARGET, HOST), active, HOSTS, ms(t));
             a.frames_seen(1, active, ms(t));
             let (verdicts, probes) = a.tick(ms(t), &[true, true], active);
             assert_eq!(verdicts, [true, true]);
@@ -310,8 +317,8 @@ mod tests {
             t += 100;
             a.sent(0, ms(t));
             let other = Ipv4Addr::new(10, 0, 0, 9);
-            a.arp_seen(0, &arp(OP_REPLY, TARGET, other), active, &[HOST], ms(t));
-            a.arp_seen(0, &arp(OP_REPLY, other, HOST), active, &[HOST], ms(t));
+            a.neighbour_seen(0, &arp(OP_REPLY, TARGET, other), active, HOSTS, ms(t));
+            a.neighbour_seen(0, &arp(OP_REPLY, other, HOST), active, HOSTS, ms(t));
             a.frames_seen(1, active, ms(t));
             a.tick(ms(t), &[true, true], active);
         }
@@ -343,7 +350,7 @@ mod tests {
         f.sent(0, ms(1000));
         f.frames_seen(0, Some(0), ms(1000));
         assert!(!f.tick(ms(1000), &[true, true], Some(0)).0[0], "not ARP");
-        f.arp_seen(0, &arp(OP_REQUEST, TARGET, HOST), Some(0), &[], ms(1100));
+        f.neighbour_seen(0, &arp(OP_REQUEST, TARGET, HOST), Some(0), &[], ms(1100));
         f.sent(0, ms(1100));
         assert!(f.tick(ms(1100), &[true, true], Some(0)).0[0], "any ARP");
     }
@@ -355,15 +362,15 @@ mod tests {
         let active = Some(0);
         let mut t = 1000;
         a.sent(0, ms(t));
-        a.arp_seen(0, &arp(OP_REPLY, TARGET, HOST), active, &[HOST], ms(t));
+        a.neighbour_seen(0, &arp(OP_REPLY, TARGET, HOST), active, HOSTS, ms(t));
         // m1 sees m0's broadcast request (sender = us, target = the target).
-        a.arp_seen(1, &arp(OP_REQUEST, HOST, TARGET), active, &[HOST], ms(t));
+        a.neighbour_seen(1, &arp(OP_REQUEST, HOST, TARGET), active, HOSTS, ms(t));
         assert_eq!(a.tick(ms(t), &[true, true], active).0, [true, true]);
         // The switch stops forwarding to m1: after missed_max + 1 intervals it is down.
         for _ in 0..4 {
             t += 100;
             a.sent(0, ms(t));
-            a.arp_seen(0, &arp(OP_REPLY, TARGET, HOST), active, &[HOST], ms(t));
+            a.neighbour_seen(0, &arp(OP_REPLY, TARGET, HOST), active, HOSTS, ms(t));
         }
         assert_eq!(a.tick(ms(t), &[true, true], active).0, [true, false]);
     }

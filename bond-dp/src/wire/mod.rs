@@ -6,10 +6,12 @@ pub mod ethernet;
 pub mod flow;
 pub mod mac;
 pub mod ndisc;
+pub mod neighbour;
 
 pub use ethernet::{L2Header, ETH_HEADER_LEN};
 pub use flow::FlowKeys;
 pub use mac::MacAddr;
+pub use neighbour::NeighbourMsg;
 
 /// EtherTypes bond-dp looks at.
 pub mod ethertype {
