@@ -68,6 +68,12 @@ fn carrier_loss_fails_over_without_waiting_for_miimon() {
     tb.status_when("bond0", "primary back", |s| {
         s.contains("Currently Active Slave: m0")
     });
+    // The peer's bridge enables its port only when the kernel's linkwatch gets to it, which
+    // can be after bond-dp already took m0 back (updelay is for such switches): measure the
+    // next failover from a path that works.
+    wait_for("ping over m0", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
     let (received, text) = ping_through(&mut tb, 200, "0.01", |tb| {
         tb.in_bond("ip link set m0 down");
     });
@@ -444,4 +450,60 @@ fn arp_validate_counts_only_arp_that_proves_the_path() {
         );
         assert!(terminate(tb.child(bond)).success());
     }
+}
+
+/// The MAC `iface` carries in the bond namespace.
+fn mac_of(tb: &Testbed, iface: &str) -> String {
+    let out = tb.in_bond(&format!("cat /sys/class/net/{iface}/address"));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn members_and_the_host_carry_the_macs_fail_over_mac_asks_for() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("fomac", 2);
+    let (own0, own1) = (mac_of(&tb, "m0"), mac_of(&tb, "m1"));
+
+    // Every member takes the bond's MAC (the first member's) and gets its own back at exit.
+    let bond = tb.start_tap_bond("mode=balance-xor,miimon=50");
+    assert_eq!(
+        (mac_of(&tb, "m1"), mac_of(&tb, "bond0")),
+        (own0.clone(), own0.clone())
+    );
+    assert!(terminate(tb.child(bond)).success());
+    assert_eq!(mac_of(&tb, "m1"), own1, "restored at exit");
+
+    // active: the bond's MAC follows the active member; peers learn it and traffic goes on.
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=50,fail_over_mac=active");
+    assert_eq!(
+        (mac_of(&tb, "m1"), mac_of(&tb, "bond0")),
+        (own1.clone(), own0.clone())
+    );
+    tb.in_peer("ip link set p0 down");
+    wait_for("bond0 with m1's MAC", Duration::from_secs(10), || {
+        (mac_of(&tb, "bond0") == own1).then_some(())
+    });
+    wait_for("ping after failover", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(terminate(tb.child(bond)).success());
+    tb.in_peer("ip link set p0 up");
+
+    // follow: the new active takes the bond's MAC, the old one takes the new one's.
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=50,fail_over_mac=follow");
+    tb.in_peer("ip link set p0 down");
+    wait_for("MACs swapped", Duration::from_secs(10), || {
+        (mac_of(&tb, "m1") == own0 && mac_of(&tb, "m0") == own1).then_some(())
+    });
+    wait_for("ping after failover", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(terminate(tb.child(bond)).success());
+    assert_eq!(
+        (mac_of(&tb, "m0"), mac_of(&tb, "m1")),
+        (own0, own1),
+        "restored at exit"
+    );
 }

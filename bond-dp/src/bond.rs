@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::config::{BondConfig, Warning};
+use crate::config::{BondConfig, FailOverMac, Warning};
 use crate::control::{BondStatus, MemberStatus};
 use crate::monitor::{ArpMonitor, LinkFacts, MiiMachine, PeerNotifier, Transition};
 use crate::policy::{
@@ -45,6 +45,28 @@ pub struct Bond {
     changed: bool,
     /// With ARP monitoring, it says which members are up (as carrier does with miimon).
     arp: Option<ArpMonitor>,
+    macs: MacPlan,
+}
+
+/// The MAC addresses the members and the host side carry. Like the kernel, every member
+/// takes the bond's MAC, so that each one receives what is sent to the bond (a NIC filters
+/// other addresses before XDP sees them); but in tlb and alb members keep their own, and in
+/// active-backup `fail_over_mac` decides: `active` gives the bond the active member's MAC,
+/// `follow` gives the active member the bond's MAC and the one it replaces its old one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MacPlan {
+    pub members: Vec<MacAddr>,
+    pub host: MacAddr,
+}
+
+impl MacPlan {
+    /// `follow`: `member` takes `bond_mac` from whoever holds it, which takes its MAC.
+    fn follow(&mut self, member: MemberId, bond_mac: MacAddr) {
+        match self.members.iter().position(|&m| m == bond_mac) {
+            Some(holder) => self.members.swap(holder, member),
+            None => self.members[member] = bond_mac,
+        }
+    }
 }
 
 impl Bond {
@@ -74,6 +96,10 @@ impl Bond {
             notifier,
             changed: false,
             arp: None,
+            macs: MacPlan {
+                members: Vec::new(),
+                host: MacAddr::ZERO,
+            },
         };
         bond.arp = ArpMonitor::new(&bond.config.options, bond.members.len());
         let wanted = bond.config.options.active_slave.as_ref();
@@ -83,6 +109,7 @@ impl Bond {
         if bond.active.is_none() {
             bond.active = bond.best_active(true);
         }
+        bond.macs = bond.initial_macs();
         bond
     }
 
@@ -245,6 +272,48 @@ impl Bond {
         if self.config.options.mode.uses_primary() {
             self.notifier.active_changed(next, self.now);
         }
+        if let (Mode::ActiveBackup, Some(next)) = (self.config.options.mode, next) {
+            match self.config.options.fail_over_mac {
+                FailOverMac::None => {}
+                FailOverMac::Active => self.macs.host = self.members[next].facts.mac,
+                FailOverMac::Follow => self.macs.follow(next, self.bond_mac()),
+            }
+        }
+    }
+
+    fn initial_macs(&self) -> MacPlan {
+        let own: Vec<MacAddr> = self.members.iter().map(|m| m.facts.mac).collect();
+        let bond_mac = self.bond_mac();
+        let o = &self.config.options;
+        let mut plan = MacPlan {
+            members: vec![bond_mac; own.len()],
+            host: bond_mac,
+        };
+        match (o.mode, o.fail_over_mac) {
+            (Mode::BalanceTlb | Mode::BalanceAlb, _) => plan.members = own,
+            (Mode::ActiveBackup, FailOverMac::Active) => {
+                plan.host = self.active.map_or(bond_mac, |a| own[a]);
+                plan.members = own;
+            }
+            (Mode::ActiveBackup, FailOverMac::Follow) => {
+                plan.members = own;
+                if let Some(a) = self.active {
+                    plan.follow(a, bond_mac);
+                }
+            }
+            _ => {}
+        }
+        plan
+    }
+
+    /// The MACs the members and the host side should carry now.
+    pub fn macs(&self) -> &MacPlan {
+        &self.macs
+    }
+
+    /// Each member's own (permanent) MAC, read at start.
+    pub fn permanent_macs(&self) -> impl Iterator<Item = (&str, MacAddr)> {
+        self.members.iter().map(|m| (m.name.as_str(), m.facts.mac))
     }
 
     /// When the monitor must look again even without a poll or an event: a running updelay
@@ -337,7 +406,7 @@ impl Bond {
     }
 
     /// What the transmit path needs, as of now.
-    pub fn snapshot(&self, bond_mac: MacAddr) -> TxSnapshot {
+    pub fn snapshot(&self) -> TxSnapshot {
         let members = self
             .members
             .iter()
@@ -353,7 +422,7 @@ impl Bond {
             self.members.iter().position(|m| m.mii.carries_traffic())
         };
         let delivers = (0..self.members.len()).map(|m| self.delivers(m)).collect();
-        TxSnapshot::new(members, active, bond_mac).with_receive(delivers, self.watches_arp())
+        TxSnapshot::new(members, active, self.macs.host).with_receive(delivers, self.watches_arp())
     }
 
     pub fn status(&self) -> BondStatus {
@@ -491,7 +560,7 @@ mod tests {
             &[true, true, true],
         );
         b.observe(&[true, false, true], ms(700));
-        let s = b.snapshot(MacAddr::ZERO);
+        let s = b.snapshot();
         assert_eq!(s.usable(), [0, 2]);
         assert_eq!(s.active, Some(0));
     }
@@ -578,6 +647,45 @@ mod tests {
         assert!(warnings[0].0.contains("rounded"), "{warnings:?}");
         b.observe(&[false, true], ms(1000));
         assert_eq!(b.next_wakeup(), Some(ms(1300)), "the new downdelay applies");
+    }
+
+    #[test]
+    fn members_carry_the_macs_fail_over_mac_asks_for() {
+        let mac = |i: u8| MacAddr([2, 0, 0, 0, 0, i]);
+        // Every member takes the bond's MAC (the first member's).
+        let b = bond("mode=balance-xor miimon=100", &[true, true]);
+        assert_eq!(b.macs().members, [mac(1), mac(1)]);
+        let mut b = bond("mode=active-backup miimon=100", &[true, true]);
+        b.observe(&[false, true], ms(100));
+        assert_eq!(
+            (b.macs().members.clone(), b.macs().host),
+            (vec![mac(1), mac(1)], mac(1))
+        );
+        // active: the bond takes the active member's MAC.
+        let mut b = bond(
+            "mode=active-backup miimon=100 fail_over_mac=active",
+            &[true, true],
+        );
+        assert_eq!(
+            (b.macs().members.clone(), b.macs().host),
+            (vec![mac(1), mac(2)], mac(1))
+        );
+        b.observe(&[false, true], ms(100));
+        assert_eq!(b.macs().host, mac(2));
+        // follow: the new active takes the bond's MAC, the old one takes the new one's.
+        let mut b = bond(
+            "mode=active-backup miimon=100 fail_over_mac=follow",
+            &[true, true, true],
+        );
+        assert_eq!(b.macs().members, [mac(1), mac(2), mac(3)]);
+        b.observe(&[false, true, true], ms(100));
+        assert_eq!(b.macs().members, [mac(2), mac(1), mac(3)]);
+        b.observe(&[false, false, true], ms(200));
+        assert_eq!(b.macs().members, [mac(2), mac(3), mac(1)]);
+        assert_eq!(b.macs().host, mac(1));
+        // tlb and alb members keep their own.
+        let b = bond("mode=balance-alb", &[true, true]);
+        assert_eq!(b.macs().members, [mac(1), mac(2)]);
     }
 
     #[test]

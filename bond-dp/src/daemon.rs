@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::bond::{Bond, Event};
+use crate::bond::{Bond, Event, MacPlan};
 use crate::config::{BondConfig, CarrierWatch, HostSpec};
 use crate::control::{ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
 use crate::engine::BondCounters;
 use crate::monitor::{
-    host_addresses, read_link, CarrierReader, HostAddress, LinkEvents, PacketSocket,
+    host_addresses, read_link, set_mac, CarrierReader, HostAddress, LinkEvents, PacketSocket,
 };
 use crate::wire::{arp, ndisc, MacAddr};
 use crate::xdp::XdpCountersReader;
@@ -227,6 +227,8 @@ struct Watched<'a> {
     /// The XDP program's per-member counts, and their totals at the last ARP interval.
     xdp: Option<XdpCountersReader>,
     frames_before: Vec<u64>,
+    /// The MACs set on the members and the host side.
+    macs: MacPlan,
 }
 
 impl<'a> Watched<'a> {
@@ -256,6 +258,11 @@ impl<'a> Watched<'a> {
             next_poll: Duration::ZERO,
             xdp: plane.and_then(|p| p.xdp_counters().ok()),
             frames_before: vec![0; b.member_count()],
+            macs: MacPlan {
+                members: b.permanent_macs().map(|(_, mac)| mac).collect(),
+                // The TAP starts with the planned MAC (`DataPlane::start`).
+                host: b.macs().host,
+            },
         }
     }
 }
@@ -351,14 +358,56 @@ impl Watched<'_> {
         }
     }
 
-    /// Publishes a change to the data plane and logs what the operator should see.
-    fn apply(&self, b: &Bond, events: &[Event]) {
+    /// Publishes a change to the data plane and the members' MACs, and logs what the
+    /// operator should see.
+    fn apply(&mut self, b: &Bond, events: &[Event]) {
         if let Some(plane) = self.plane {
             plane.update(b);
         }
         for event in events {
             log_event(b.name(), event);
         }
+        self.set_macs(b, b.macs().clone());
+    }
+
+    /// Gives the members and the host side the MACs of `plan`, where they differ from what
+    /// they carry. A driver that refuses is reported with what it means.
+    fn set_macs(&mut self, b: &Bond, plan: MacPlan) {
+        let names: Vec<&str> = b.member_names().collect();
+        for (m, &mac) in plan.members.iter().enumerate() {
+            if self.macs.members[m] == mac {
+                continue;
+            }
+            match set_mac(names[m], mac) {
+                Ok(()) => self.macs.members[m] = mac,
+                Err(e) => warn!(
+                    bond = b.name(),
+                    member = names[m],
+                    "cannot set its MAC to {mac} ({e}): it receives only frames for {}; \
+                     use fail_over_mac=active or put it in promiscuous mode",
+                    self.macs.members[m]
+                ),
+            }
+        }
+        if let (Some(iface), true) = (&self.host_iface, self.macs.host != plan.host) {
+            match set_mac(iface, plan.host) {
+                Ok(()) => self.macs.host = plan.host,
+                Err(e) => warn!(
+                    bond = b.name(),
+                    "cannot set {iface}'s MAC to {}: {e}", plan.host
+                ),
+            }
+        }
+    }
+
+    /// Gives the members back their own MACs (at exit).
+    fn restore_macs(&mut self) {
+        let b = self.bond.lock().expect("bond lock");
+        let plan = MacPlan {
+            members: b.permanent_macs().map(|(_, mac)| mac).collect(),
+            host: self.macs.host,
+        };
+        self.set_macs(&b, plan);
     }
 
     /// The MAC the host side uses (the TAP's), which probes and announcements carry.
@@ -409,6 +458,10 @@ fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: 
         .zip(planes)
         .map(|(bond, plane)| Watched::new(bond, plane.as_ref()))
         .collect();
+    for w in &mut watched {
+        let b = w.bond.lock().expect("bond lock");
+        w.set_macs(&b, b.macs().clone());
+    }
     let any_fast = watched.iter().any(|w| w.fast);
     if any_fast {
         realtime_priority();
@@ -443,6 +496,9 @@ fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: 
             }
             None => thread::sleep(timeout),
         }
+    }
+    for w in &mut watched {
+        w.restore_macs();
     }
 }
 

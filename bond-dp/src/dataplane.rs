@@ -133,7 +133,7 @@ impl DataPlane {
         }
         let (umem, pool) = UmemArea::new(&port_cfg)?;
         let umem_frames = umem.frame_count();
-        let snapshots = Arc::new(SnapshotCell::new(bond.snapshot(bond.bond_mac())));
+        let snapshots = Arc::new(SnapshotCell::new(bond.snapshot()));
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         let mut worker_counters = Vec::new();
@@ -250,7 +250,7 @@ impl DataPlane {
 
     /// Publishes the bond's current members to the worker and the XDP program.
     pub fn update(&self, bond: &Bond) {
-        self.snapshots.publish(bond.snapshot(bond.bond_mac()));
+        self.snapshots.publish(bond.snapshot());
         for (slot, member) in bond.config.members.iter().enumerate() {
             if let Err(e) = self
                 .program
@@ -273,7 +273,7 @@ fn action(bond: &Bond, member: usize) -> MemberAction {
 }
 
 fn open_tap(name: &str, bond: &Bond) -> Result<TapPort, DataPlaneError> {
-    TapPort::open(name, bond.bond_mac()).map_err(|e| DataPlaneError::Host {
+    TapPort::open(name, bond.macs().host).map_err(|e| DataPlaneError::Host {
         host: format!("tap:{name}"),
         reason: e.to_string(),
     })

@@ -11,6 +11,6 @@ pub mod packet;
 pub use arp::ArpMonitor;
 pub use link::{read_link, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
-pub use netlink::{host_addresses, HostAddress, LinkEvents};
+pub use netlink::{host_addresses, set_mac, HostAddress, LinkEvents};
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;

@@ -1,6 +1,6 @@
 //! rtnetlink: link notifications, which wake the monitor the moment a carrier changes (when
-//! the kernel does not hold them back), and the addresses of the bond's host-side interface,
-//! which peer notifications announce.
+//! the kernel does not hold them back); the addresses of the bond's host-side interface,
+//! which peer notifications and probes use; and setting MAC addresses (fail_over_mac).
 
 use std::io;
 use std::net::IpAddr;
@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -16,6 +16,8 @@ use netlink_packet_route::link::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::wire::MacAddr;
 
 /// The rtnetlink multicast group of link notifications.
 const RTMGRP_LINK: u32 = 1;
@@ -222,19 +224,66 @@ fn vlan_of(link: &LinkMessage) -> Option<(u32, u16)> {
     Some((parent, id))
 }
 
-/// Sends a dump request and collects the answers.
-fn dump(request: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+/// Sets `iface`'s MAC address. Drivers that cannot change it while up refuse with EBUSY;
+/// the error says so, for the caller to report.
+pub fn set_mac(iface: &str, mac: MacAddr) -> io::Result<()> {
+    let index = if_index(iface)?;
+    let mut link = LinkMessage::default();
+    link.header.index = index;
+    link.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    request(RouteNetlinkMessage::SetLink(link))
+}
+
+fn if_index(iface: &str) -> io::Result<u32> {
+    let name = std::ffi::CString::new(iface)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
+    // SAFETY: `name` is a valid C string.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        index => Ok(index),
+    }
+}
+
+/// Sends a request and waits for the kernel's acknowledgement.
+fn request(message: RouteNetlinkMessage) -> io::Result<()> {
+    let socket = connect()?;
+    send(&socket, message, NLM_F_REQUEST | NLM_F_ACK)?;
+    let mut rx = vec![0; 8192];
+    let n = socket.recv(&mut &mut rx[..], 0)?;
+    let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[..n])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    match msg.payload {
+        NetlinkPayload::Error(e) => match e.code {
+            Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn connect() -> io::Result<Socket> {
     let mut socket = Socket::new(NETLINK_ROUTE)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
+    Ok(socket)
+}
+
+fn send(socket: &Socket, message: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.flags = flags;
     header.sequence_number = 1;
-    let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(request));
+    let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(message));
     msg.finalize();
     let mut buf = vec![0; msg.buffer_len()];
     msg.serialize(&mut buf);
     socket.send(&buf, 0)?;
+    Ok(())
+}
+
+/// Sends a dump request and collects the answers.
+fn dump(request: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    let socket = connect()?;
+    send(&socket, request, NLM_F_REQUEST | NLM_F_DUMP)?;
     let mut out = Vec::new();
     let mut rx = vec![0; 64 * 1024];
     loop {
