@@ -17,8 +17,10 @@ use crate::config::{BondConfig, CarrierWatch, HostSpec};
 use crate::control::{ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
 use crate::engine::BondCounters;
+use crate::monitor::stall::TX_STALL;
 use crate::monitor::{
     host_addresses, read_link, set_mac, CarrierReader, HostAddress, LinkEvents, PacketSocket,
+    StallWatch,
 };
 use crate::wire::{arp, ndisc, MacAddr};
 use crate::xdp::XdpCountersReader;
@@ -229,6 +231,9 @@ struct Watched<'a> {
     frames_before: Vec<u64>,
     /// The MACs set on the members and the host side.
     macs: MacPlan,
+    /// Per member: whether it stopped transmitting, as of the last poll.
+    stalls: Vec<StallWatch>,
+    stalled: Vec<bool>,
 }
 
 impl<'a> Watched<'a> {
@@ -263,6 +268,8 @@ impl<'a> Watched<'a> {
                 // The TAP starts with the planned MAC (`DataPlane::start`).
                 host: b.macs().host,
             },
+            stalls: vec![StallWatch::default(); b.member_count()],
+            stalled: vec![false; b.member_count()],
         }
     }
 }
@@ -301,16 +308,45 @@ impl Watched<'_> {
     }
 
     /// MII monitoring: the carrier on a poll, a running delay's end, or (fast watch) a change.
+    /// A member that stopped transmitting counts as one without carrier.
     fn mii_look(&mut self, b: &mut Bond, polled: bool, now: Duration) {
         let deadline = b.next_wakeup().is_some_and(|t| now >= t);
         if !(self.fast || polled || deadline) {
             return;
         }
-        let carriers: Vec<bool> = self.carriers.iter_mut().map(|c| c.carrier()).collect();
+        let mut carriers: Vec<bool> = self.carriers.iter_mut().map(|c| c.carrier()).collect();
+        if polled {
+            self.look_for_stalls(b, now);
+        }
+        for (carrier, &stalled) in carriers.iter_mut().zip(&self.stalled) {
+            *carrier &= !stalled;
+        }
         if polled || deadline || carriers != self.seen {
             let events = b.observe(&carriers, now);
             self.apply(b, &events);
             self.seen = carriers;
+        }
+    }
+
+    /// Which members stopped transmitting: frames wait in their TX rings and no completion
+    /// comes back (the data plane counts both).
+    fn look_for_stalls(&mut self, b: &Bond, now: Duration) {
+        let Some(plane) = self.plane else { return };
+        let view = plane.counters.view();
+        for (m, name) in b.member_names().enumerate() {
+            let c = &view.members[m];
+            let transitions = self.carriers[m].transitions();
+            let stalled = self.stalls[m].look(now, c.tx_in_flight, c.tx_completed, transitions);
+            if stalled && !self.stalled[m] {
+                warn!(
+                    bond = b.name(),
+                    member = name,
+                    in_flight = c.tx_in_flight,
+                    "stopped transmitting: no TX completion for {} ms, treating it as failed",
+                    TX_STALL.as_millis()
+                );
+            }
+            self.stalled[m] = stalled;
         }
     }
 

@@ -19,6 +19,10 @@ pub struct QueueCounters {
     pub rx_bytes: AtomicU64,
     /// Frames for this queue that its full TX ring could not take.
     pub tx_ring_full: AtomicU64,
+    /// Transmissions the kernel completed, and frames still waiting for completion: a
+    /// member whose completions stop while frames wait has stopped transmitting.
+    pub tx_completed: AtomicU64,
+    pub tx_in_flight: AtomicU64,
 }
 
 impl QueueCounters {
@@ -31,6 +35,8 @@ impl QueueCounters {
             rx_packets: AtomicU64::new(0),
             rx_bytes: AtomicU64::new(0),
             tx_ring_full: AtomicU64::new(0),
+            tx_completed: AtomicU64::new(0),
+            tx_in_flight: AtomicU64::new(0),
         }
     }
 }
@@ -97,6 +103,8 @@ impl BondCounters {
                         rx_packets: get(&q.rx_packets),
                         rx_bytes: get(&q.rx_bytes),
                         tx_ring_full: get(&q.tx_ring_full),
+                        tx_completed: get(&q.tx_completed),
+                        tx_in_flight: get(&q.tx_in_flight),
                     },
                 };
                 view.members[q.member].add(&queue.counts);
@@ -132,6 +140,8 @@ pub struct MemberCountersView {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_ring_full: u64,
+    pub tx_completed: u64,
+    pub tx_in_flight: u64,
 }
 
 impl MemberCountersView {
@@ -141,6 +151,8 @@ impl MemberCountersView {
         self.rx_packets += o.rx_packets;
         self.rx_bytes += o.rx_bytes;
         self.tx_ring_full += o.tx_ring_full;
+        self.tx_completed += o.tx_completed;
+        self.tx_in_flight += o.tx_in_flight;
     }
 }
 

@@ -4,6 +4,7 @@
 //! It owns its share of the UMEM frames, so one `MemberQueues` is driven by one thread and
 //! shares no cache line with another.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -112,10 +113,16 @@ impl MemberQueues {
     /// Takes back completed transmissions, refills the fill rings and wakes RX if asked, on
     /// the member sockets and on `extra` (access-port sockets on the same UMEM).
     pub fn service(&mut self, extra: &mut [MemberPort]) {
-        for port in self.ports.iter_mut().chain(extra) {
-            port.reclaim(&mut self.pool);
-            port.refill(&mut self.pool);
-            let _ = port.wake_rx();
+        for (port, c) in self.ports.iter_mut().zip(&self.counters.queues) {
+            let completed = upkeep(port, &mut self.pool);
+            if completed > 0 {
+                WorkerCounters::add(&c.tx_completed, completed as u64);
+            }
+            c.tx_in_flight
+                .store(port.in_flight() as u64, Ordering::Relaxed);
+        }
+        for port in extra {
+            upkeep(port, &mut self.pool);
         }
     }
 
@@ -238,6 +245,15 @@ impl MemberQueues {
             self.frames_owned
         )
     }
+}
+
+/// A socket's upkeep: completed frames back to the pool, the fill ring topped up, RX woken
+/// if the kernel asks. Returns the completions.
+fn upkeep(port: &mut MemberPort, pool: &mut FramePool) -> usize {
+    let completed = port.reclaim(pool);
+    port.refill(pool);
+    let _ = port.wake_rx();
+    completed
 }
 
 fn apply(rewrite: Rewrite, frame: &mut [u8], mac: MacAddr) {

@@ -58,6 +58,8 @@ pub struct CarrierReader {
     changes: Option<fs::File>,
     /// Transitions counted, and the carrier, when `carrier` was last read.
     base: Option<(u64, bool)>,
+    /// Transitions counted at the last look.
+    transitions: u64,
 }
 
 /// IFF_UP in `flags`: administratively up.
@@ -70,7 +72,13 @@ impl CarrierReader {
             flags: None,
             changes: None,
             base: None,
+            transitions: 0,
         }
+    }
+
+    /// The carrier transitions counted at the last look (a flap is a device reset).
+    pub fn transitions(&self) -> u64 {
+        self.transitions
     }
 
     /// Administratively up with carrier; a missing interface has none.
@@ -81,6 +89,7 @@ impl CarrierReader {
         else {
             return false;
         };
+        self.transitions = changes;
         if !up {
             // `carrier` cannot be read while down; take a new base once it is up again.
             self.base = None;

@@ -1,5 +1,6 @@
-//! Member link monitoring: the pure state machines (miimon, peer notification schedule) and
-//! the I/O they need (sysfs link facts, rtnetlink events and addresses, packet sockets).
+//! Member link monitoring: the pure state machines (miimon, ARP/NS monitor, TX stalls, peer
+//! notification schedule) and the I/O they need (sysfs link facts, rtnetlink events,
+//! addresses and MACs, packet sockets).
 
 pub mod arp;
 pub mod link;
@@ -7,6 +8,7 @@ pub mod mii;
 pub mod netlink;
 pub mod notify;
 pub mod packet;
+pub mod stall;
 
 pub use arp::ArpMonitor;
 pub use link::{read_link, CarrierReader, LinkFacts};
@@ -14,3 +16,4 @@ pub use mii::{MiiMachine, Transition};
 pub use netlink::{host_addresses, set_mac, HostAddress, LinkEvents};
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;
+pub use stall::StallWatch;

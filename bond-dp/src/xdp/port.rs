@@ -278,8 +278,8 @@ impl MemberPort {
         }
     }
 
-    /// Takes back frames whose transmission completed.
-    pub fn reclaim(&mut self, pool: &mut FramePool) {
+    /// Takes back frames whose transmission completed; returns how many.
+    pub fn reclaim(&mut self, pool: &mut FramePool) -> usize {
         // SAFETY: completed frames are no longer used by the kernel.
         let n = unsafe { self.comp.consume(&mut self.scratch) };
         self.in_tx -= n;
@@ -289,6 +289,12 @@ impl MemberPort {
             // mode sends at most a batch of 32 per kick).
             self.kick_tx();
         }
+        n
+    }
+
+    /// Frames in the TX ring waiting for their completion.
+    pub fn in_flight(&self) -> usize {
+        self.in_tx
     }
 
     /// Asks the kernel to transmit what the TX ring holds. Copy mode never raises
