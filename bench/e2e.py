@@ -112,11 +112,12 @@ AF_PACKET_BOND = [
 BOND_PORTS = ["--portlist=0,3"]
 
 
-def bond_dp_daemon():
+def bond_dp_daemon(options=BOND_OPTIONS, extra=()):
+    """bond-dp on m0,m1 with the access port a0, once its control socket is up."""
     proc = subprocess.Popen(
         in_ns("b", [BOND_DP, "run", "--bond", "bond0", "--members", "m0,m1", "--host", "xdp:a0",
-                    "--options", BOND_OPTIONS, "--cores", str(WORKER_CORE),
-                    "--run-dir", RUN_DIR, "--log-level", "warn"]))
+                    "--options", options, "--cores", str(WORKER_CORE),
+                    "--run-dir", RUN_DIR, "--log-level", "warn", *extra]))
     deadline = time.time() + 10
     while not os.path.exists(f"{RUN_DIR}/bond0.sock"):
         if proc.poll() is not None or time.time() > deadline:

@@ -26,24 +26,11 @@ PPS = 100_000
 PCAP = f"/tmp/{e2e.PREFIX}-flows.pcap"
 
 
-def bond(carrier_watch):
-    proc = subprocess.Popen(
-        in_ns("b", [e2e.BOND_DP, "run", "--bond", "bond0", "--members", "m0,m1",
-                    "--host", "xdp:a0", "--options", "mode=active-backup,miimon=100,primary=m0",
-                    "--carrier-watch", carrier_watch, "--cores", str(e2e.WORKER_CORE),
-                    "--run-dir", e2e.RUN_DIR, "--log-level", "warn"]))
-    deadline = time.time() + 10
-    while not os.path.exists(f"{e2e.RUN_DIR}/bond0.sock"):
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError("bond-dp did not start")
-        time.sleep(0.05)
-    return proc
-
-
 def run(carrier_watch, seconds, fail):
     """Frames sent and frames counted at the sinks in one run."""
     sh(f"ip -n {NS['p']} link set p0 up")
-    daemon = bond(carrier_watch)
+    daemon = e2e.bond_dp_daemon("mode=active-backup,miimon=100,primary=m0",
+                                ["--carrier-watch", carrier_watch])
     try:
         time.sleep(0.5)
         # The sink counts from the start to well after the last frame.

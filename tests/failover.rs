@@ -7,18 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ping_once, ping_received, require_root, terminate, wait_for, Testbed};
-
-/// The block of `member` in a status page.
-fn member_block<'a>(page: &'a str, member: &str) -> &'a str {
-    let start = page
-        .find(&format!("Slave Interface: {member}\n"))
-        .expect("member block");
-    let rest = &page[start..];
-    &rest[..rest[1..]
-        .find("\nSlave Interface")
-        .map_or(rest.len(), |e| e + 1)]
-}
+use common::{member_block, ping_once, ping_received, require_root, terminate, wait_for, Testbed};
 
 /// A ping of `count` packets, `interval` s apart, run while `during` happens half a second
 /// in; returns how many were answered, and ping's output.

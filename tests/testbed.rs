@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bond_dp, require_root, terminate, wait_for, Netns};
+use common::{bond_dp, member_block, require_root, terminate, wait_for, Netns};
 
 fn status(ns: &Netns, run_dir: &str, args: &[&str]) -> Option<String> {
     let out = ns
@@ -24,16 +24,6 @@ fn status_when(ns: &Netns, run_dir: &str, what: &str, pred: impl Fn(&str) -> boo
     wait_for(what, Duration::from_secs(10), || {
         status(ns, run_dir, &["bond0"]).filter(|s| pred(s))
     })
-}
-
-fn member_block<'a>(page: &'a str, member: &str) -> &'a str {
-    let start = page
-        .find(&format!("Slave Interface: {member}\n"))
-        .expect("member block");
-    let rest = &page[start..];
-    &rest[..rest[1..]
-        .find("\nSlave Interface")
-        .map_or(rest.len(), |e| e + 1)]
 }
 
 #[test]

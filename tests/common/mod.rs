@@ -220,6 +220,17 @@ pub fn ping_once(ns: &str) -> Option<Output> {
         .filter(|o| o.status.success())
 }
 
+/// The block of `member` in a status page.
+pub fn member_block<'a>(page: &'a str, member: &str) -> &'a str {
+    let start = page
+        .find(&format!("Slave Interface: {member}\n"))
+        .expect("member block");
+    let rest = &page[start..];
+    &rest[..rest[1..]
+        .find("\nSlave Interface")
+        .map_or(rest.len(), |e| e + 1)]
+}
+
 /// The count of replies in ping's summary line ("200 packets transmitted, 198 received").
 pub fn ping_received(output: &str) -> usize {
     output
@@ -317,10 +328,9 @@ impl Testbed {
         self.children.take(i)
     }
 
-    /// bond-dp on m0,m1 with a TAP port bond0 at 10.77.0.1, once it reaches the peer; `extra`
-    /// arguments go to `bond-dp run`.
-    pub fn start_tap_bond_with(&mut self, options: &str, extra: &[&str]) -> usize {
-        let mut args = vec![
+    /// bond-dp on m0,m1 with a TAP port bond0 at 10.77.0.1, once it reaches the peer.
+    pub fn start_tap_bond(&mut self, options: &str) -> usize {
+        let args = [
             "run",
             "--bond",
             "bond0",
@@ -329,7 +339,6 @@ impl Testbed {
             "--options",
             options,
         ];
-        args.extend(extra);
         let bond = self.spawn_bond_dp(&args);
         let ns = self.bond_ns.clone();
         wait_for("bond0 TAP device", Duration::from_secs(10), || {
@@ -346,10 +355,6 @@ impl Testbed {
             ping_once(&ns)
         });
         bond
-    }
-
-    pub fn start_tap_bond(&mut self, options: &str) -> usize {
-        self.start_tap_bond_with(options, &[])
     }
 
     /// `bond-dp status BOND` with `extra` flags, if the bond answers.
