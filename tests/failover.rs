@@ -496,3 +496,58 @@ fn members_and_the_host_carry_the_macs_fail_over_mac_asks_for() {
         "restored at exit"
     );
 }
+
+#[test]
+fn members_join_and_leave_while_traffic_flows() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("join", 3);
+    let own1 = mac_of(&tb, "m1");
+    let bond = tb.start_tap_bond("mode=balance-rr,miimon=50");
+    let (received, text) = ping_through(&mut tb, 200, "0.01", |tb| {
+        let out = set(tb, &["slaves", "+m2"]);
+        assert!(out.status.success(), "{out:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        let out = set(tb, &["slaves", "-m1"]);
+        assert!(out.status.success(), "{out:?}");
+    });
+    assert!(
+        received >= 190,
+        "ping kept going while members joined and left: {received} of 200\n{text}"
+    );
+    let page = tb.status("bond0", &[]).unwrap();
+    assert!(page.contains("Slave Interface: m2\n"), "{page}");
+    assert!(!page.contains("Slave Interface: m1\n"), "{page}");
+    // m2 carries its share (balance-rr), and m1 is given back as it was.
+    let json = tb.status_json("bond0");
+    let m2 = &json["data_plane"]["counters"]["members"][1];
+    assert!(m2["tx_packets"].as_u64().unwrap() > 0, "{json}");
+    let m1 = String::from_utf8_lossy(&tb.in_bond("ip -d link show m1").stdout).into_owned();
+    assert!(!m1.contains("prog/xdp"), "XDP left on m1: {m1}");
+    assert_eq!(mac_of(&tb, "m1"), own1, "m1 has its own MAC back");
+    assert_eq!(
+        mac_of(&tb, "m2"),
+        mac_of(&tb, "m0"),
+        "m2 carries the bond's MAC"
+    );
+
+    for (args, says) in [
+        (&["slaves", "+m0"][..], "m0 is already a member"),
+        (&["slaves", "+nosuch0"][..], "nosuch0"),
+        (&["slaves", "-m7"][..], "m7 is not a member"),
+        (
+            &["slaves", "m1"][..],
+            "+IF to add a member or -IF to remove one",
+        ),
+    ] {
+        let out = set(&tb, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    wait_for("ping over m0 and m2", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(terminate(tb.child(bond)).success());
+}

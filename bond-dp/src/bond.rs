@@ -43,6 +43,8 @@ pub struct Bond {
     notifier: PeerNotifier,
     /// Changed by the operator since the data plane last saw it.
     changed: bool,
+    /// Members joined or left since the data plane last saw it (it must be rebuilt).
+    membership_changed: bool,
     /// With ARP monitoring, it says which members are up (as carrier does with miimon).
     arp: Option<ArpMonitor>,
     macs: MacPlan,
@@ -95,6 +97,7 @@ impl Bond {
             now: Duration::ZERO,
             notifier,
             changed: false,
+            membership_changed: false,
             arp: None,
             macs: MacPlan {
                 members: Vec::new(),
@@ -255,6 +258,94 @@ impl Bond {
         }
     }
 
+    /// A member joins the running bond, last in member order (`bond-dp set BOND slaves
+    /// +IF`), with the link facts just read. Refused when the data plane's sizes cannot
+    /// serve one more member.
+    pub fn add_member(&mut self, name: &str, facts: LinkFacts) -> Result<Vec<Event>, String> {
+        if self.members.iter().any(|m| m.name == name) {
+            return Err(format!("{name} is already a member"));
+        }
+        let mut config = self.config.clone();
+        config.members.push(name.to_string());
+        if config.members.len() > MAX_MEMBERS {
+            return Err(format!("a bond has at most {MAX_MEMBERS} members"));
+        }
+        config.engine.check(config.ports_per_worker())?;
+        self.config = config;
+        let o = &self.config.options;
+        let mii = MiiMachine::new(
+            facts.carrier,
+            Duration::from_millis(o.updelay.into()),
+            Duration::from_millis(o.downdelay.into()),
+        );
+        let own = facts.mac;
+        self.members.push(Member {
+            name: name.to_string(),
+            facts,
+            mii,
+        });
+        if let Some(arp) = self.arp.as_mut() {
+            arp.add_member(self.now);
+        }
+        // The MAC the member would have had from the start.
+        let mac = self.initial_macs().members.last().copied().unwrap_or(own);
+        self.macs.members.push(mac);
+        let mut events = Vec::new();
+        if self.active.is_none() {
+            // Like the kernel: a bond without an active member takes the newcomer if it can.
+            let next = self.best_active(true);
+            self.change_active(next, &mut events);
+        }
+        self.membership_changed = true;
+        Ok(events)
+    }
+
+    /// A member leaves the running bond (`bond-dp set BOND slaves -IF`); the ones after it
+    /// move up one place. Returns what changed and the member's own MAC, to give back.
+    pub fn remove_member(&mut self, name: &str) -> Result<(Vec<Event>, MacAddr), String> {
+        let Some(id) = self.members.iter().position(|m| m.name == name) else {
+            let list = self.config.members.join(", ");
+            return Err(format!(
+                "{name} is not a member of the bond (members: {list})"
+            ));
+        };
+        if self.members.len() == 1 {
+            return Err(format!(
+                "{name} is the last member: stop the bond instead of removing it"
+            ));
+        }
+        let mut events = Vec::new();
+        let was_active = self.active == Some(id);
+        let member = self.members.remove(id);
+        self.config.members.remove(id);
+        self.config.options.prio.remove(name);
+        self.config.options.queue_id.remove(name);
+        self.macs.members.remove(id);
+        if let Some(arp) = self.arp.as_mut() {
+            arp.remove_member(id);
+        }
+        self.active = match self.active {
+            Some(a) if a > id => Some(a - 1),
+            Some(a) if a == id => None,
+            a => a,
+        };
+        if was_active {
+            let next = self.best_active(false);
+            events.push(Event::ActiveChanged {
+                from: Some(name.to_string()),
+                to: next.map(|a| self.members[a].name.clone()),
+            });
+            self.set_active(next);
+        }
+        self.membership_changed = true;
+        Ok((events, member.facts.mac))
+    }
+
+    /// True once after members joined or left, for the monitor to rebuild the data plane.
+    pub fn take_membership_changed(&mut self) -> bool {
+        std::mem::take(&mut self.membership_changed)
+    }
+
     /// True once after an operator's change, for the monitor to publish it.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -268,6 +359,12 @@ impl Bond {
             from: self.active.map(|a| self.members[a].name.clone()),
             to: next.map(|a| self.members[a].name.clone()),
         });
+        self.set_active(next);
+    }
+
+    /// Makes `next` the active member: peers are to be told, and MACs follow as
+    /// fail_over_mac says.
+    fn set_active(&mut self, next: Option<MemberId>) {
         self.active = next;
         if self.config.options.mode.uses_primary() {
             self.notifier.active_changed(next, self.now);
@@ -454,6 +551,9 @@ impl Bond {
         st
     }
 }
+
+/// Members a bond can have: the XDP program's member slots.
+pub const MAX_MEMBERS: usize = 64;
 
 /// Options `bond-dp set` changes while the bond runs. The mode and transmit policy are built
 /// into the workers at start, and the ARP monitor's settings into the monitor.
@@ -686,6 +786,46 @@ mod tests {
         // tlb and alb members keep their own.
         let b = bond("mode=balance-alb", &[true, true]);
         assert_eq!(b.macs().members, [mac(1), mac(2)]);
+    }
+
+    #[test]
+    fn members_join_and_leave_a_running_bond() {
+        let mut b = bond("mode=active-backup miimon=100 primary=m1", &[true, true]);
+        assert_eq!(b.active(), Some("m1"));
+        let ev = b.add_member("m2", facts(3, true)).unwrap();
+        assert!(ev.is_empty());
+        assert!(b.take_membership_changed() && !b.take_membership_changed());
+        assert_eq!(b.config.members, ["m0", "m1", "m2"]);
+        assert_eq!(
+            b.macs().members,
+            [b.bond_mac(); 3],
+            "it takes the bond's MAC"
+        );
+        assert!(b
+            .add_member("m2", facts(3, true))
+            .unwrap_err()
+            .contains("already"));
+        // The active member leaves: the next one takes over, the rest move up.
+        let (ev, own) = b.remove_member("m1").unwrap();
+        assert_eq!(own, MacAddr([2, 0, 0, 0, 0, 2]));
+        assert_eq!(
+            ev,
+            [Event::ActiveChanged {
+                from: Some("m1".into()),
+                to: Some("m0".into())
+            }]
+        );
+        assert_eq!(b.config.members, ["m0", "m2"]);
+        b.observe(&[false, true], ms(100));
+        assert_eq!(b.active(), Some("m2"), "indexes moved up with the members");
+        assert!(b.remove_member("m7").unwrap_err().contains("not a member"));
+        b.remove_member("m0").unwrap();
+        assert!(b.remove_member("m2").unwrap_err().contains("last member"));
+        // A bond with no member up takes a newcomer with carrier at once.
+        let mut b = bond("mode=active-backup miimon=100", &[false]);
+        assert_eq!(b.active(), None);
+        let ev = b.add_member("m1", facts(2, true)).unwrap();
+        assert_eq!(b.active(), Some("m1"), "{ev:?}");
     }
 
     #[test]

@@ -10,20 +10,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::bond::{Bond, Event, MacPlan};
 use crate::config::{BondConfig, CarrierWatch, HostSpec};
-use crate::control::{ControlServer, DataPlaneStatus, Request};
+use crate::control::{BondStatus, ControlServer, DataPlaneStatus, Request};
 use crate::dataplane::DataPlane;
-use crate::engine::BondCounters;
 use crate::monitor::stall::TX_STALL;
 use crate::monitor::{
     host_addresses, read_link, set_mac, CarrierReader, HostAddress, LinkEvents, PacketSocket,
     StallWatch,
 };
 use crate::wire::{arp, ndisc, MacAddr};
-use crate::xdp::XdpCountersReader;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
 
@@ -101,7 +99,7 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         .rev()
         .map(|c| c.id)
         .collect();
-    let mut planes = Vec::new();
+    let mut planes: Vec<SharedPlane> = Vec::new();
     let mut servers = Vec::new();
     for bond in &bonds {
         let b = bond.lock().expect("bond lock");
@@ -114,43 +112,23 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         })?;
         let rotate = (b.config.engine.workers as usize) % cores.len().max(1);
         cores.rotate_left(rotate);
-        let live = match &plane {
-            Some(p) => Some(LiveDataPlane {
-                modes: p
-                    .attach_modes
-                    .iter()
-                    .map(|m| format!("{m:?}").to_lowercase())
-                    .collect(),
-                workers: b.config.engine.workers,
-                counters: p.counters.clone(),
-                xdp: p.xdp_counters().map_err(|e| DaemonError::DataPlane {
-                    bond: b.name().to_string(),
-                    reason: e.to_string(),
-                })?,
-            }),
-            None => None,
+        let plane: SharedPlane = Arc::new(Mutex::new(plane));
+        let control = Control {
+            bond: Arc::clone(bond),
+            plane: Arc::clone(&plane),
+            others: bonds
+                .iter()
+                .filter(|o| !Arc::ptr_eq(o, bond))
+                .map(Arc::clone)
+                .collect(),
         };
-        let shared = Arc::clone(bond);
         servers.push(
-            ControlServer::start(run_dir, b.name(), move |req| {
-                let mut bond = shared.lock().expect("bond lock");
-                let status = |bond: &Bond| {
-                    let mut status = bond.status();
-                    status.data_plane = live.as_ref().map(LiveDataPlane::status);
-                    status
-                };
-                match req {
-                    Request::Status => status(&bond).to_proc(),
-                    Request::StatusJson => {
-                        serde_json::to_string_pretty(&status(&bond)).unwrap_or_default() + "\n"
-                    }
-                    Request::Set { name, value } => set_option(&mut bond, &name, &value),
-                }
-            })
-            .map_err(|source| DaemonError::Control {
-                dir: run_dir.display().to_string(),
-                source,
-            })?,
+            ControlServer::start(run_dir, b.name(), move |req| control.answer(req)).map_err(
+                |source| DaemonError::Control {
+                    dir: run_dir.display().to_string(),
+                    source,
+                },
+            )?,
         );
         info!(
             bond = b.name(),
@@ -171,8 +149,147 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// A bond's data plane, shared by the monitor and the control socket (which rebuilds it when
+/// members join or leave). Lock order: the bond, then its plane.
+type SharedPlane = Arc<Mutex<Option<DataPlane>>>;
+
+/// What a bond's control socket answers from.
+struct Control {
+    bond: Arc<Mutex<Bond>>,
+    plane: SharedPlane,
+    /// The other bonds of the process: a member belongs to one bond only.
+    others: Vec<Arc<Mutex<Bond>>>,
+}
+
+impl Control {
+    fn answer(&self, req: Request) -> String {
+        if let Request::Set { name, value } = &req {
+            if name == "slaves" {
+                return self.change_members(value);
+            }
+        }
+        let mut bond = self.bond.lock().expect("bond lock");
+        match req {
+            Request::Status => self.status(&bond).to_proc(),
+            Request::StatusJson => {
+                serde_json::to_string_pretty(&self.status(&bond)).unwrap_or_default() + "\n"
+            }
+            Request::Set { name, value } => set_option(&mut bond, &name, &value),
+        }
+    }
+
+    fn status(&self, bond: &Bond) -> BondStatus {
+        let mut status = bond.status();
+        let plane = self.plane.lock().expect("plane lock");
+        status.data_plane = plane.as_ref().map(|p| DataPlaneStatus {
+            xdp_modes: p
+                .attach_modes
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect(),
+            workers: bond.config.engine.workers,
+            counters: p.counters.view(),
+            xdp: (0..p.attach_modes.len() as u32)
+                .map(|slot| p.xdp.read(slot))
+                .collect(),
+        });
+        status
+    }
+
+    /// `bond-dp set BOND slaves +IF|-IF`, as the kernel's sysfs `slaves` file takes it: the
+    /// member joins or leaves and the data plane is rebuilt around the new member list.
+    fn change_members(&self, value: &str) -> String {
+        let (add, iface) = match (value.strip_prefix('+'), value.strip_prefix('-')) {
+            (Some(iface), _) => (true, iface),
+            (_, Some(iface)) => (false, iface),
+            _ => {
+                return format!(
+                "error: slaves takes +IF to add a member or -IF to remove one, not \"{value}\"\n"
+            )
+            }
+        };
+        if add {
+            for other in &self.others {
+                let other = other.lock().expect("bond lock");
+                if other.member_names().any(|m| m == iface) {
+                    return format!("error: {iface} is a member of bond {}\n", other.name());
+                }
+            }
+        }
+        let mut bond = self.bond.lock().expect("bond lock");
+        let mut plane = self.plane.lock().expect("plane lock");
+        let changed = if add {
+            read_link(iface)
+                .map_err(|e| format!("{iface}: {e}"))
+                .and_then(|facts| bond.add_member(iface, facts))
+                .map(|events| (events, None))
+        } else {
+            bond.remove_member(iface)
+                .map(|(events, own_mac)| (events, Some(own_mac)))
+        };
+        let (events, own_mac) = match changed {
+            Ok(changed) => changed,
+            Err(e) => return format!("error: {e}\n"),
+        };
+        if let Err(e) = rebuild(&mut plane, &mut bond, add, iface) {
+            return format!("error: {value}: {e}\n");
+        }
+        let verb = if add { "added" } else { "removed" };
+        info!(bond = bond.name(), member = iface, "member {verb}");
+        for event in &events {
+            log_event(bond.name(), event);
+        }
+        if let Some(mac) = own_mac {
+            // A member that leaves gets its own MAC back.
+            if read_link(iface).is_ok_and(|f| f.mac != mac) {
+                if let Err(e) = set_mac(iface, mac) {
+                    warn!(
+                        bond = bond.name(),
+                        member = iface,
+                        "giving back its MAC {mac}: {e}"
+                    );
+                }
+            }
+        }
+        "ok\n".into()
+    }
+}
+
+/// Rebuilds a bond's data plane around its new member list. If that fails, undoes the change
+/// of member `iface` (`added` or removed) and rebuilds around the members that worked.
+fn rebuild(
+    plane: &mut Option<DataPlane>,
+    bond: &mut Bond,
+    added: bool,
+    iface: &str,
+) -> Result<(), String> {
+    let Some(old) = plane.take() else {
+        return Ok(()); // --host none: no data plane
+    };
+    let mut stopped = old.stop();
+    let error = match stopped.start(bond) {
+        Ok(started) => {
+            *plane = Some(started);
+            return Ok(());
+        }
+        Err(e) => e.to_string(),
+    };
+    let undone = if added {
+        bond.remove_member(iface).map(|_| ())
+    } else {
+        read_link(iface)
+            .map_err(|e| e.to_string())
+            .and_then(|facts| bond.add_member(iface, facts).map(|_| ()))
+    };
+    match undone.and_then(|()| stopped.start(bond).map_err(|e| e.to_string())) {
+        Ok(started) => *plane = Some(started),
+        Err(undo) => error!(bond = bond.name(), "data plane down: {undo}"),
+    }
+    Err(error)
+}
+
 /// `bond-dp set`: changes the option and logs it; the monitor publishes the change to the
-/// data plane (it owns the XDP program) within its next look.
+/// data plane within its next look.
 fn set_option(bond: &mut Bond, name: &str, value: &str) -> String {
     match bond.set_option(name, value) {
         Ok((events, warnings)) => {
@@ -191,32 +308,13 @@ fn set_option(bond: &mut Bond, name: &str, value: &str) -> String {
     }
 }
 
-/// What the control thread reads of a running data plane.
-struct LiveDataPlane {
-    modes: Vec<String>,
-    workers: u32,
-    counters: BondCounters,
-    xdp: XdpCountersReader,
-}
-
-impl LiveDataPlane {
-    fn status(&self) -> DataPlaneStatus {
-        DataPlaneStatus {
-            xdp_modes: self.modes.clone(),
-            workers: self.workers,
-            counters: self.counters.view(),
-            xdp: (0..self.modes.len() as u32)
-                .map(|slot| self.xdp.read(slot))
-                .collect(),
-        }
-    }
-}
-
 /// What the monitor keeps per bond.
 struct Watched<'a> {
     bond: &'a Mutex<Bond>,
-    plane: Option<&'a DataPlane>,
-    /// Per member: its carrier, and a socket for peer notifications (opened at start).
+    plane: &'a Mutex<Option<DataPlane>>,
+    /// The members, in order, as the per-member fields below know them.
+    names: Vec<String>,
+    /// Per member: its carrier, and a socket for peer notifications.
     carriers: Vec<CarrierReader>,
     sockets: Vec<Option<PacketSocket>>,
     /// The carriers the bond last observed.
@@ -226,8 +324,7 @@ struct Watched<'a> {
     /// The interface whose addresses peer notifications announce (the TAP).
     host_iface: Option<String>,
     next_poll: Duration,
-    /// The XDP program's per-member counts, and their totals at the last ARP interval.
-    xdp: Option<XdpCountersReader>,
+    /// The XDP program's per-member counts at the last ARP interval.
     frames_before: Vec<u64>,
     /// The MACs set on the members and the host side.
     macs: MacPlan,
@@ -237,21 +334,14 @@ struct Watched<'a> {
 }
 
 impl<'a> Watched<'a> {
-    fn new(bond: &'a Mutex<Bond>, plane: Option<&'a DataPlane>) -> Watched<'a> {
+    fn new(bond: &'a Mutex<Bond>, plane: &'a Mutex<Option<DataPlane>>) -> Watched<'a> {
         let b = bond.lock().expect("bond lock");
-        let sockets = b
-            .member_names()
-            .map(|m| {
-                PacketSocket::open(m)
-                    .map_err(|e| warn!(bond = b.name(), member = m, "no packet socket: {e}"))
-                    .ok()
-            })
-            .collect();
-        Watched {
+        let mut watched = Watched {
             bond,
             plane,
-            carriers: b.member_names().map(CarrierReader::new).collect(),
-            sockets,
+            names: Vec::new(),
+            carriers: Vec::new(),
+            sockets: Vec::new(),
             seen: Vec::new(),
             fast: b.config.options.miimon > 0
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
@@ -261,16 +351,45 @@ impl<'a> Watched<'a> {
                 _ => None,
             },
             next_poll: Duration::ZERO,
-            xdp: plane.and_then(|p| p.xdp_counters().ok()),
-            frames_before: vec![0; b.member_count()],
+            frames_before: Vec::new(),
             macs: MacPlan {
-                members: b.permanent_macs().map(|(_, mac)| mac).collect(),
+                members: Vec::new(),
                 // The TAP starts with the planned MAC (`DataPlane::start`).
                 host: b.macs().host,
             },
-            stalls: vec![StallWatch::default(); b.member_count()],
-            stalled: vec![false; b.member_count()],
+            stalls: Vec::new(),
+            stalled: Vec::new(),
+        };
+        watched.members_changed(&b);
+        watched
+    }
+
+    /// Follows the bond's member list (at start, and when members joined or left): what is
+    /// known of a member that stays, stays.
+    fn members_changed(&mut self, b: &Bond) {
+        let old = std::mem::take(&mut self.names);
+        let kept = |name: &str| old.iter().position(|o| o == name);
+        let mut macs = Vec::new();
+        let mut sockets = Vec::new();
+        for (name, own) in b.permanent_macs() {
+            macs.push(kept(name).map_or(own, |i| self.macs.members[i]));
+            sockets.push(match kept(name) {
+                Some(i) => self.sockets[i].take(),
+                None => PacketSocket::open(name)
+                    .map_err(|e| warn!(bond = b.name(), member = name, "no packet socket: {e}"))
+                    .ok(),
+            });
         }
+        let n = b.member_count();
+        self.names = b.member_names().map(String::from).collect();
+        self.carriers = self.names.iter().map(|m| CarrierReader::new(m)).collect();
+        self.sockets = sockets;
+        self.macs.members = macs;
+        self.seen.clear();
+        // A new XDP program counts from zero.
+        self.frames_before = vec![0; n];
+        self.stalls = vec![StallWatch::default(); n];
+        self.stalled = vec![false; n];
     }
 }
 
@@ -278,6 +397,10 @@ impl Watched<'_> {
     /// Looks at the bond's members as their monitor says is due at `now`, and sends the peer
     /// notifications due; returns when to look again.
     fn look(&mut self, b: &mut Bond, now: Duration) -> Option<Duration> {
+        if b.take_membership_changed() {
+            self.members_changed(b);
+            self.apply(b, &[]);
+        }
         if b.take_changed() {
             self.apply(b, &[]);
         }
@@ -331,8 +454,9 @@ impl Watched<'_> {
     /// Which members stopped transmitting: frames wait in their TX rings and no completion
     /// comes back (the data plane counts both).
     fn look_for_stalls(&mut self, b: &Bond, now: Duration) {
-        let Some(plane) = self.plane else { return };
-        let view = plane.counters.view();
+        let Some(view) = self.with_plane(|p| p.counters.view()) else {
+            return;
+        };
         for (m, name) in b.member_names().enumerate() {
             let c = &view.members[m];
             let transitions = self.carriers[m].transitions();
@@ -353,19 +477,25 @@ impl Watched<'_> {
     /// One ARP monitor interval: what arrived since the last (the XDP program counts every
     /// frame per member; the data plane hands over ARP packets), the verdicts, the probes.
     fn arp_round(&mut self, b: &mut Bond, now: Duration) {
-        let frames: Vec<bool> = (0..b.member_count())
-            .map(|m| {
-                let Some(xdp) = &self.xdp else { return false };
-                let c = xdp.read(m as u32);
-                let total = c.redirected + c.control_passed + c.inactive_dropped;
-                let before = std::mem::replace(&mut self.frames_before[m], total);
-                total != before
+        let members = b.member_count() as u32;
+        let (totals, reports) = self
+            .with_plane(|p| {
+                let totals: Vec<u64> = (0..members)
+                    .map(|m| {
+                        let c = p.xdp.read(m);
+                        c.redirected + c.control_passed + c.inactive_dropped
+                    })
+                    .collect();
+                let mut reports = Vec::new();
+                p.take_arp_reports(&mut reports);
+                (totals, reports)
             })
+            .unwrap_or_default();
+        let frames: Vec<bool> = totals
+            .iter()
+            .zip(&mut self.frames_before)
+            .map(|(&total, before)| std::mem::replace(before, total) != total)
             .collect();
-        let mut reports = Vec::new();
-        if let Some(plane) = self.plane {
-            plane.take_arp_reports(&mut reports);
-        }
         let addresses = self
             .host_iface
             .as_deref()
@@ -397,13 +527,16 @@ impl Watched<'_> {
     /// Publishes a change to the data plane and the members' MACs, and logs what the
     /// operator should see.
     fn apply(&mut self, b: &Bond, events: &[Event]) {
-        if let Some(plane) = self.plane {
-            plane.update(b);
-        }
+        self.with_plane(|p| p.update(b));
         for event in events {
             log_event(b.name(), event);
         }
         self.set_macs(b, b.macs().clone());
+    }
+
+    /// Runs `f` on the bond's data plane, if it has one.
+    fn with_plane<T>(&self, f: impl FnOnce(&DataPlane) -> T) -> Option<T> {
+        self.plane.lock().expect("plane lock").as_ref().map(f)
     }
 
     /// Gives the members and the host side the MACs of `plan`, where they differ from what
@@ -488,11 +621,11 @@ const FAST_CARRIER_LOOK: Duration = Duration::from_micros(250);
 /// whenever a look at the carrier (every 250 µs) finds it changed. Logs what changes,
 /// publishes it to the bond's data plane and sends the peer notifications a new active
 /// member calls for.
-fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[Option<DataPlane>], stop: &AtomicBool) {
+fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[SharedPlane], stop: &AtomicBool) {
     let mut watched: Vec<Watched> = bonds
         .iter()
         .zip(planes)
-        .map(|(bond, plane)| Watched::new(bond, plane.as_ref()))
+        .map(|(bond, plane)| Watched::new(bond, plane))
         .collect();
     for w in &mut watched {
         let b = w.bond.lock().expect("bond lock");

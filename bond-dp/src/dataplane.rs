@@ -16,7 +16,7 @@ use rtrb::{Consumer, RingBuffer};
 use crate::engine::{
     ArpReport, BondCounters, HostSide, MemberQueues, SnapshotCell, Worker, WorkerPort, ARP_REPORTS,
 };
-use crate::host::{AppPort, TapPort};
+use crate::host::{AppPort, HostPort, TapPort};
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
@@ -40,12 +40,17 @@ pub enum DataPlaneError {
 pub struct DataPlane {
     bond: String,
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    /// Each worker hands its host side back when it stops (a restart keeps the TAP).
+    workers: Vec<JoinHandle<HostSide>>,
+    /// The cores the workers go on when the engine settings name none.
+    default_cores: Vec<usize>,
     pub snapshots: Arc<SnapshotCell>,
     pub counters: BondCounters,
     pub attach_modes: Vec<AttachMode>,
     /// Frames in the bond's UMEM (all workers' shares).
     pub frame_count: usize,
+    /// The XDP program's per-member counters.
+    pub xdp: XdpCountersReader,
     /// ARP packets the queue shares saw for the ARP monitor (one ring each).
     arp_reports: Mutex<Vec<Consumer<ArpReport>>>,
     // Dropped last (after the workers stopped): detaches from the members.
@@ -68,7 +73,28 @@ impl DataPlane {
         if bond.config.host == HostSpec::None {
             return Ok(None);
         }
-        Self::start_with(bond, default_cores, false).map(|(plane, _)| Some(plane))
+        Self::start_with(bond, default_cores, false, &mut None).map(|(plane, _)| Some(plane))
+    }
+
+    /// Stops the workers and detaches the program from every interface, keeping the TAP
+    /// device (and so its addresses and routes), to start again around new members.
+    pub fn stop(mut self) -> Stopped {
+        let tap = self.stop_workers().into_iter().find_map(|host| match host {
+            HostSide::Copy(port) => Some(port),
+            HostSide::Xsk(_) => None,
+        });
+        Stopped {
+            tap,
+            cores: std::mem::take(&mut self.default_cores),
+        }
+    }
+
+    fn stop_workers(&mut self) -> Vec<HostSide> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.workers
+            .drain(..)
+            .filter_map(|w| w.join().ok())
+            .collect()
     }
 
     /// For appliances: brings the data plane up with the in-process API as the host side,
@@ -77,13 +103,16 @@ impl DataPlane {
     /// application pins its threads itself. A frame must go back through the port it came
     /// from.
     pub fn start_in_process(bond: &Bond) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
-        Self::start_with(bond, &[], true)
+        Self::start_with(bond, &[], true, &mut None)
     }
 
+    /// `tap`: the host port of a stopped data plane, taken only when nothing can fail any
+    /// more (it stays with the caller otherwise).
     fn start_with(
         bond: &Bond,
         default_cores: &[usize],
         in_process: bool,
+        tap: &mut Option<Box<dyn HostPort>>,
     ) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
         let cfg = &bond.config;
         let engine = &cfg.engine;
@@ -131,20 +160,23 @@ impl DataPlane {
             program.attach(iface, xdp_mode)?;
             program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
         }
+        let xdp = program.counters_reader()?;
         let (umem, pool) = UmemArea::new(&port_cfg)?;
         let umem_frames = umem.frame_count();
         let snapshots = Arc::new(SnapshotCell::new(bond.snapshot()));
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
+        let mut built = Vec::new();
         let mut worker_counters = Vec::new();
         let mut apps = Vec::new();
         let mut arp_readers = Vec::new();
-        let mut tap = match &cfg.host {
-            _ if in_process => None,
-            HostSpec::Tap => Some(open_tap(&cfg.name, bond)?),
-            HostSpec::TapNamed(name) => Some(open_tap(name, bond)?),
-            _ => None,
-        };
+        if tap.is_none() && !in_process {
+            *tap = match &cfg.host {
+                HostSpec::Tap => Some(open_tap(&cfg.name, bond)?),
+                HostSpec::TapNamed(name) => Some(open_tap(name, bond)?),
+                _ => None,
+            };
+        }
         for (w, pool) in (0..workers).zip(pool.split(workers as usize)) {
             let mut ports = Vec::new();
             for (slot, member) in cfg.members.iter().enumerate() {
@@ -188,16 +220,20 @@ impl DataPlane {
                         .collect::<Result<Vec<_>, _>>()?;
                     HostSide::Xsk(access)
                 }
-                HostSpec::Tap | HostSpec::TapNamed(_) => HostSide::Copy(Box::new(
-                    tap.take().expect("one worker serves the TAP port"),
-                )),
+                HostSpec::Tap | HostSpec::TapNamed(_) => {
+                    HostSide::Copy(tap.take().expect("one worker serves the TAP port"))
+                }
                 HostSpec::None => unreachable!("handled in start"),
             };
-            let worker = Worker::new(queues, host);
+            built.push(Worker::new(queues, host));
+        }
+        // Threads start only once everything could be set up, so that a failure above
+        // leaves nothing running.
+        for (w, worker) in built.into_iter().enumerate() {
             let core = engine
                 .cores
-                .get(w as usize)
-                .or_else(|| default_cores.get(w as usize % default_cores.len().max(1)))
+                .get(w)
+                .or_else(|| default_cores.get(w % default_cores.len().max(1)))
                 .copied();
             let stop = Arc::clone(&stop);
             let handle = std::thread::Builder::new()
@@ -206,9 +242,9 @@ impl DataPlane {
                     if let Some(id) = core {
                         core_affinity::set_for_current(core_affinity::CoreId { id });
                     }
-                    worker.run(&stop);
+                    worker.run(&stop)
                 })
-                .map_err(|e| DataPlaneError::Engine(format!("starting worker {w}: {e}")))?;
+                .expect("spawning a worker thread");
             handles.push(handle);
         }
         info!(
@@ -223,19 +259,16 @@ impl DataPlane {
             bond: cfg.name.clone(),
             stop,
             workers: handles,
+            default_cores: default_cores.to_vec(),
             snapshots,
             counters: BondCounters::new(cfg.members.len(), worker_counters),
             attach_modes,
             frame_count: umem_frames,
             arp_reports: Mutex::new(arp_readers),
+            xdp,
             program,
         };
         Ok((plane, apps))
-    }
-
-    /// A reader of the XDP program's per-member counters, for status threads.
-    pub fn xdp_counters(&self) -> Result<XdpCountersReader, XdpError> {
-        self.program.counters_reader()
     }
 
     /// The ARP packets members received since the last call (ARP monitoring only).
@@ -272,11 +305,26 @@ fn action(bond: &Bond, member: usize) -> MemberAction {
     }
 }
 
-fn open_tap(name: &str, bond: &Bond) -> Result<TapPort, DataPlaneError> {
-    TapPort::open(name, bond.macs().host).map_err(|e| DataPlaneError::Host {
+/// A data plane stopped to start again: what outlives it.
+pub struct Stopped {
+    tap: Option<Box<dyn HostPort>>,
+    cores: Vec<usize>,
+}
+
+impl Stopped {
+    /// Brings the data plane up again for the bond's current members. On failure the TAP is
+    /// still here, for another try (with the members that worked).
+    pub fn start(&mut self, bond: &Bond) -> Result<DataPlane, DataPlaneError> {
+        DataPlane::start_with(bond, &self.cores, false, &mut self.tap).map(|(plane, _)| plane)
+    }
+}
+
+fn open_tap(name: &str, bond: &Bond) -> Result<Box<dyn HostPort>, DataPlaneError> {
+    let port = TapPort::open(name, bond.macs().host).map_err(|e| DataPlaneError::Host {
         host: format!("tap:{name}"),
         reason: e.to_string(),
-    })
+    })?;
+    Ok(Box::new(port))
 }
 
 /// How many queues of `iface` the bond serves: the configured number, or all it has; never
@@ -302,10 +350,7 @@ fn served_queues(engine: &EngineConfig, iface: &str) -> Result<u32, DataPlaneErr
 
 impl Drop for DataPlane {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
+        self.stop_workers();
         info!(bond = %self.bond, "data plane stopped, XDP detached");
     }
 }

@@ -137,7 +137,9 @@ struct SetArgs {
     /// The option, as in --options (active_slave, primary, miimon, ...); OPTION=VALUE also
     /// works.
     option: String,
-    /// The new value (empty clears active_slave or primary).
+    /// The new value (empty clears active_slave or primary); for slaves, +IF adds a member
+    /// and -IF removes one.
+    #[arg(allow_hyphen_values = true)]
     value: Option<String>,
     #[arg(long, env = "BOND_DP_RUN_DIR", default_value = daemon::DEFAULT_RUN_DIR)]
     run_dir: PathBuf,

@@ -41,8 +41,8 @@ impl Worker {
         }
     }
 
-    /// Runs until `stop` is set.
-    pub fn run(mut self, stop: &AtomicBool) {
+    /// Runs until `stop` is set; hands the host side back.
+    pub fn run(mut self, stop: &AtomicBool) -> HostSide {
         let mut idle = 0u32;
         while !stop.load(Ordering::Relaxed) {
             let moved = self.poll_once();
@@ -60,6 +60,7 @@ impl Worker {
                 idle = 0;
             }
         }
+        self.host
     }
 
     /// One pass over every port; returns how many frames moved.

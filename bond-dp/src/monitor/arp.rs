@@ -173,6 +173,27 @@ impl ArpMonitor {
         }
     }
 
+    /// A member joins the bond (at the end of the member order), with no proof of life yet.
+    pub fn add_member(&mut self, now: Duration) {
+        self.members.push(Member {
+            target_rx: vec![None; self.targets.len()],
+            last_link_up: now,
+            ..Member::default()
+        });
+    }
+
+    /// Member `member` leaves the bond; the ones after it move up one place.
+    pub fn remove_member(&mut self, member: MemberId) {
+        self.members.remove(member);
+        let shift = |m: Option<MemberId>| match m {
+            Some(m) if m == member => None,
+            Some(m) if m > member => Some(m - 1),
+            m => m,
+        };
+        self.probing = shift(self.probing);
+        self.active = shift(self.active);
+    }
+
     /// A probe went out on `member`.
     pub fn sent(&mut self, member: MemberId, now: Duration) {
         self.members[member].last_tx = Some(now);
