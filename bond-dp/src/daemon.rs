@@ -141,10 +141,14 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         planes.push(plane);
     }
 
-    // The link monitor runs here, on the thread that owns the XDP programs it updates.
+    // The link monitor runs on this thread until SIGINT or SIGTERM.
     monitor_loop(&bonds, &planes, &stop);
     info!("signal received, shutting down");
-    drop(planes);
+    // The control threads hold the planes too: take each one out, so that it stops and
+    // detaches from the members now, whoever else holds the cell.
+    for plane in &planes {
+        drop(plane.lock().expect("plane lock").take());
+    }
     drop(servers);
     Ok(())
 }
