@@ -1,20 +1,18 @@
-//! `bond-dp run`: brings bonds up, monitors their members and serves status until SIGINT or
-//! SIGTERM. One process may run several bonds; one monitor thread serves them all.
+//! The link monitor's loop: looks at each bond's members as its monitor (MII or ARP) says,
+//! feeds what it sees to the pure state in [`Bond`], and carries out what comes back:
+//! publishing to the data plane, probes, peer notifications, MAC changes.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use thiserror::Error;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
+use super::{log_event, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
-use crate::config::{BondConfig, CarrierWatch, HostSpec};
-use crate::control::{BondStatus, ControlServer, DataPlaneStatus, Request};
+use crate::config::{CarrierWatch, HostSpec};
 use crate::dataplane::DataPlane;
 use crate::monitor::stall::TX_STALL;
 use crate::monitor::{
@@ -22,295 +20,6 @@ use crate::monitor::{
     StallWatch,
 };
 use crate::wire::{arp, ndisc, MacAddr};
-
-pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
-
-#[derive(Debug, Error)]
-pub enum DaemonError {
-    #[error("bond {bond}: member {member}: {reason}")]
-    Member {
-        bond: String,
-        member: String,
-        reason: String,
-    },
-    #[error("member {member} is in both bond {first} and bond {second}")]
-    SharedMember {
-        member: String,
-        first: String,
-        second: String,
-    },
-    #[error("bond {0} is defined twice")]
-    DuplicateBond(String),
-    #[error("control socket in {dir}: {source}")]
-    Control { dir: String, source: std::io::Error },
-    #[error("bond {bond}: data plane: {reason}")]
-    DataPlane { bond: String, reason: String },
-    #[error("signal handling: {0}")]
-    Signals(std::io::Error),
-}
-
-/// Reads every member's link facts and builds the bonds; refuses members that do not exist
-/// or that two bonds claim.
-pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
-    let mut owner: HashMap<String, String> = HashMap::new();
-    let mut bonds = Vec::new();
-    for config in configs {
-        if bonds.iter().any(|b: &Bond| b.name() == config.name) {
-            return Err(DaemonError::DuplicateBond(config.name));
-        }
-        let mut facts = Vec::new();
-        for member in &config.members {
-            if let Some(first) = owner.insert(member.clone(), config.name.clone()) {
-                return Err(DaemonError::SharedMember {
-                    member: member.clone(),
-                    first,
-                    second: config.name.clone(),
-                });
-            }
-            facts.push(read_link(member).map_err(|e| DaemonError::Member {
-                bond: config.name.clone(),
-                member: member.clone(),
-                reason: match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        format!("no such interface (/sys/class/net/{member})")
-                    }
-                    _ => e.to_string(),
-                },
-            })?);
-        }
-        bonds.push(Bond::new(config, facts));
-    }
-    Ok(bonds)
-}
-
-/// Runs the bonds until SIGINT or SIGTERM, then removes what it created (control sockets,
-/// TAP devices, XDP programs on the members).
-pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
-    }
-    let bonds: Vec<Arc<Mutex<Bond>>> = bonds.into_iter().map(|b| Arc::new(Mutex::new(b))).collect();
-    // Workers go on the last cores, away from core 0 where the kernel does most of its work;
-    // bonds take them in turn.
-    let mut cores: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .iter()
-        .rev()
-        .map(|c| c.id)
-        .collect();
-    let mut planes: Vec<SharedPlane> = Vec::new();
-    let mut servers = Vec::new();
-    for bond in &bonds {
-        let b = bond.lock().expect("bond lock");
-        for w in &b.config.warnings {
-            warn!(bond = b.name(), "{w}");
-        }
-        let plane = DataPlane::start(&b, &cores).map_err(|e| DaemonError::DataPlane {
-            bond: b.name().to_string(),
-            reason: e.to_string(),
-        })?;
-        let rotate = (b.config.engine.workers as usize) % cores.len().max(1);
-        cores.rotate_left(rotate);
-        let plane: SharedPlane = Arc::new(Mutex::new(plane));
-        let control = Control {
-            bond: Arc::clone(bond),
-            plane: Arc::clone(&plane),
-            others: bonds
-                .iter()
-                .filter(|o| !Arc::ptr_eq(o, bond))
-                .map(Arc::clone)
-                .collect(),
-        };
-        servers.push(
-            ControlServer::start(run_dir, b.name(), move |req| control.answer(req)).map_err(
-                |source| DaemonError::Control {
-                    dir: run_dir.display().to_string(),
-                    source,
-                },
-            )?,
-        );
-        info!(
-            bond = b.name(),
-            mode = %b.config.options.mode,
-            members = %b.config.members.join(","),
-            active = b.active().unwrap_or("none"),
-            socket = %servers.last().map(|s| s.path().display().to_string()).unwrap_or_default(),
-            "bond up"
-        );
-        planes.push(plane);
-    }
-
-    // The link monitor runs on this thread until SIGINT or SIGTERM.
-    monitor_loop(&bonds, &planes, &stop);
-    info!("signal received, shutting down");
-    // The control threads hold the planes too: take each one out, so that it stops and
-    // detaches from the members now, whoever else holds the cell.
-    for plane in &planes {
-        drop(plane.lock().expect("plane lock").take());
-    }
-    drop(servers);
-    Ok(())
-}
-
-/// A bond's data plane, shared by the monitor and the control socket (which rebuilds it when
-/// members join or leave). Lock order: the bond, then its plane.
-type SharedPlane = Arc<Mutex<Option<DataPlane>>>;
-
-/// What a bond's control socket answers from.
-struct Control {
-    bond: Arc<Mutex<Bond>>,
-    plane: SharedPlane,
-    /// The other bonds of the process: a member belongs to one bond only.
-    others: Vec<Arc<Mutex<Bond>>>,
-}
-
-impl Control {
-    fn answer(&self, req: Request) -> String {
-        if let Request::Set { name, value } = &req {
-            if name == "slaves" {
-                return self.change_members(value);
-            }
-        }
-        let mut bond = self.bond.lock().expect("bond lock");
-        match req {
-            Request::Status => self.status(&bond).to_proc(),
-            Request::StatusJson => {
-                serde_json::to_string_pretty(&self.status(&bond)).unwrap_or_default() + "\n"
-            }
-            Request::Set { name, value } => set_option(&mut bond, &name, &value),
-        }
-    }
-
-    fn status(&self, bond: &Bond) -> BondStatus {
-        let mut status = bond.status();
-        let plane = self.plane.lock().expect("plane lock");
-        status.data_plane = plane.as_ref().map(|p| DataPlaneStatus {
-            xdp_modes: p
-                .attach_modes
-                .iter()
-                .map(|m| format!("{m:?}").to_lowercase())
-                .collect(),
-            workers: bond.config.engine.workers,
-            counters: p.counters.view(),
-            xdp: (0..p.attach_modes.len() as u32)
-                .map(|slot| p.xdp.read(slot))
-                .collect(),
-        });
-        status
-    }
-
-    /// `bond-dp set BOND slaves +IF|-IF`, as the kernel's sysfs `slaves` file takes it: the
-    /// member joins or leaves and the data plane is rebuilt around the new member list.
-    fn change_members(&self, value: &str) -> String {
-        let (add, iface) = match (value.strip_prefix('+'), value.strip_prefix('-')) {
-            (Some(iface), _) => (true, iface),
-            (_, Some(iface)) => (false, iface),
-            _ => {
-                return format!(
-                "error: slaves takes +IF to add a member or -IF to remove one, not \"{value}\"\n"
-            )
-            }
-        };
-        if add {
-            for other in &self.others {
-                let other = other.lock().expect("bond lock");
-                if other.member_names().any(|m| m == iface) {
-                    return format!("error: {iface} is a member of bond {}\n", other.name());
-                }
-            }
-        }
-        let mut bond = self.bond.lock().expect("bond lock");
-        let mut plane = self.plane.lock().expect("plane lock");
-        let changed = if add {
-            read_link(iface)
-                .map_err(|e| format!("{iface}: {e}"))
-                .and_then(|facts| bond.add_member(iface, facts))
-                .map(|events| (events, None))
-        } else {
-            bond.remove_member(iface)
-                .map(|(events, own_mac)| (events, Some(own_mac)))
-        };
-        let (events, own_mac) = match changed {
-            Ok(changed) => changed,
-            Err(e) => return format!("error: {e}\n"),
-        };
-        if let Err(e) = rebuild(&mut plane, &mut bond, add, iface) {
-            return format!("error: {value}: {e}\n");
-        }
-        let verb = if add { "added" } else { "removed" };
-        info!(bond = bond.name(), member = iface, "member {verb}");
-        for event in &events {
-            log_event(bond.name(), event);
-        }
-        if let Some(mac) = own_mac {
-            // A member that leaves gets its own MAC back.
-            if read_link(iface).is_ok_and(|f| f.mac != mac) {
-                if let Err(e) = set_mac(iface, mac) {
-                    warn!(
-                        bond = bond.name(),
-                        member = iface,
-                        "giving back its MAC {mac}: {e}"
-                    );
-                }
-            }
-        }
-        "ok\n".into()
-    }
-}
-
-/// Rebuilds a bond's data plane around its new member list. If that fails, undoes the change
-/// of member `iface` (`added` or removed) and rebuilds around the members that worked.
-fn rebuild(
-    plane: &mut Option<DataPlane>,
-    bond: &mut Bond,
-    added: bool,
-    iface: &str,
-) -> Result<(), String> {
-    let Some(old) = plane.take() else {
-        return Ok(()); // --host none: no data plane
-    };
-    let mut stopped = old.stop();
-    let error = match stopped.start(bond) {
-        Ok(started) => {
-            *plane = Some(started);
-            return Ok(());
-        }
-        Err(e) => e.to_string(),
-    };
-    let undone = if added {
-        bond.remove_member(iface).map(|_| ())
-    } else {
-        read_link(iface)
-            .map_err(|e| e.to_string())
-            .and_then(|facts| bond.add_member(iface, facts).map(|_| ()))
-    };
-    match undone.and_then(|()| stopped.start(bond).map_err(|e| e.to_string())) {
-        Ok(started) => *plane = Some(started),
-        Err(undo) => error!(bond = bond.name(), "data plane down: {undo}"),
-    }
-    Err(error)
-}
-
-/// `bond-dp set`: changes the option and logs it; the monitor publishes the change to the
-/// data plane within its next look.
-fn set_option(bond: &mut Bond, name: &str, value: &str) -> String {
-    match bond.set_option(name, value) {
-        Ok((events, warnings)) => {
-            info!(bond = bond.name(), "{name} set to {value}");
-            for event in &events {
-                log_event(bond.name(), event);
-            }
-            let mut answer = String::from("ok\n");
-            for w in warnings {
-                warn!(bond = bond.name(), "{w}");
-                answer += &format!("warning: {w}\n");
-            }
-            answer
-        }
-        Err(e) => format!("error: {e}\n"),
-    }
-}
 
 /// What the monitor keeps per bond.
 struct Watched<'a> {
@@ -625,7 +334,7 @@ const FAST_CARRIER_LOOK: Duration = Duration::from_micros(250);
 /// whenever a look at the carrier (every 250 µs) finds it changed. Logs what changes,
 /// publishes it to the bond's data plane and sends the peer notifications a new active
 /// member calls for.
-fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[SharedPlane], stop: &AtomicBool) {
+pub(super) fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[SharedPlane], stop: &AtomicBool) {
     let mut watched: Vec<Watched> = bonds
         .iter()
         .zip(planes)
@@ -697,13 +406,14 @@ fn notify_peers(b: &Bond, member: usize, w: &Watched) {
         return;
     };
     let name = b.member_name(member);
-    let (mac, addresses) = match (read_link(iface), host_addresses(iface)) {
-        (Ok(facts), Ok(addresses)) => (facts.mac, addresses),
-        (Err(e), _) | (_, Err(e)) => {
+    let addresses = match host_addresses(iface) {
+        Ok(addresses) => addresses,
+        Err(e) => {
             warn!(bond = b.name(), "peer notification: reading {iface}: {e}");
             return;
         }
     };
+    let mac = w.host_mac(b);
     let (mut arps, mut nas) = (0, 0);
     for a in &addresses {
         let frame = match a.ip {
@@ -732,27 +442,4 @@ fn notify_peers(b: &Bond, member: usize, w: &Watched) {
         unsolicited_nas = nas,
         "peers notified of the new active member"
     );
-}
-
-fn log_event(bond: &str, event: &Event) {
-    match event {
-        Event::MemberUp(m) => info!(bond, member = %m, "link status definitely up"),
-        Event::MemberDown(m) => warn!(bond, member = %m, "link status definitely down"),
-        Event::MemberPending(m, state) => info!(bond, member = %m, "link status {state}"),
-        Event::ActiveChanged { from, to } => match to {
-            Some(to) => warn!(
-                bond,
-                from = from.as_deref().unwrap_or("none"),
-                "making interface {to} the new active one"
-            ),
-            None => warn!(bond, "now running without any active interface!"),
-        },
-    }
-}
-
-/// The run directory: the flag, else `$BOND_DP_RUN_DIR`, else the config file's, else
-/// /run/bond-dp.
-pub fn run_dir(flag: Option<PathBuf>, from_config: Option<PathBuf>) -> PathBuf {
-    flag.or(from_config)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
 }

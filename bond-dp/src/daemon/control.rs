@@ -1,0 +1,166 @@
+//! What a bond's control socket answers: status, option changes, members joining and leaving.
+
+use std::sync::{Arc, Mutex};
+
+use tracing::{error, info, warn};
+
+use super::{log_event, SharedPlane};
+use crate::bond::Bond;
+use crate::control::{BondStatus, DataPlaneStatus, Request};
+use crate::dataplane::DataPlane;
+use crate::monitor::{read_link, set_mac};
+
+/// What a bond's control socket answers from.
+pub(super) struct Control {
+    pub(super) bond: Arc<Mutex<Bond>>,
+    pub(super) plane: SharedPlane,
+    /// The other bonds of the process: a member belongs to one bond only.
+    pub(super) others: Vec<Arc<Mutex<Bond>>>,
+}
+
+impl Control {
+    pub(super) fn answer(&self, req: Request) -> String {
+        if let Request::Set { name, value } = &req {
+            if name == "slaves" {
+                return self.change_members(value);
+            }
+        }
+        let mut bond = self.bond.lock().expect("bond lock");
+        match req {
+            Request::Status => self.status(&bond).to_proc(),
+            Request::StatusJson => {
+                serde_json::to_string_pretty(&self.status(&bond)).unwrap_or_default() + "\n"
+            }
+            Request::Set { name, value } => set_option(&mut bond, &name, &value),
+        }
+    }
+
+    fn status(&self, bond: &Bond) -> BondStatus {
+        let mut status = bond.status();
+        let plane = self.plane.lock().expect("plane lock");
+        status.data_plane = plane.as_ref().map(|p| DataPlaneStatus {
+            xdp_modes: p
+                .attach_modes
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect(),
+            workers: bond.config.engine.workers,
+            counters: p.counters.view(),
+            xdp: (0..p.attach_modes.len() as u32)
+                .map(|slot| p.xdp.read(slot))
+                .collect(),
+        });
+        status
+    }
+
+    /// `bond-dp set BOND slaves +IF|-IF`, as the kernel's sysfs `slaves` file takes it: the
+    /// member joins or leaves and the data plane is rebuilt around the new member list.
+    fn change_members(&self, value: &str) -> String {
+        let (add, iface) = match (value.strip_prefix('+'), value.strip_prefix('-')) {
+            (Some(iface), _) => (true, iface),
+            (_, Some(iface)) => (false, iface),
+            _ => {
+                return format!(
+                "error: slaves takes +IF to add a member or -IF to remove one, not \"{value}\"\n"
+            )
+            }
+        };
+        if add {
+            for other in &self.others {
+                let other = other.lock().expect("bond lock");
+                if other.member_names().any(|m| m == iface) {
+                    return format!("error: {iface} is a member of bond {}\n", other.name());
+                }
+            }
+        }
+        let mut bond = self.bond.lock().expect("bond lock");
+        let mut plane = self.plane.lock().expect("plane lock");
+        let changed = if add {
+            read_link(iface)
+                .map_err(|e| format!("{iface}: {e}"))
+                .and_then(|facts| bond.add_member(iface, facts))
+                .map(|events| (events, None))
+        } else {
+            bond.remove_member(iface)
+                .map(|(events, own_mac)| (events, Some(own_mac)))
+        };
+        let (events, own_mac) = match changed {
+            Ok(changed) => changed,
+            Err(e) => return format!("error: {e}\n"),
+        };
+        if let Err(e) = rebuild(&mut plane, &mut bond, add, iface) {
+            return format!("error: {value}: {e}\n");
+        }
+        let verb = if add { "added" } else { "removed" };
+        info!(bond = bond.name(), member = iface, "member {verb}");
+        for event in &events {
+            log_event(bond.name(), event);
+        }
+        if let Some(mac) = own_mac {
+            // A member that leaves gets its own MAC back.
+            if read_link(iface).is_ok_and(|f| f.mac != mac) {
+                if let Err(e) = set_mac(iface, mac) {
+                    warn!(
+                        bond = bond.name(),
+                        member = iface,
+                        "giving back its MAC {mac}: {e}"
+                    );
+                }
+            }
+        }
+        "ok\n".into()
+    }
+}
+
+/// Rebuilds a bond's data plane around its new member list. If that fails, undoes the change
+/// of member `iface` (`added` or removed) and rebuilds around the members that worked.
+fn rebuild(
+    plane: &mut Option<DataPlane>,
+    bond: &mut Bond,
+    added: bool,
+    iface: &str,
+) -> Result<(), String> {
+    let Some(old) = plane.take() else {
+        return Ok(()); // --host none: no data plane
+    };
+    let mut stopped = old.stop();
+    let error = match stopped.start(bond) {
+        Ok(started) => {
+            *plane = Some(started);
+            return Ok(());
+        }
+        Err(e) => e.to_string(),
+    };
+    let undone = if added {
+        bond.remove_member(iface).map(|_| ())
+    } else {
+        read_link(iface)
+            .map_err(|e| e.to_string())
+            .and_then(|facts| bond.add_member(iface, facts).map(|_| ()))
+    };
+    match undone.and_then(|()| stopped.start(bond).map_err(|e| e.to_string())) {
+        Ok(started) => *plane = Some(started),
+        Err(undo) => error!(bond = bond.name(), "data plane down: {undo}"),
+    }
+    Err(error)
+}
+
+/// `bond-dp set`: changes the option and logs it; the monitor publishes the change to the
+/// data plane within its next look.
+fn set_option(bond: &mut Bond, name: &str, value: &str) -> String {
+    match bond.set_option(name, value) {
+        Ok((events, warnings)) => {
+            info!(bond = bond.name(), "{name} set to {value}");
+            for event in &events {
+                log_event(bond.name(), event);
+            }
+            let mut answer = String::from("ok\n");
+            for w in warnings {
+                warn!(bond = bond.name(), "{w}");
+                answer += &format!("warning: {w}\n");
+            }
+            answer
+        }
+        Err(e) => format!("error: {e}\n"),
+    }
+}
