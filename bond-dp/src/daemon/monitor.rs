@@ -14,7 +14,7 @@ use super::{log_event, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
 use crate::config::{CarrierWatch, HostSpec};
 use crate::dataplane::DataPlane;
-use crate::monitor::stall::TX_STALL;
+use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
     host_addresses, read_link, set_mac, CarrierReader, HostAddress, LinkEvents, PacketSocket,
     StallWatch,
@@ -173,13 +173,20 @@ impl Watched<'_> {
         for (m, name) in b.member_names().enumerate() {
             let c = &view.members[m];
             let transitions = self.carriers[m].transitions();
-            let stalled = self.stalls[m].look(now, c.tx_in_flight, c.tx_completed, transitions);
+            let tx = TxCounts {
+                in_flight: c.tx_in_flight,
+                completed: c.tx_completed,
+                errors: c.tx_errors,
+            };
+            let stalled = self.stalls[m].look(now, tx, transitions);
             if stalled && !self.stalled[m] {
                 warn!(
                     bond = b.name(),
                     member = name,
                     in_flight = c.tx_in_flight,
-                    "stopped transmitting: no TX completion for {} ms, treating it as failed",
+                    tx_errors = c.tx_errors,
+                    "stopped transmitting (no TX completion for {} ms, or the kernel refused to \
+                     send), treating it as failed",
                     TX_STALL.as_millis()
                 );
             }

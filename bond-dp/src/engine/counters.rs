@@ -23,6 +23,8 @@ pub struct QueueCounters {
     /// member whose completions stop while frames wait has stopped transmitting.
     pub tx_completed: AtomicU64,
     pub tx_in_flight: AtomicU64,
+    /// Transmit wake-ups the kernel refused (the device will not send).
+    pub tx_errors: AtomicU64,
 }
 
 impl QueueCounters {
@@ -37,6 +39,7 @@ impl QueueCounters {
             tx_ring_full: AtomicU64::new(0),
             tx_completed: AtomicU64::new(0),
             tx_in_flight: AtomicU64::new(0),
+            tx_errors: AtomicU64::new(0),
         }
     }
 }
@@ -105,6 +108,7 @@ impl BondCounters {
                         tx_ring_full: get(&q.tx_ring_full),
                         tx_completed: get(&q.tx_completed),
                         tx_in_flight: get(&q.tx_in_flight),
+                        tx_errors: get(&q.tx_errors),
                     },
                 };
                 view.members[q.member].add(&queue.counts);
@@ -142,6 +146,7 @@ pub struct MemberCountersView {
     pub tx_ring_full: u64,
     pub tx_completed: u64,
     pub tx_in_flight: u64,
+    pub tx_errors: u64,
 }
 
 impl MemberCountersView {
@@ -153,6 +158,7 @@ impl MemberCountersView {
         self.tx_ring_full += o.tx_ring_full;
         self.tx_completed += o.tx_completed;
         self.tx_in_flight += o.tx_in_flight;
+        self.tx_errors += o.tx_errors;
     }
 }
 

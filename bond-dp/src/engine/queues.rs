@@ -120,6 +120,7 @@ impl MemberQueues {
             }
             c.tx_in_flight
                 .store(port.in_flight() as u64, Ordering::Relaxed);
+            c.tx_errors.store(port.tx_errors(), Ordering::Relaxed);
         }
         for port in extra {
             upkeep(port, &mut self.pool);

@@ -193,6 +193,7 @@ pub struct MemberPort {
     in_tx: usize,
     /// The kernel moves this socket's frames without a copy (it honours need_wakeup).
     pub zero_copy: bool,
+    tx_errors: u64,
     scratch: Vec<FrameDesc>,
 }
 
@@ -247,6 +248,7 @@ impl MemberPort {
             in_fill: 0,
             in_tx: 0,
             zero_copy,
+            tx_errors: 0,
             scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
         })
     }
@@ -300,10 +302,25 @@ impl MemberPort {
     /// Asks the kernel to transmit what the TX ring holds. Copy mode never raises
     /// need_wakeup yet transmits only when kicked; zero-copy drivers that clear the flag are
     /// spared the syscall.
+    /// Errors that say the device will not transmit (ENETDOWN, ENXIO, ...) are counted;
+    /// a full queue or a busy driver (EAGAIN, EBUSY, ENOBUFS) is not an error.
     fn kick_tx(&mut self) {
         if !self.zero_copy || self.tx.needs_wakeup() {
-            let _ = self.tx.wakeup();
+            if let Err(e) = self.tx.wakeup() {
+                let transient = [libc::EAGAIN, libc::EBUSY, libc::ENOBUFS, libc::EINTR];
+                if !e
+                    .raw_os_error()
+                    .is_some_and(|code| transient.contains(&code))
+                {
+                    self.tx_errors += 1;
+                }
+            }
         }
+    }
+
+    /// TX wake-ups the kernel refused with an error that is not transient.
+    pub fn tx_errors(&self) -> u64 {
+        self.tx_errors
     }
 
     /// Received frames, appended to `out` (at most `max`); the caller now holds them.
