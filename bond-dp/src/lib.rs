@@ -5,6 +5,7 @@
 //! - [`policy`]: transmit selection for every mode and hash policy — pure.
 //! - [`config`]: bonding options with the kernel's names, rules and messages — pure.
 //! - [`control`]: status rendering and the control socket.
+//! - [`lacp`]: 802.3ad LACP machines, PDUs and aggregator selection — pure.
 //! - [`monitor`]: member link state.
 //! - [`daemon`]: `bond-dp run`, which ties the above together.
 
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod engine;
 pub mod host;
+pub mod lacp;
 pub mod monitor;
 pub mod policy;
 pub mod wire;

@@ -1,0 +1,308 @@
+//! Scenario tests in simulated time: two LACP systems wired port to port, or one system and
+//! a scripted partner.
+
+use super::*;
+use pdu::Lacpdu;
+
+const TEN_G: PortLink = PortLink {
+    up: true,
+    speed_mbps: 10_000,
+    full_duplex: true,
+};
+
+fn link(speed_mbps: u32) -> PortLink {
+    PortLink {
+        speed_mbps,
+        ..TEN_G
+    }
+}
+
+/// A system with MAC 02:00:00:00:ID:00 and ports 02:00:00:00:ID:NN.
+fn system(id: u8, options: &str, links: &[PortLink]) -> Lacp {
+    let (o, _) = BondOptions::parse(&format!("mode=802.3ad {options}")).unwrap();
+    let ports: Vec<_> = links
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (MacAddr([2, 0, 0, 0, id, i as u8 + 1]), l))
+        .collect();
+    Lacp::new(
+        LacpConfig::from_options(&o, MacAddr([2, 0, 0, 0, id, 0])),
+        &ports,
+    )
+}
+
+/// Systems `a` and `b`, port i of one wired to port i of the other.
+struct Wire {
+    a: Lacp,
+    b: Lacp,
+    now: Duration,
+    /// Per link: whether frames from b still reach a.
+    b_to_a: Vec<bool>,
+    sent_by_a: u64,
+}
+
+impl Wire {
+    fn new(a: Lacp, b: Lacp) -> Wire {
+        let links = a.ports.len();
+        Wire {
+            a,
+            b,
+            now: Duration::ZERO,
+            b_to_a: vec![true; links],
+            sent_by_a: 0,
+        }
+    }
+
+    fn run(&mut self, seconds: u64) {
+        for _ in 0..seconds * 10 {
+            self.now += TICK;
+            let (mut from_a, mut from_b) = (Vec::new(), Vec::new());
+            self.a.advance(self.now, &mut from_a);
+            self.b.advance(self.now, &mut from_b);
+            self.sent_by_a += from_a.len() as u64;
+            for (port, frame) in from_a {
+                let _ = self.b.receive(port, &frame, &mut Vec::new());
+            }
+            for (port, frame) in from_b {
+                if self.b_to_a[port] {
+                    let _ = self.a.receive(port, &frame, &mut Vec::new());
+                }
+            }
+        }
+    }
+}
+
+fn distributing(l: &Lacp) -> Vec<bool> {
+    (0..l.ports.len()).map(|p| l.distributing(p)).collect()
+}
+
+#[test]
+fn two_active_systems_negotiate_one_aggregator() {
+    let mut w = Wire::new(
+        system(1, "lacp_rate=fast", &[TEN_G, TEN_G]),
+        system(2, "lacp_rate=fast", &[TEN_G, TEN_G]),
+    );
+    w.run(1);
+    assert_eq!(distributing(&w.a), [false, false], "aggregate wait first");
+    w.run(4);
+    assert_eq!(distributing(&w.a), [true, true]);
+    assert_eq!(distributing(&w.b), [true, true]);
+    let agg = w.a.active_aggregator().unwrap();
+    assert_eq!(
+        (agg.ports, agg.partner_mac),
+        (2, MacAddr([2, 0, 0, 0, 2, 0]))
+    );
+    // 10 Gb/s (class 5), full duplex: key 11.
+    assert_eq!((agg.actor_key, agg.partner_key), (11, 11));
+    let s = w.a.port_status(1);
+    assert_eq!(s.aggregator_id, w.a.port_status(0).aggregator_id);
+    assert_eq!(s.partner.port, 2);
+    assert_eq!(
+        s.actor.state.0 & 0x3f,
+        0x3f,
+        "active, fast, aggregating, in sync, coll/dist"
+    );
+    assert_eq!(s.actor_churn, (Churn::None, 0));
+    assert_eq!(s.partner_churn, (Churn::None, 0));
+}
+
+#[test]
+fn fast_and_slow_rates_set_the_partners_pace() {
+    for (rate, per_minute) in [("fast", 40..=80), ("slow", 2..=12)] {
+        let mut w = Wire::new(
+            system(1, &format!("lacp_rate={rate}"), &[TEN_G]),
+            system(2, &format!("lacp_rate={rate}"), &[TEN_G]),
+        );
+        w.run(10);
+        assert_eq!(distributing(&w.a), [true], "lacp_rate={rate}");
+        let before = w.sent_by_a;
+        w.run(60);
+        let sent = w.sent_by_a - before;
+        assert!(
+            per_minute.contains(&sent),
+            "lacp_rate={rate}: {sent} LACPDUs a minute"
+        );
+    }
+}
+
+#[test]
+fn passive_answers_an_active_partner_but_two_passive_never_speak() {
+    let mut w = Wire::new(
+        system(1, "lacp_rate=fast", &[TEN_G, TEN_G]),
+        system(2, "lacp_rate=fast lacp_active=off", &[TEN_G, TEN_G]),
+    );
+    w.run(5);
+    assert_eq!(distributing(&w.b), [true, true]);
+    assert!(!w.b.port_status(0).actor.state.has(PortState::ACTIVITY));
+
+    let mut w = Wire::new(
+        system(1, "lacp_active=off", &[TEN_G]),
+        system(2, "lacp_active=off", &[TEN_G]),
+    );
+    w.run(10);
+    assert_eq!(w.a.counters.lacpdus_sent + w.b.counters.lacpdus_sent, 0);
+    assert_eq!(w.a.port_status(0).partner.system, MacAddr::ZERO);
+}
+
+#[test]
+fn a_silent_partner_expires_then_defaults_and_leaves_the_aggregator() {
+    let mut w = Wire::new(
+        system(1, "lacp_rate=fast", &[TEN_G, TEN_G]),
+        system(2, "lacp_rate=fast", &[TEN_G, TEN_G]),
+    );
+    w.run(5);
+    assert_eq!(distributing(&w.a), [true, true]);
+    w.b_to_a = vec![false, false];
+    w.run(2);
+    assert_eq!(distributing(&w.a), [true, true], "within the 3 s timeout");
+    w.run(2);
+    let s = w.a.port_status(0);
+    assert!(s.actor.state.has(PortState::EXPIRED), "{s:?}");
+    assert_eq!(
+        distributing(&w.a),
+        [false, false],
+        "expired: partner out of sync"
+    );
+    w.run(3);
+    let s = w.a.port_status(0);
+    assert!(s.actor.state.has(PortState::DEFAULTED) && !s.actor.state.has(PortState::EXPIRED));
+    assert_eq!(s.partner.system, MacAddr::ZERO, "the partner is gone");
+    // Back to the defaults: each port is an individual link in its own aggregator.
+    assert_ne!(s.aggregator_id, w.a.port_status(1).aggregator_id);
+    // The partner comes back: they negotiate again.
+    w.b_to_a = vec![true, true];
+    w.run(5);
+    assert_eq!(distributing(&w.a), [true, true]);
+}
+
+#[test]
+fn different_keys_make_two_aggregators_and_ad_select_chooses() {
+    // Ports 0 and 1 run at 10 Gb/s, port 2 at 100 Gb/s: two keys, two aggregators.
+    let links = [TEN_G, TEN_G, link(100_000)];
+    for (select, carrying) in [
+        ("count", [true, true, false]),
+        ("bandwidth", [false, false, true]),
+    ] {
+        let mut w = Wire::new(
+            system(1, &format!("lacp_rate=fast ad_select={select}"), &links),
+            system(2, &format!("lacp_rate=fast ad_select={select}"), &links),
+        );
+        w.run(6);
+        assert_eq!(distributing(&w.a), carrying, "ad_select={select}");
+        assert_eq!(
+            distributing(&w.b),
+            carrying,
+            "ad_select={select}, partner side"
+        );
+        let (s0, s2) = (w.a.port_status(0), w.a.port_status(2));
+        assert_ne!(s0.aggregator_id, s2.aggregator_id);
+        assert_ne!(s0.actor.key, s2.actor.key);
+    }
+}
+
+#[test]
+fn stable_keeps_the_working_aggregator() {
+    let links = [TEN_G, TEN_G, link(100_000)];
+    let mut w = Wire::new(
+        system(1, "lacp_rate=fast", &links),
+        system(2, "lacp_rate=fast", &links),
+    );
+    w.run(6);
+    let first = w.a.active_aggregator().unwrap().id;
+    // The 100 Gb/s link drops to 1 Gb/s: bandwidth would now prefer the other aggregator,
+    // stable keeps the one carrying traffic as long as it works.
+    w.a.set_link(2, link(1000));
+    w.b.set_link(2, link(1000));
+    w.run(6);
+    assert_eq!(w.a.active_aggregator().unwrap().id, first);
+}
+
+/// A scripted partner that answers every LACPDU but never gets in sync.
+#[test]
+fn a_partner_that_never_syncs_is_churned_after_60_s() {
+    let mut a = system(1, "lacp_rate=fast", &[TEN_G]);
+    let mut now = Duration::ZERO;
+    let mut out = Vec::new();
+    for _ in 0..700 {
+        now += TICK;
+        out.clear();
+        a.advance(now, &mut out);
+        let me = a.port_status(0).actor;
+        let partner = PortInfo {
+            system_priority: 1,
+            system: MacAddr([2, 0, 0, 0, 9, 0]),
+            key: 11,
+            port_priority: 1,
+            port: 1,
+            state: PortState(
+                PortState::ACTIVITY | PortState::SHORT_TIMEOUT | PortState::AGGREGATION,
+            ),
+        };
+        let pdu = Lacpdu {
+            actor: partner,
+            partner: me,
+            collector_max_delay: 0,
+        };
+        a.receive(0, &pdu.to_frame(partner.system), &mut out)
+            .unwrap();
+    }
+    let s = a.port_status(0);
+    assert_eq!(s.partner_churn, (Churn::Churned, 1));
+    assert_eq!(
+        s.actor_churn,
+        (Churn::None, 0),
+        "we are in sync, the partner is not"
+    );
+    assert!(!s.distributing);
+}
+
+#[test]
+fn malformed_lacpdus_are_counted_and_ignored() {
+    let mut a = system(1, "lacp_rate=fast", &[TEN_G]);
+    let mut out = Vec::new();
+    a.advance(Duration::ZERO, &mut out);
+    let good = Lacpdu {
+        actor: PortInfo::default(),
+        partner: PortInfo::default(),
+        collector_max_delay: 0,
+    }
+    .to_frame(MacAddr([2, 0, 0, 0, 9, 1]));
+    let before = a.port_status(0);
+    for cut in [0, 10, 15, 30, 59] {
+        assert!(a.receive(0, &good[..cut], &mut out).is_err());
+    }
+    let mut bad_tlv = good.clone();
+    bad_tlv[16] = 7;
+    assert!(a.receive(0, &bad_tlv, &mut out).is_err());
+    assert_eq!(a.counters.bad_received, 6);
+    assert_eq!(a.counters.lacpdus_received, 0);
+    assert_eq!(a.port_status(0), before, "nothing changed");
+}
+
+#[test]
+fn marker_requests_get_a_response_on_the_same_port() {
+    let mut a = system(1, "", &[TEN_G, TEN_G]);
+    let request = Marker {
+        response: false,
+        port: 4,
+        system: MacAddr([2, 0, 0, 0, 9, 0]),
+        transaction: 77,
+    };
+    let mut out = Vec::new();
+    a.receive(1, &request.to_frame(MacAddr([2, 0, 0, 0, 9, 4])), &mut out)
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, 1);
+    assert_eq!(
+        &out[0].1[6..12],
+        &[2, 0, 0, 0, 1, 2],
+        "from the port's own MAC"
+    );
+    assert_eq!(
+        SlowPdu::parse(&out[0].1),
+        Ok(SlowPdu::Marker(Marker {
+            response: true,
+            ..request
+        }))
+    );
+}
