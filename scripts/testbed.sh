@@ -12,13 +12,16 @@
 #       ovs-appctl -t /tmp/bond-dp-ovs-PREFIX/vswitchd.ctl bond/show bond0
 #   scripts/testbed.sh down PREFIX
 #       stops the testbed's Open vSwitch, if any, and removes both namespaces and all in them
+#   scripts/testbed.sh ovs-stop PREFIX / ovs-start PREFIX
+#       stops Open vSwitch's switch daemon (the far end falls silent), and starts it again
+#       from its database, with the peer address back on br0
 #
 # PREFIX must be unique per run (tests and the demo use their pid). Needs root; the OVS peers
 # need openvswitch-switch (scripts/deps.sh installs it).
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 up PREFIX [MEMBERS] [--queues N] [--peer bridge|ovs-slb|ovs-lacp] | down PREFIX" >&2
+    echo "usage: $0 up PREFIX [MEMBERS] [--queues N] [--peer bridge|ovs-slb|ovs-lacp] | down PREFIX | ovs-stop PREFIX | ovs-start PREFIX" >&2
     exit 2
 }
 [[ $# -ge 2 ]] || usage
@@ -40,6 +43,22 @@ ovs() { ovs-vsctl --db="unix:$ovs_dir/db.sock" --no-wait "$@"; }
 # Everything of this testbed's Open vSwitch stays in its own directory.
 export OVS_RUNDIR=$ovs_dir OVS_LOGDIR=$ovs_dir OVS_DBDIR=$ovs_dir
 
+start_vswitchd() {
+    ip netns exec "$peer_ns" ovs-vswitchd "unix:$ovs_dir/db.sock" --pidfile="$ovs_dir/vswitchd.pid" \
+        --log-file="$ovs_dir/vswitchd.log" --unixctl="$ovs_dir/vswitchd.ctl" -vconsole:off --detach
+}
+
+# The peer's address on br0, checksums finished in software (see `up`).
+peer_address() {
+    ip -n "$peer_ns" addr replace 10.77.0.2/24 dev br0
+    ip -n "$peer_ns" link set br0 up
+    # veth hands frames over with checksums left to "hardware"; XDP on the bond side sees
+    # them unfinished. Real NICs deliver complete checksums: make the peer side compute them.
+    for dev in br0 $(seq -f 'p%g' 0 $((members - 1))); do
+        ip netns exec "$peer_ns" ethtool -K "$dev" tx off >/dev/null
+    done
+}
+
 start_ovs() {
     local bond_args=$1
     mkdir -p "$ovs_dir"
@@ -48,8 +67,7 @@ start_ovs() {
         --pidfile="$ovs_dir/ovsdb.pid" --log-file="$ovs_dir/ovsdb.log" \
         --unixctl="$ovs_dir/ovsdb.ctl" -vconsole:off --detach
     ovs init
-    ip netns exec "$peer_ns" ovs-vswitchd "unix:$ovs_dir/db.sock" --pidfile="$ovs_dir/vswitchd.pid" \
-        --log-file="$ovs_dir/vswitchd.log" --unixctl="$ovs_dir/vswitchd.ctl" -vconsole:off --detach
+    start_vswitchd
     ovs add-br br0 -- set bridge br0 datapath_type=netdev
     local ports=()
     for ((i = 0; i < members; i++)); do ports+=("p$i"); done
@@ -97,13 +115,20 @@ up)
     ovs-slb) start_ovs "lacp=off bond_mode=balance-slb" ;;
     ovs-lacp) start_ovs "lacp=active bond_mode=balance-tcp other_config:lacp-time=fast" ;;
     esac
-    ip -n "$peer_ns" addr add 10.77.0.2/24 dev br0
-    ip -n "$peer_ns" link set br0 up
-    # veth hands frames over with checksums left to "hardware"; XDP on the bond side sees
-    # them unfinished. Real NICs deliver complete checksums: make the peer side compute them.
-    for dev in br0 $(seq -f 'p%g' 0 $((members - 1))); do
-        ip netns exec "$peer_ns" ethtool -K "$dev" tx off >/dev/null
+    peer_address
+    ;;
+ovs-stop)
+    # The switch goes away (its bridge with it); its database stays for ovs-start.
+    ovs-appctl -t "$ovs_dir/vswitchd.ctl" exit
+    ;;
+ovs-start)
+    start_vswitchd
+    for _ in $(seq 100); do
+        ip -n "$peer_ns" link show br0 >/dev/null 2>&1 && break
+        sleep 0.1
     done
+    members=$(ip -n "$peer_ns" -o link show | grep -c ': p[0-9]*@')
+    peer_address
     ;;
 down)
     if [[ -d $ovs_dir ]]; then

@@ -299,6 +299,23 @@ impl Testbed {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// ovs-vsctl against this testbed's Open vSwitch database.
+    pub fn ovs_vsctl(&self, args: &str) -> Output {
+        sh(&format!(
+            "ovs-vsctl --db=unix:/tmp/bond-dp-ovs-{}/db.sock {args}",
+            self.prefix
+        ))
+    }
+
+    /// scripts/testbed.sh on this testbed: `ovs-stop`, `ovs-start`.
+    pub fn testbed_sh(&self, command: &str) {
+        sh(&format!(
+            "{} {command} {}",
+            repo_path("scripts/testbed.sh").display(),
+            self.prefix
+        ));
+    }
+
     pub fn in_peer(&self, cmd: &str) -> Output {
         sh(&format!("ip netns exec {} sh -c '{cmd}'", self.peer_ns))
     }

@@ -5,4 +5,6 @@ pub mod socket;
 pub mod status;
 
 pub use socket::{ControlServer, Request};
-pub use status::{BondStatus, DataPlaneStatus, MemberStatus};
+pub use status::{
+    AggregatorInfo, BondStatus, DataPlaneStatus, LacpduDetails, MemberLacpStatus, MemberStatus,
+};

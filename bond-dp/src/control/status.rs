@@ -59,6 +59,41 @@ pub struct LacpStatus {
     pub ad_select: String,
     pub system_priority: u32,
     pub system_mac: String,
+    /// The aggregator carrying traffic, once LACP runs.
+    #[serde(default)]
+    pub active_aggregator: Option<AggregatorInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregatorInfo {
+    pub id: usize,
+    pub ports: usize,
+    pub actor_key: u16,
+    pub partner_key: u16,
+    pub partner_mac: String,
+}
+
+/// One member's 802.3ad details.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLacpStatus {
+    pub aggregator_id: Option<usize>,
+    pub actor_churn_state: String,
+    pub partner_churn_state: String,
+    pub actor_churned_count: u32,
+    pub partner_churned_count: u32,
+    pub actor: LacpduDetails,
+    pub partner: LacpduDetails,
+}
+
+/// An LACPDU's actor or partner information, as /proc shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LacpduDetails {
+    pub system_priority: u16,
+    pub system_mac: String,
+    pub key: u16,
+    pub port_priority: u16,
+    pub port_number: u16,
+    pub port_state: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +107,8 @@ pub struct MemberStatus {
     pub permanent_hw_addr: String,
     pub queue_id: u16,
     pub prio: i32,
+    #[serde(default)]
+    pub lacp: Option<MemberLacpStatus>,
 }
 
 impl BondStatus {
@@ -121,6 +158,7 @@ impl BondStatus {
                     .ad_actor_system
                     .map(|m| m.to_string())
                     .unwrap_or_default(),
+                active_aggregator: None,
             }),
             host,
             members: Vec::new(),
@@ -201,7 +239,25 @@ impl BondStatus {
             );
             let _ = writeln!(s, "System priority: {}", l.system_priority);
             let _ = writeln!(s, "System MAC address: {}", l.system_mac);
-            let _ = writeln!(s, "bond {} has no active aggregator", self.name);
+            match &l.active_aggregator {
+                Some(a) => {
+                    s.push_str("Active Aggregator Info:\n");
+                    let _ = writeln!(s, "\tAggregator ID: {}", a.id);
+                    let _ = writeln!(s, "\tNumber of ports: {}", a.ports);
+                    let _ = writeln!(s, "\tActor Key: {}", a.actor_key);
+                    let _ = writeln!(s, "\tPartner Key: {}", a.partner_key);
+                    let _ = writeln!(s, "\tPartner Mac Address: {}", a.partner_mac);
+                    if a.partner_mac == crate::wire::MacAddr::ZERO.to_string() {
+                        s.push_str(
+                            "\t(bond-dp: the partner MAC is all zeros: the far end is not \
+                             speaking LACP)\n",
+                        );
+                    }
+                }
+                None => {
+                    let _ = writeln!(s, "bond {} has no active aggregator", self.name);
+                }
+            }
         }
         for m in &self.members {
             let _ = writeln!(s, "\nSlave Interface: {}", m.name);
@@ -221,6 +277,30 @@ impl BondStatus {
             let _ = writeln!(s, "Link Failure Count: {}", m.link_failure_count);
             let _ = writeln!(s, "Permanent HW addr: {}", m.permanent_hw_addr);
             let _ = writeln!(s, "Slave queue ID: {}", m.queue_id);
+            if let Some(l) = &m.lacp {
+                match l.aggregator_id {
+                    Some(id) => {
+                        let _ = writeln!(s, "Aggregator ID: {id}");
+                    }
+                    None => s.push_str("Aggregator ID: N/A\n"),
+                }
+                let _ = writeln!(s, "Actor Churn State: {}", l.actor_churn_state);
+                let _ = writeln!(s, "Partner Churn State: {}", l.partner_churn_state);
+                let _ = writeln!(s, "Actor Churned Count: {}", l.actor_churned_count);
+                let _ = writeln!(s, "Partner Churned Count: {}", l.partner_churned_count);
+                for (side, d, key) in [
+                    ("actor", &l.actor, "port key"),
+                    ("partner", &l.partner, "oper key"),
+                ] {
+                    let _ = writeln!(s, "details {side} lacp pdu:");
+                    let _ = writeln!(s, "    system priority: {}", d.system_priority);
+                    let _ = writeln!(s, "    system mac address: {}", d.system_mac);
+                    let _ = writeln!(s, "    {key}: {}", d.key);
+                    let _ = writeln!(s, "    port priority: {}", d.port_priority);
+                    let _ = writeln!(s, "    port number: {}", d.port_number);
+                    let _ = writeln!(s, "    port state: {}", d.port_state);
+                }
+            }
         }
         s
     }
@@ -248,6 +328,7 @@ mod tests {
             permanent_hw_addr: mac.into(),
             queue_id: 0,
             prio: 0,
+            lacp: None,
         }
     }
 

@@ -172,6 +172,15 @@ fn log_event(bond: &str, event: &Event) {
             ),
             None => warn!(bond, "now running without any active interface!"),
         },
+        Event::Distributing(m, true) => {
+            info!(bond, member = %m, "802.3ad: collecting and distributing")
+        }
+        Event::Distributing(m, false) => warn!(bond, member = %m, "802.3ad: stopped distributing"),
+        Event::NoLacpPartner(true) => warn!(
+            bond,
+            "802.3ad: the partner MAC is 00:00:00:00:00:00: the far end is not speaking LACP"
+        ),
+        Event::NoLacpPartner(false) => info!(bond, "802.3ad: the partner speaks LACP"),
     }
 }
 

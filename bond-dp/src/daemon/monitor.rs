@@ -19,7 +19,7 @@ use crate::monitor::{
     host_addresses, read_link, set_mac, CarrierReader, HostAddress, LinkEvents, PacketSocket,
     StallWatch,
 };
-use crate::wire::{arp, ndisc, MacAddr};
+use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
 /// What the monitor keeps per bond.
 struct Watched<'a> {
@@ -88,9 +88,17 @@ impl<'a> Watched<'a> {
             macs.push(kept(name).map_or(own, |i| self.macs.members[i]));
             sockets.push(match kept(name) {
                 Some(i) => self.sockets[i].take(),
-                None => PacketSocket::open(name)
-                    .map_err(|e| warn!(bond = b.name(), member = name, "no packet socket: {e}"))
-                    .ok(),
+                None => {
+                    // 802.3ad reads the LACPDUs the XDP program passes to the kernel.
+                    let socket = if b.runs_lacp() {
+                        PacketSocket::open_receiving(name, ethertype::SLOW_PROTOCOLS)
+                    } else {
+                        PacketSocket::open(name)
+                    };
+                    socket
+                        .map_err(|e| warn!(bond = b.name(), member = name, "no packet socket: {e}"))
+                        .ok()
+                }
             });
         }
         let n = b.member_count();
@@ -132,6 +140,9 @@ impl Watched<'_> {
             }
         } else {
             self.mii_look(b, polled, now);
+        }
+        if b.runs_lacp() && b.lacp_due().is_none_or(|t| now >= t) {
+            self.lacp_round(b, now);
         }
         if let Some(member) = b.peer_notification_due(now) {
             notify_peers(b, member, self);
@@ -241,6 +252,35 @@ impl Watched<'_> {
             if sent {
                 b.arp_sent(member, now);
             }
+        }
+    }
+
+    /// 802.3ad: the slow-protocol frames members received go to LACP, its machines run, and
+    /// what it sends leaves on the members' packet sockets.
+    fn lacp_round(&mut self, b: &mut Bond, now: Duration) {
+        let mut buf = [0u8; 2048];
+        let mut out = Vec::new();
+        for (m, socket) in self.sockets.iter().enumerate() {
+            let Some(socket) = socket else { continue };
+            while let Some(n) = socket.recv(&mut buf) {
+                out.extend(b.lacp_receive(m, &buf[..n]));
+            }
+        }
+        let (frames, events) = b.lacp_advance(now);
+        out.extend(frames);
+        for (m, frame) in out {
+            if let Some(Some(socket)) = self.sockets.get(m) {
+                if let Err(e) = socket.send(&frame) {
+                    warn!(
+                        bond = b.name(),
+                        member = b.member_name(m),
+                        "sending an LACPDU: {e}"
+                    );
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.apply(b, &events);
         }
     }
 

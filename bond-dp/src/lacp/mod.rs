@@ -92,6 +92,7 @@ pub struct AggregatorStatus {
     pub partner_mac: MacAddr,
 }
 
+#[derive(Clone, Debug)]
 pub struct Lacp {
     cfg: LacpConfig,
     ports: Vec<Port>,
@@ -303,12 +304,16 @@ impl Lacp {
         best
     }
 
-    /// Whether frames may leave on `port`: it distributes, in the active aggregator.
+    /// Whether frames may leave on `port`: it distributes, in the active aggregator. Like
+    /// the kernel, an active aggregator without a partner (the far end does not speak LACP)
+    /// uses its port anyway, as an individual link.
     pub fn distributing(&self, port: usize) -> bool {
         let p = &self.ports[port];
-        p.mux == MuxState::CollectingDistributing
-            && p.aggregator.is_some()
-            && p.aggregator == self.active
+        let Some(agg) = p.aggregator.filter(|&a| Some(a) == self.active) else {
+            return false;
+        };
+        let individual = !self.aggregators[agg].has_partner() && p.link.up;
+        p.mux == MuxState::CollectingDistributing || individual
     }
 
     /// Whether frames received on `port` go to the host.

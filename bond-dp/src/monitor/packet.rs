@@ -1,6 +1,7 @@
 //! A raw packet socket on one member, for the frames the control plane sends itself (peer
-//! notifications, probes). It goes around the data plane, so it works while the workers are
-//! saturated, and on a member the XDP program currently drops on.
+//! notifications, probes, LACPDUs) and the slow-protocol frames it receives (the XDP program
+//! passes those to the kernel). It goes around the data plane, so it works while the workers
+//! are saturated, and on a member the XDP program currently drops on.
 
 use std::ffi::CString;
 use std::io;
@@ -14,6 +15,16 @@ pub struct PacketSocket {
 impl PacketSocket {
     /// A send-only AF_PACKET socket on `iface` (protocol 0: it receives nothing).
     pub fn open(iface: &str) -> io::Result<PacketSocket> {
+        Self::open_for(iface, 0)
+    }
+
+    /// An AF_PACKET socket on `iface` that also receives the frames of one EtherType,
+    /// without blocking.
+    pub fn open_receiving(iface: &str, ethertype: u16) -> io::Result<PacketSocket> {
+        Self::open_for(iface, ethertype)
+    }
+
+    fn open_for(iface: &str, ethertype: u16) -> io::Result<PacketSocket> {
         let name = CString::new(iface)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
         // SAFETY: `name` is a valid C string.
@@ -21,27 +32,60 @@ impl PacketSocket {
         if ifindex == 0 {
             return Err(io::Error::last_os_error());
         }
+        let protocol = i32::from(ethertype.to_be());
+        let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: plain socket(2); the result is checked before use.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        let raw = unsafe { libc::socket(libc::AF_PACKET, flags, protocol) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(PacketSocket {
+        let socket = PacketSocket {
             fd,
             ifindex: ifindex as i32,
-        })
+        };
+        if ethertype != 0 {
+            // Only this member's frames: bind to it.
+            let addr = socket.address(ethertype.to_be(), &[]);
+            // SAFETY: `addr` is a valid sockaddr_ll for the length given.
+            let rc = unsafe {
+                libc::bind(
+                    socket.fd.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(socket)
+    }
+
+    /// This socket's link-layer address: the member, a protocol, a destination MAC.
+    fn address(&self, protocol_be: u16, dst: &[u8]) -> libc::sockaddr_ll {
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value to fill in.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = protocol_be;
+        addr.sll_ifindex = self.ifindex;
+        addr.sll_halen = 6;
+        let n = dst.len().min(6);
+        addr.sll_addr[..n].copy_from_slice(&dst[..n]);
+        addr
+    }
+
+    /// A frame received, if one is waiting: its length in `buf`.
+    pub fn recv(&self, buf: &mut [u8]) -> Option<usize> {
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        usize::try_from(n).ok()
     }
 
     /// Sends one whole Ethernet frame out of the member.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value to fill in.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = self.ifindex;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&frame[..6.min(frame.len())]);
+        let addr = self.address(0, &frame[..6.min(frame.len())]);
         // SAFETY: `frame` and `addr` are valid for the lengths given.
         let rc = unsafe {
             libc::sendto(

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use crate::config::{BondConfig, FailOverMac, Warning};
 use crate::control::{BondStatus, MemberStatus};
+use crate::lacp::Lacp;
 use crate::monitor::{ArpMonitor, LinkFacts, MiiMachine, PeerNotifier, Transition};
+
+mod lacp;
 use crate::policy::{
     find_best_active, reselect_on_member_up, Candidate, LinkState, MemberId, MemberTx, Mode,
     TxSnapshot,
@@ -31,6 +34,10 @@ pub enum Event {
         from: Option<String>,
         to: Option<String>,
     },
+    /// 802.3ad: a member started or stopped collecting and distributing.
+    Distributing(String, bool),
+    /// 802.3ad: the active aggregator has no partner (all-zero MAC), or has one again.
+    NoLacpPartner(bool),
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +54,10 @@ pub struct Bond {
     membership_changed: bool,
     /// With ARP monitoring, it says which members are up (as carrier does with miimon).
     arp: Option<ArpMonitor>,
+    /// 802.3ad: which members collect and distribute.
+    lacp: Option<Lacp>,
+    /// 802.3ad: the operator was told the far end does not speak LACP.
+    lacp_silence_reported: bool,
     macs: MacPlan,
 }
 
@@ -99,6 +110,8 @@ impl Bond {
             changed: false,
             membership_changed: false,
             arp: None,
+            lacp: None,
+            lacp_silence_reported: false,
             macs: MacPlan {
                 members: Vec::new(),
                 host: MacAddr::ZERO,
@@ -113,6 +126,7 @@ impl Bond {
             bond.active = bond.best_active(true);
         }
         bond.macs = bond.initial_macs();
+        bond.lacp = bond.new_lacp();
         bond
     }
 
@@ -137,11 +151,13 @@ impl Bond {
             match m.mii.observe(carrier, now, no_active) {
                 Some(Transition::Up) => {
                     events.push(Event::MemberUp(m.name.clone()));
+                    self.lacp_link_changed(id);
                     let candidates = self.candidates();
                     reselect |= reselect_on_member_up(&candidates, id, self.primary(), self.active);
                 }
                 Some(Transition::Down) => {
                     events.push(Event::MemberDown(m.name.clone()));
+                    self.lacp_link_changed(id);
                     reselect |= self.active == Some(id);
                 }
                 Some(Transition::Pending(state)) => {
@@ -296,6 +312,8 @@ impl Bond {
             let next = self.best_active(true);
             self.change_active(next, &mut events);
         }
+        // LACP starts over on the new member list (the partner renegotiates).
+        self.lacp = self.new_lacp();
         self.membership_changed = true;
         Ok(events)
     }
@@ -337,6 +355,7 @@ impl Bond {
             });
             self.set_active(next);
         }
+        self.lacp = self.new_lacp();
         self.membership_changed = true;
         Ok((events, member.facts.mac))
     }
@@ -420,6 +439,7 @@ impl Bond {
             .iter()
             .filter_map(|m| m.mii.deadline())
             .chain(self.notifier.next_due())
+            .chain(self.lacp_due())
             .min()
     }
 
@@ -471,11 +491,7 @@ impl Bond {
 
     /// Whether the bond has carrier: any member usable (802.3ad: at least min_links).
     pub fn carrier(&self) -> bool {
-        let usable = self
-            .members
-            .iter()
-            .filter(|m| m.mii.carries_traffic())
-            .count();
+        let usable = (0..self.members.len()).filter(|&m| self.can_tx(m)).count();
         match self.config.options.mode {
             Mode::Lacp => usable > 0 && usable >= self.config.options.min_links as usize,
             _ => usable > 0,
@@ -495,7 +511,17 @@ impl Bond {
     /// drops what arrives on inactive members.
     pub fn delivers(&self, member: MemberId) -> bool {
         let o = &self.config.options;
+        if let Some(lacp) = &self.lacp {
+            return lacp.collecting(member);
+        }
         !o.mode.uses_primary() || o.all_slaves_active || self.active == Some(member)
+    }
+
+    /// Whether `member` may transmit: its link is usable and, in 802.3ad, it distributes in
+    /// the active aggregator.
+    fn can_tx(&self, member: MemberId) -> bool {
+        self.members[member].mii.carries_traffic()
+            && self.lacp.as_ref().is_none_or(|l| l.distributing(member))
     }
 
     pub fn member_count(&self) -> usize {
@@ -507,16 +533,17 @@ impl Bond {
         let members = self
             .members
             .iter()
-            .map(|m| MemberTx {
+            .enumerate()
+            .map(|(id, m)| MemberTx {
                 mac: m.facts.mac,
                 speed_mbps: m.facts.speed_mbps.unwrap_or(0),
-                can_tx: m.mii.carries_traffic(),
+                can_tx: self.can_tx(id),
             })
             .collect();
         let active = if self.config.options.mode.uses_primary() {
             self.active
         } else {
-            self.members.iter().position(|m| m.mii.carries_traffic())
+            (0..self.members.len()).find(|&m| self.can_tx(m))
         };
         let delivers = (0..self.members.len()).map(|m| self.delivers(m)).collect();
         TxSnapshot::new(members, active, self.macs.host).with_receive(delivers, self.watches_arp())
@@ -546,8 +573,10 @@ impl Bond {
                 permanent_hw_addr: m.facts.mac.to_string(),
                 queue_id: o.queue_id.get(&m.name).copied().unwrap_or(0),
                 prio: o.prio.get(&m.name).copied().unwrap_or(0),
+                lacp: None,
             })
             .collect();
+        self.lacp_status(&mut st);
         st
     }
 }
@@ -829,10 +858,33 @@ mod tests {
     }
 
     #[test]
-    fn lacp_carrier_needs_min_links() {
-        let mut b = bond("mode=802.3ad min_links=2", &[true, true]);
+    fn an_8023ad_bond_speaks_lacp_on_every_member() {
+        let mut b = bond("mode=802.3ad lacp_rate=fast", &[true, true]);
+        let mut sent = Vec::new();
+        for t in 0..20 {
+            sent.extend(b.lacp_advance(ms(100 * t)).0);
+        }
+        let ports: Vec<usize> = sent.iter().map(|(m, _)| *m).collect();
+        assert!(ports.contains(&0) && ports.contains(&1), "{ports:?}");
+        // No partner answers: like the kernel, one member carries traffic as an individual
+        // link.
         assert!(b.carrier());
-        b.observe(&[true, false], ms(900));
-        assert!(!b.carrier());
+        assert_eq!(b.snapshot().usable().len(), 1);
+    }
+
+    #[test]
+    fn lacp_carrier_needs_min_links() {
+        // No partner answers: one member carries traffic as an individual link (as the
+        // kernel does), which is enough for min_links=1 but not 2.
+        for (min_links, carrier) in [(1, true), (2, false)] {
+            let mut b = bond(
+                &format!("mode=802.3ad min_links={min_links}"),
+                &[true, true],
+            );
+            for t in 0..10 {
+                b.lacp_advance(ms(100 * t));
+            }
+            assert_eq!(b.carrier(), carrier, "min_links={min_links}");
+        }
     }
 }
