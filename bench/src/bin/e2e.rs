@@ -7,6 +7,8 @@
 //!   logic: the ceiling bond-dp's forwarding is measured against.
 //! - `txonly`: frames made in-process and sent through a bond's in-process API.
 //! - `pcap`: the generator's frames as a pcap file, for tcpreplay's exact-rate sending.
+//! - `lacp-partner`: an LACP partner on interfaces (bond-dp's own sans-IO LACP over packet
+//!   sockets), so that an 802.3ad bond under test distributes on all its members.
 //!
 //! All of them use bond-dp's own XDP program and socket layer, so the raw figures measure the
 //! same I/O code the bond runs, without selection.
@@ -30,6 +32,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Speak LACP (active, fast rate) as one system on `ifaces` for `seconds`.
+    LacpPartner {
+        #[arg(long, value_delimiter = ',')]
+        ifaces: Vec<String>,
+        #[arg(long)]
+        seconds: f64,
+    },
     /// Write one frame of each of `flows` flows to a pcap file.
     Pcap {
         #[arg(long)]
@@ -114,6 +123,7 @@ fn main() {
             core,
         } => forward(&from, &to, seconds, core),
         Command::Pcap { out, flows } => write_pcap(&out, flows),
+        Command::LacpPartner { ifaces, seconds } => lacp_partner(&ifaces, seconds),
         Command::Txonly {
             members,
             options,
@@ -315,5 +325,55 @@ fn write_pcap(out: &std::path::Path, flows: u16) -> Result<()> {
         file.extend_from_slice(&frame);
     }
     std::fs::write(out, file)?;
+    Ok(())
+}
+
+/// An LACP partner: one system over `ifaces`, active and fast, until `seconds` pass. The
+/// XDP sink or generator on the same interfaces passes slow-protocol frames to the kernel,
+/// where the packet sockets read them.
+fn lacp_partner(ifaces: &[String], seconds: f64) -> Result<()> {
+    use bond_dp::config::AdSelect;
+    use bond_dp::lacp::{Lacp, LacpConfig, PortLink};
+    use bond_dp::monitor::{read_link, PacketSocket};
+    use bond_dp::wire::{ethertype, MacAddr};
+
+    let link = PortLink {
+        up: true,
+        speed_mbps: 10_000,
+        full_duplex: true,
+    };
+    let mut ports = Vec::new();
+    let mut sockets = Vec::new();
+    for iface in ifaces {
+        ports.push((read_link(iface)?.mac, link));
+        sockets.push(PacketSocket::open_receiving(
+            iface,
+            ethertype::SLOW_PROTOCOLS,
+        )?);
+    }
+    let cfg = LacpConfig {
+        system: MacAddr([0x02, 0xbe, 0, 0, 0, 0x99]),
+        system_priority: 32768,
+        user_port_key: 0,
+        fast: true,
+        active: true,
+        ad_select: AdSelect::Stable,
+    };
+    let mut lacp = Lacp::new(cfg, &ports);
+    let (start, end) = (Instant::now(), stop_after(seconds));
+    let mut buf = [0u8; 2048];
+    let mut out = Vec::new();
+    while running(end) {
+        for (port, socket) in sockets.iter().enumerate() {
+            while let Some(n) = socket.recv(&mut buf) {
+                let _ = lacp.receive(port, &buf[..n], &mut out);
+            }
+        }
+        lacp.advance(start.elapsed(), &mut out);
+        for (port, frame) in out.drain(..) {
+            sockets[port].send(&frame)?;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Ok(())
 }
