@@ -482,3 +482,35 @@ fn hash_in_other_modes_prints_the_modes_choice() {
     assert_eq!(out("mode=active-backup"), "0 0x00000803\n0 0x00000803\n");
     assert_eq!(out("mode=broadcast"), "all 0x00000803\nall 0x00000803\n");
 }
+
+#[test]
+fn import_turns_other_tools_bonds_into_a_config_that_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let bond = write(
+        "ifcfg-bond0",
+        "DEVICE=bond0\nBONDING_OPTS=\"mode=active-backup miimon=100 primary=eth0\"\n",
+    );
+    let eth0 = write("ifcfg-eth0", "DEVICE=eth0\nMASTER=bond0\nSLAVE=yes\n");
+    let eth1 = write("ifcfg-eth1", "DEVICE=eth1\nMASTER=bond0\nSLAVE=yes\n");
+    let toml = accepted(&["import", &bond, &eth0, &eth1]);
+    assert!(
+        toml.contains("[bond.bond0]\nmembers = [\"eth0\", \"eth1\"]\n"),
+        "{toml}"
+    );
+    // What import prints is a config `run` takes.
+    let config = write("bond-dp.toml", &toml);
+    let dry = accepted(&["run", "--config", &config, "--dry-run"]);
+    assert!(dry.contains("bond0"), "{dry}");
+    // A bad value is refused with the file and line.
+    let bad = write("bonding.conf", "options bonding mode=1 miimon=often\n");
+    let err = refused(&["import", &bad]);
+    assert!(
+        err.contains("bonding.conf:1: option miimon: invalid value \"often\""),
+        "{err}"
+    );
+}

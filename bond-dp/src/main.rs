@@ -32,6 +32,16 @@ enum Command {
     Set(SetArgs),
     /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
     Hash(HashArgs),
+    /// Turn bonds written for other tools (ifcfg files, modprobe options, nmcli command
+    /// lines) into bond-dp's TOML, on standard output; warnings go to standard error too.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The files: ifcfg-* (bond and members), modprobe .conf, nmcli command lines.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -173,6 +183,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status(args),
         Command::Set(args) => set(args),
         Command::Hash(args) => hash(args),
+        Command::Import(args) => import(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -313,6 +324,21 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
     } else {
         print!("{}", answers.join("\n"));
     }
+    Ok(())
+}
+
+fn import(args: ImportArgs) -> Result<(), Failure> {
+    let mut files = Vec::new();
+    for path in &args.files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure(1, format!("{}: {e}", path.display())))?;
+        files.push((path.display().to_string(), text));
+    }
+    let imported = bond_dp::config::import::import(&files).map_err(bad_input)?;
+    for w in &imported.warnings {
+        eprintln!("bond-dp: warning: {w}");
+    }
+    print!("{}", imported.to_toml());
     Ok(())
 }
 

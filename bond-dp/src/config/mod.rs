@@ -4,6 +4,7 @@
 mod engine;
 mod error;
 mod file;
+pub mod import;
 mod options;
 mod values;
 

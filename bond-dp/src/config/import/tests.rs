@@ -1,0 +1,125 @@
+use super::*;
+use crate::policy::Mode;
+
+fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(f, t)| (f.to_string(), t.to_string()))
+        .collect()
+}
+
+#[test]
+fn rhel_ifcfg_bond_and_member_files() {
+    let imported = import(&files(&[
+        (
+            "ifcfg-bond0",
+            "# Managed by hand\nDEVICE=bond0\nTYPE=Bond\nBONDING_MASTER=yes\n\
+             BONDING_OPTS=\"mode=active-backup miimon=100 primary=eth0 updelay=200\"\n\
+             IPADDR=192.0.2.10\nPREFIX=24\nONBOOT=yes\n",
+        ),
+        (
+            "ifcfg-eth0",
+            "DEVICE=eth0\nMASTER=bond0\nSLAVE=yes\nONBOOT=yes\n",
+        ),
+        ("ifcfg-eth1", "TYPE=Ethernet\nMASTER=bond0\nSLAVE=yes\n"),
+    ]))
+    .unwrap();
+    assert_eq!(imported.bonds.len(), 1);
+    let b = &imported.bonds[0];
+    assert_eq!(
+        (b.name.as_str(), b.members.as_slice()),
+        ("bond0", &["eth0".to_string(), "eth1".to_string()][..])
+    );
+    assert_eq!(b.options.mode, Mode::ActiveBackup);
+    assert_eq!((b.options.miimon, b.options.updelay), (100, 200));
+    assert_eq!(b.addresses, ["192.0.2.10/24"]);
+    let toml = imported.to_toml();
+    assert!(
+        toml.contains("[bond.bond0]\nmembers = [\"eth0\", \"eth1\"]\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("ip addr add 192.0.2.10/24 dev bond0"),
+        "{toml}"
+    );
+    // The TOML reads back as a bond-dp config.
+    let config = crate::config::ConfigFile::parse(&toml, "imported").unwrap();
+    assert_eq!(
+        config.bond("bond0").unwrap().options.mode,
+        Mode::ActiveBackup
+    );
+}
+
+#[test]
+fn modprobe_options_apply_to_every_bond_the_module_makes() {
+    let imported = import(&files(&[(
+        "/etc/modprobe.d/bonding.conf",
+        "alias netdev-bond0 bonding\noptions bonding mode=4 miimon=100 lacp_rate=1 max_bonds=2\n",
+    )]))
+    .unwrap();
+    let names: Vec<&str> = imported.bonds.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["bond0", "bond1"]);
+    assert!(imported.bonds.iter().all(|b| b.options.mode == Mode::Lacp));
+    assert!(imported
+        .warnings
+        .iter()
+        .any(|w| w.contains("bond bond1 has no members")));
+}
+
+#[test]
+fn nmcli_sequences_with_modify_and_connection_names() {
+    let imported = import(&files(&[(
+        "runbook.sh",
+        "nmcli con add type bond con-name uplink ifname bond0 bond.options \"mode=active-backup,miimon=100\"\n\
+         nmcli con add type ethernet con-name uplink-p1 ifname eth0 master uplink\n\
+         nmcli connection add type bond-slave ifname eth1 master bond0\n\
+         nmcli con mod uplink bond.options \"mode=802.3ad,miimon=100,lacp_rate=fast\"\n\
+         nmcli con mod uplink ipv4.addresses 192.0.2.10/24 ipv4.method manual\n",
+    )]))
+    .unwrap();
+    let b = &imported.bonds[0];
+    assert_eq!(b.name, "bond0");
+    assert_eq!(b.members, ["eth0", "eth1"]);
+    assert_eq!(b.options.mode, Mode::Lacp);
+    assert_eq!(b.addresses, ["192.0.2.10/24"]);
+}
+
+#[test]
+fn typos_are_reported_with_file_line_and_the_nearest_option() {
+    let imported = import(&files(&[(
+        "ifcfg-bond0",
+        "DEVICE=bond0\nBONDING_OPTS=\"mode=1 miimon=100 updealy=200\"\n",
+    )]))
+    .unwrap();
+    assert_eq!(
+        imported.warnings[0],
+        "ifcfg-bond0:2: unknown option \"updealy\" (did you mean \"updelay\"?): left out"
+    );
+    assert!(imported
+        .to_toml()
+        .contains("# warning: ifcfg-bond0:2: unknown option"));
+    // A bad value refuses the import, naming where it was.
+    let err = import(&files(&[(
+        "bonding.conf",
+        "options bonding mode=active-backup miimon=often\n",
+    )]))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("bonding.conf:1: option miimon: invalid value \"often\""),
+        "{err}"
+    );
+    let unknown = import(&files(&[("notes.txt", "hello\n")])).unwrap_err();
+    assert!(unknown
+        .to_string()
+        .contains("cannot tell which tool wrote it"));
+}
+
+#[test]
+fn shell_words_follow_quotes_and_escapes() {
+    assert_eq!(
+        shell_words(r#"a "b c" 'd e' f\ g "h\"i""#).unwrap(),
+        ["a", "b c", "d e", "f g", "h\"i"]
+    );
+    assert!(shell_words("\"open").is_err());
+    assert_eq!(shell_words("x=\"\"").unwrap(), ["x="]);
+}
