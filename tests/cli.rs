@@ -506,6 +506,18 @@ fn import_turns_other_tools_bonds_into_a_config_that_runs() {
     let config = write("bond-dp.toml", &toml);
     let dry = accepted(&["run", "--config", &config, "--dry-run"]);
     assert!(dry.contains("bond0"), "{dry}");
+    // `run --config` takes another tool's file directly, warnings included.
+    let interfaces = write(
+        "interfaces",
+        "auto bond0\niface bond0 inet manual\n    bond-slaves eth0 eth1\n    bond-mode 802.3ad\n    bond-lacp-rate fast\n    bond-xmit-hash-polcy layer3+4\n",
+    );
+    let dry = accepted(&["run", "--config", &interfaces, "--dry-run"]);
+    assert!(dry.contains("bond bond0: members eth0,eth1"), "{dry}");
+    assert!(dry.contains("mode=802.3ad"), "{dry}");
+    assert!(
+        dry.contains(":6: unknown option \"xmit_hash_polcy\" (did you mean \"xmit_hash_policy\"?)"),
+        "{dry}"
+    );
     // A bad value is refused with the file and line.
     let bad = write("bonding.conf", "options bonding mode=1 miimon=often\n");
     let err = refused(&["import", &bad]);

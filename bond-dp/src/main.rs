@@ -33,13 +33,15 @@ enum Command {
     /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
     Hash(HashArgs),
     /// Turn bonds written for other tools (ifcfg files, modprobe options, nmcli command
-    /// lines) into bond-dp's TOML, on standard output; warnings go to standard error too.
+    /// lines, systemd-networkd .netdev/.network files, /etc/network/interfaces) into
+    /// bond-dp's TOML, on standard output; warnings go to standard error too.
     Import(ImportArgs),
 }
 
 #[derive(Args)]
 struct ImportArgs {
-    /// The files: ifcfg-* (bond and members), modprobe .conf, nmcli command lines.
+    /// The files: ifcfg-* (bond and members), modprobe .conf, nmcli command lines, .netdev
+    /// and .network files, /etc/network/interfaces. `run --config` takes one such file too.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }

@@ -189,7 +189,23 @@ impl ConfigFile {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        ConfigFile::parse(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        if !super::import::claims(&text) {
+            return ConfigFile::parse(&text, &origin);
+        }
+        // A file another tool wrote: imported as `bond-dp import` would, its warnings
+        // carried by every bond it describes.
+        let imported =
+            super::import::import(&[(origin.clone(), text)]).map_err(|e| ConfigError::File {
+                path: origin.clone(),
+                message: e.to_string(),
+            })?;
+        let mut file = ConfigFile::parse(&imported.to_toml(), &origin)?;
+        for bond in &mut file.bonds {
+            bond.warnings
+                .extend(imported.warnings.iter().cloned().map(Warning));
+        }
+        Ok(file)
     }
 
     /// Parses TOML text; `origin` names it in errors.

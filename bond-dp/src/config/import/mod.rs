@@ -6,10 +6,13 @@
 //! out; a bad value refuses the import, as the kernel would refuse the bond.
 //!
 //! Dialects: RHEL ifcfg files (`ifcfg`), modprobe options (`modprobe`), nmcli command lines
-//! (`nmcli`).
+//! (`nmcli`), systemd-networkd `.netdev`/`.network` files (`networkd`), ifupdown / Proxmox
+//! `/etc/network/interfaces` (`ifupdown`).
 
 mod ifcfg;
+mod ifupdown;
 mod modprobe;
+mod networkd;
 mod nmcli;
 
 use std::fmt;
@@ -38,7 +41,7 @@ pub enum ImportError {
     Option { origin: Origin, error: OptionError },
     #[error("{origin}: {reason}")]
     Syntax { origin: Origin, reason: String },
-    #[error("{file}: cannot tell which tool wrote it (bond-dp imports ifcfg files, modprobe options and nmcli command lines)")]
+    #[error("{file}: cannot tell which tool wrote it (bond-dp imports ifcfg files, modprobe options, nmcli command lines, systemd-networkd files and /etc/network/interfaces)")]
     UnknownDialect { file: String },
 }
 
@@ -57,6 +60,9 @@ pub struct Imported {
     pub bonds: Vec<ImportedBond>,
     /// Keys left out, and what the operator should know; each names its origin.
     pub warnings: Vec<String>,
+    /// Addresses of interfaces not known to be bonds yet (a .network file read before its
+    /// .netdev).
+    pending_addresses: Vec<(String, Vec<String>)>,
 }
 
 impl Imported {
@@ -141,6 +147,15 @@ impl Imported {
     }
 }
 
+/// Whether another tool wrote `text` (one of the dialects claims it).
+pub fn claims(text: &str) -> bool {
+    ifcfg::claims(text)
+        || modprobe::claims(text)
+        || nmcli::claims(text)
+        || networkd::claims(text)
+        || ifupdown::claims(text)
+}
+
 /// Reads files of any dialect into bonds; several files may describe one bond (an ifcfg
 /// file per member, say).
 pub fn import(files: &[(String, String)]) -> Result<Imported, ImportError> {
@@ -152,8 +167,17 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, ImportError> {
             modprobe::read(file, text, &mut imported)?;
         } else if nmcli::claims(text) {
             nmcli::read(file, text, &mut imported)?;
+        } else if networkd::claims(text) {
+            networkd::read(file, text, &mut imported)?;
+        } else if ifupdown::claims(text) {
+            ifupdown::read(file, text, &mut imported)?;
         } else {
             return Err(ImportError::UnknownDialect { file: file.clone() });
+        }
+    }
+    for (name, addresses) in std::mem::take(&mut imported.pending_addresses) {
+        if imported.bonds.iter().any(|b| b.name == name) {
+            imported.bond(&name).addresses.extend(addresses);
         }
     }
     for b in &mut imported.bonds {

@@ -123,3 +123,94 @@ fn shell_words_follow_quotes_and_escapes() {
     assert!(shell_words("\"open").is_err());
     assert_eq!(shell_words("x=\"\"").unwrap(), ["x="]);
 }
+
+#[test]
+fn systemd_networkd_netdev_and_network_files() {
+    let imported = import(&files(&[
+        (
+            "25-bond0.netdev",
+            "[NetDev]\nName=bond0\nKind=bond\n\n[Bond]\nMode=802.3ad\nTransmitHashPolicy=layer3+4\n\
+             MIIMonitorSec=100ms\nLACPTransmitRate=fast\nUpDelaySec=0.2s\nMinLinks=1\n\
+             AllSlavesActive=no\nAdSelect=bandwidth\nTransmitHashPolcy=layer2\n",
+        ),
+        ("30-eno1.network", "[Match]\nName=eno1\n\n[Network]\nBond=bond0\n"),
+        ("30-eno2.network", "[Match]\nName=eno2\n\n[Network]\nBond=bond0\n"),
+        ("40-bond0.network", "[Match]\nName=bond0\n\n[Network]\nAddress=192.0.2.10/24\n"),
+    ]))
+    .unwrap();
+    let b = &imported.bonds[0];
+    assert_eq!((b.name.as_str(), b.members.len()), ("bond0", 2));
+    assert_eq!(b.options.mode, Mode::Lacp);
+    assert_eq!(
+        (b.options.miimon, b.options.updelay, b.options.min_links),
+        (100, 200, 1)
+    );
+    assert_eq!(b.addresses, ["192.0.2.10/24"]);
+    assert_eq!(
+        imported.warnings,
+        ["25-bond0.netdev:14: unknown [Bond] key \"TransmitHashPolcy\" (did you mean \"TransmitHashPolicy\"?): left out"]
+    );
+
+    // Active-backup with the primary set on a member's .network file.
+    let imported = import(&files(&[
+        (
+            "bond1.netdev",
+            "[NetDev]\nName=bond1\nKind=bond\n[Bond]\nMode=active-backup\nMIIMonitorSec=1s\n\
+             PrimaryReselectPolicy=better\nFailOverMACPolicy=active\nGratuitousARP=3\n",
+        ),
+        (
+            "eth0.network",
+            "[Match]\nName=eth0\n[Network]\nBond=bond1\nPrimarySlave=true\n",
+        ),
+        (
+            "eth1.network",
+            "[Match]\nName=eth1\n[Network]\nBond=bond1\n",
+        ),
+    ]))
+    .unwrap();
+    let o = &imported.bonds[0].options;
+    assert_eq!(o.mode, Mode::ActiveBackup);
+    assert_eq!((o.miimon, o.num_peer_notif), (1000, 3));
+    assert_eq!(o.primary.as_deref(), Some("eth0"));
+}
+
+#[test]
+fn proxmox_interfaces_with_a_vlan_aware_bridge_over_an_lacp_bond() {
+    let imported = import(&files(&[(
+        "/etc/network/interfaces",
+        "auto lo\niface lo inet loopback\n\n\
+         iface eno1 inet manual\niface eno2 inet manual\n\n\
+         auto bond0\niface bond0 inet manual\n\tbond-slaves eno1 eno2\n\tbond-miimon 100\n\
+         \tbond-mode 802.3ad\n\tbond-xmit-hash-policy layer2+3\n\tbond-lacp-rate fast\n\n\
+         auto vmbr0\niface vmbr0 inet static\n\taddress 192.0.2.10/24\n\tgateway 192.0.2.1\n\
+         \tbridge-ports bond0\n\tbridge-stp off\n\tbridge-fd 0\n\tbridge-vlan-aware yes\n\
+         \tbridge-vids 2-4094\n",
+    )]))
+    .unwrap();
+    assert_eq!(imported.bonds.len(), 1);
+    let b = &imported.bonds[0];
+    assert_eq!(b.members, ["eno1", "eno2"]);
+    assert_eq!(b.options.mode, Mode::Lacp);
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.contains("bridge vmbr0 is over bond bond0")
+                && w.contains("ip link set bond0 master vmbr0")
+                && w.contains("VLAN-aware")),
+        "{:?}",
+        imported.warnings
+    );
+    // A typo in a bond-* key names the line and the nearest option.
+    let imported = import(&files(&[(
+        "interfaces",
+        "iface bond0 inet manual\n    bond-slaves eth0 eth1\n    bond-mimon 100\n",
+    )]))
+    .unwrap();
+    assert!(
+        imported.warnings[0]
+            .starts_with("interfaces:3: unknown option \"mimon\" (did you mean \"miimon\"?)"),
+        "{:?}",
+        imported.warnings
+    );
+}
