@@ -68,6 +68,9 @@ struct RunArgs {
     /// Where control sockets live.
     #[arg(long, env = "BOND_DP_RUN_DIR")]
     run_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (ADDR like 127.0.0.1:9464).
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
     /// Check the configuration, print it, and exit.
     #[arg(long)]
     dry_run: bool,
@@ -209,7 +212,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         .with_writer(std::io::stderr)
         .init();
 
-    let (configs, config_run_dir) = match &args.config {
+    let (configs, config_run_dir, config_metrics) = match &args.config {
         Some(path) => {
             let file = ConfigFile::load(path).map_err(bad_input)?;
             let bonds = match &args.bond {
@@ -218,7 +221,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
                 })?],
                 None => file.bonds.clone(),
             };
-            (bonds, file.run_dir)
+            (bonds, file.run_dir, file.metrics)
         }
         None => {
             let name = args
@@ -233,7 +236,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
                 .map_err(bad_input)?;
             bond.set_engine(args.engine.to_config()?)
                 .map_err(bad_input)?;
-            (vec![bond], None)
+            (vec![bond], None, None)
         }
     };
     if args.dry_run {
@@ -254,7 +257,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let bonds = daemon::prepare(configs).map_err(bad_input)?;
     let run_dir = daemon::run_dir(args.run_dir, config_run_dir);
-    daemon::run(bonds, &run_dir).map_err(|e| Failure(1, e.to_string()))
+    daemon::run(bonds, &run_dir, args.metrics.or(config_metrics))
+        .map_err(|e| Failure(1, e.to_string()))
 }
 
 fn set(args: SetArgs) -> Result<(), Failure> {

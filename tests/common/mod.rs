@@ -347,7 +347,12 @@ impl Testbed {
 
     /// bond-dp on m0,m1 with a TAP port bond0 at 10.77.0.1, once it reaches the peer.
     pub fn start_tap_bond(&mut self, options: &str) -> usize {
-        let args = [
+        self.start_tap_bond_with(options, &[])
+    }
+
+    /// As `start_tap_bond`, with more arguments for `bond-dp run`.
+    pub fn start_tap_bond_with(&mut self, options: &str, extra: &[&str]) -> usize {
+        let mut args = vec![
             "run",
             "--bond",
             "bond0",
@@ -356,6 +361,7 @@ impl Testbed {
             "--options",
             options,
         ];
+        args.extend(extra);
         let bond = self.spawn_bond_dp(&args);
         let ns = self.bond_ns.clone();
         wait_for("bond0 TAP device", Duration::from_secs(10), || {

@@ -58,6 +58,9 @@ pub struct Bond {
     lacp: Option<Lacp>,
     /// 802.3ad: the operator was told the far end does not speak LACP.
     lacp_silence_reported: bool,
+    /// Changes of active member, and when the last one happened (monitor time).
+    failovers: u32,
+    last_failover: Option<Duration>,
     macs: MacPlan,
 }
 
@@ -112,6 +115,8 @@ impl Bond {
             arp: None,
             lacp: None,
             lacp_silence_reported: false,
+            failovers: 0,
+            last_failover: None,
             macs: MacPlan {
                 members: Vec::new(),
                 host: MacAddr::ZERO,
@@ -385,6 +390,8 @@ impl Bond {
     /// fail_over_mac says.
     fn set_active(&mut self, next: Option<MemberId>) {
         self.active = next;
+        self.failovers += 1;
+        self.last_failover = Some(self.now);
         if self.config.options.mode.uses_primary() {
             self.notifier.active_changed(next, self.now);
         }
@@ -554,6 +561,8 @@ impl Bond {
         let mut st = BondStatus::from_options(&self.config.name, o, self.config.host.to_string());
         st.active = self.active().map(String::from);
         st.carrier = self.carrier();
+        st.failovers = self.failovers;
+        st.last_failover_ms = self.last_failover.map(|t| t.as_millis() as u64);
         if let Some(lacp) = st.lacp.as_mut().filter(|l| l.system_mac.is_empty()) {
             lacp.system_mac = self
                 .members

@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! run_dir = "/run/bond-dp"        # optional
+//! metrics = "127.0.0.1:9464"       # optional: Prometheus metrics at http://ADDR/metrics
 //!
 //! [bond.bond0]
 //! members = ["eth0", "eth1"]
@@ -180,6 +181,8 @@ impl BondConfig {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConfigFile {
     pub run_dir: Option<PathBuf>,
+    /// Where to serve Prometheus metrics (`metrics = "127.0.0.1:9464"`).
+    pub metrics: Option<std::net::SocketAddr>,
     pub bonds: Vec<BondConfig>,
 }
 
@@ -221,6 +224,13 @@ impl ConfigFile {
         for (key, value) in &table {
             match (key.as_str(), value) {
                 ("run_dir", toml::Value::String(dir)) => config.run_dir = Some(dir.into()),
+                ("metrics", toml::Value::String(addr)) => {
+                    config.metrics = Some(addr.parse().map_err(|_| {
+                        file_error(format!(
+                            "metrics = \"{addr}\": not an address and port (like \"127.0.0.1:9464\")"
+                        ))
+                    })?)
+                }
                 ("bond", toml::Value::Table(bonds)) => {
                     for (name, bond) in bonds {
                         let bond = bond
@@ -236,7 +246,7 @@ impl ConfigFile {
                 }
                 (other, _) => {
                     return Err(file_error(format!(
-                        "unknown top-level key \"{other}\" (allowed: run_dir, [bond.NAME] tables)"
+                        "unknown top-level key \"{other}\" (allowed: run_dir, metrics, [bond.NAME] tables)"
                     )))
                 }
             }

@@ -1,6 +1,7 @@
 //! The control plane's outward face: status in the kernel's /proc/net/bonding format (and
 //! JSON), and the Unix control socket that serves it.
 
+pub mod metrics;
 pub mod socket;
 pub mod status;
 

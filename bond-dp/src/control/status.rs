@@ -22,6 +22,12 @@ pub struct BondStatus {
     pub primary_reselect: String,
     pub active: Option<String>,
     pub carrier: bool,
+    /// Changes of active member since start, and when the last one was (ms after the
+    /// monitor started).
+    #[serde(default)]
+    pub failovers: u32,
+    #[serde(default)]
+    pub last_failover_ms: Option<u64>,
     pub miimon: u32,
     pub updelay: u32,
     pub downdelay: u32,
@@ -132,6 +138,8 @@ impl BondStatus {
             primary_reselect: options.primary_reselect.name().to_string(),
             active: None,
             carrier: false,
+            failovers: 0,
+            last_failover_ms: None,
             miimon: options.miimon,
             updelay: options.updelay,
             downdelay: options.downdelay,

@@ -36,21 +36,7 @@ impl Control {
     }
 
     fn status(&self, bond: &Bond) -> BondStatus {
-        let mut status = bond.status();
-        let plane = self.plane.lock().expect("plane lock");
-        status.data_plane = plane.as_ref().map(|p| DataPlaneStatus {
-            xdp_modes: p
-                .attach_modes
-                .iter()
-                .map(|m| format!("{m:?}").to_lowercase())
-                .collect(),
-            workers: bond.config.engine.workers,
-            counters: p.counters.view(),
-            xdp: (0..p.attach_modes.len() as u32)
-                .map(|slot| p.xdp.read(slot))
-                .collect(),
-        });
-        status
+        bond_status(bond, &self.plane)
     }
 
     /// `bond-dp set BOND slaves +IF|-IF`, as the kernel's sysfs `slaves` file takes it: the
@@ -110,6 +96,25 @@ impl Control {
         }
         "ok\n".into()
     }
+}
+
+/// A bond's status with its data plane's counters.
+pub(super) fn bond_status(bond: &Bond, plane: &SharedPlane) -> BondStatus {
+    let mut status = bond.status();
+    let plane = plane.lock().expect("plane lock");
+    status.data_plane = plane.as_ref().map(|p| DataPlaneStatus {
+        xdp_modes: p
+            .attach_modes
+            .iter()
+            .map(|m| format!("{m:?}").to_lowercase())
+            .collect(),
+        workers: bond.config.engine.workers,
+        counters: p.counters.view(),
+        xdp: (0..p.attach_modes.len() as u32)
+            .map(|slot| p.xdp.read(slot))
+            .collect(),
+    });
+    status
 }
 
 /// Rebuilds a bond's data plane around its new member list. If that fails, undoes the change

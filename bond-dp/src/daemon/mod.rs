@@ -6,6 +6,7 @@
 //! - `control`: what each bond's control socket answers, and member changes.
 
 mod control;
+mod metrics;
 mod monitor;
 
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ pub enum DaemonError {
     Control { dir: String, source: std::io::Error },
     #[error("bond {bond}: data plane: {reason}")]
     DataPlane { bond: String, reason: String },
+    #[error("{0}")]
+    Metrics(String),
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
 }
@@ -86,7 +89,11 @@ pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
 
 /// Runs the bonds until SIGINT or SIGTERM, then removes what it created (control sockets,
 /// TAP devices, XDP programs on the members).
-pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
+pub fn run(
+    bonds: Vec<Bond>,
+    run_dir: &Path,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> Result<(), DaemonError> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
@@ -142,8 +149,22 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         planes.push(plane);
     }
 
+    let started = std::time::Instant::now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let metrics = match metrics_addr {
+        Some(addr) => {
+            let shared = bonds.iter().cloned().zip(planes.iter().cloned()).collect();
+            let handle = metrics::serve(addr, shared, started_unix, Arc::clone(&stop))
+                .map_err(|e| DaemonError::Metrics(e.to_string()))?;
+            info!(%addr, "metrics at http://{addr}/metrics");
+            Some(handle)
+        }
+        None => None,
+    };
     // The link monitor runs on this thread until SIGINT or SIGTERM.
-    monitor_loop(&bonds, &planes, &stop);
+    monitor_loop(&bonds, &planes, &stop, started);
     info!("signal received, shutting down");
     // The control threads hold the planes too: take each one out, so that it stops and
     // detaches from the members now, whoever else holds the cell.
@@ -151,6 +172,9 @@ pub fn run(bonds: Vec<Bond>, run_dir: &Path) -> Result<(), DaemonError> {
         drop(plane.lock().expect("plane lock").take());
     }
     drop(servers);
+    if let Some(handle) = metrics {
+        let _ = handle.join();
+    }
     Ok(())
 }
 

@@ -381,7 +381,13 @@ const FAST_CARRIER_LOOK: Duration = Duration::from_micros(250);
 /// whenever a look at the carrier (every 250 µs) finds it changed. Logs what changes,
 /// publishes it to the bond's data plane and sends the peer notifications a new active
 /// member calls for.
-pub(super) fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[SharedPlane], stop: &AtomicBool) {
+/// `start`: the monitor's clock (failover times count from it).
+pub(super) fn monitor_loop(
+    bonds: &[Arc<Mutex<Bond>>],
+    planes: &[SharedPlane],
+    stop: &AtomicBool,
+    start: Instant,
+) {
     let mut watched: Vec<Watched> = bonds
         .iter()
         .zip(planes)
@@ -403,7 +409,6 @@ pub(super) fn monitor_loop(bonds: &[Arc<Mutex<Bond>>], planes: &[SharedPlane], s
         }
         None => None,
     };
-    let start = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
         let mut wake = now + Duration::from_millis(100);

@@ -1,0 +1,234 @@
+//! Prometheus text exposition of the bonds' status: per bond and member, link state, the
+//! active member, LACP state, packets and bytes, drops by reason, failovers.
+
+use std::fmt::Write as _;
+
+use super::BondStatus;
+
+/// One metric family: its help, type and samples.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    samples: Vec<(String, f64)>,
+}
+
+/// The bonds' metrics. `started_unix` is when the monitor's clock started (seconds since
+/// the epoch), to turn the last failover into a timestamp.
+pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
+    let mut families = vec![
+        family("bond_dp_bond_up", "Whether the bond has carrier.", "gauge"),
+        family(
+            "bond_dp_failovers_total",
+            "Changes of active member.",
+            "counter",
+        ),
+        family(
+            "bond_dp_last_failover_timestamp_seconds",
+            "When the active member last changed.",
+            "gauge",
+        ),
+        family(
+            "bond_dp_member_up",
+            "Whether the member's link is up (MII status up).",
+            "gauge",
+        ),
+        family(
+            "bond_dp_member_active",
+            "Whether the member is the bond's active member.",
+            "gauge",
+        ),
+        family(
+            "bond_dp_member_link_failures_total",
+            "Times the member's link failed.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_lacp_distributing",
+            "802.3ad: whether the member collects and distributes.",
+            "gauge",
+        ),
+        family(
+            "bond_dp_member_tx_packets_total",
+            "Frames sent on the member.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_tx_bytes_total",
+            "Bytes sent on the member.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_rx_packets_total",
+            "Frames received on the member.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_rx_bytes_total",
+            "Bytes received on the member.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_tx_ring_full_total",
+            "Frames the member's full TX ring could not take.",
+            "counter",
+        ),
+        family(
+            "bond_dp_drops_total",
+            "Frames the bond dropped, by reason.",
+            "counter",
+        ),
+    ];
+    for b in bonds {
+        let bond = format!("bond=\"{}\"", escape(&b.name));
+        let mut put = |name: &str, labels: &str, value: f64| {
+            if let Some(f) = families.iter_mut().find(|f| f.name == name) {
+                f.samples.push((labels.to_string(), value));
+            }
+        };
+        put("bond_dp_bond_up", &bond, flag(b.carrier));
+        put("bond_dp_failovers_total", &bond, f64::from(b.failovers));
+        if let Some(ms) = b.last_failover_ms {
+            let at = started_unix + ms as f64 / 1000.0;
+            put("bond_dp_last_failover_timestamp_seconds", &bond, at);
+        }
+        let counters = b.data_plane.as_ref().map(|d| &d.counters);
+        for (i, m) in b.members.iter().enumerate() {
+            let labels = format!("{bond},member=\"{}\"", escape(&m.name));
+            put("bond_dp_member_up", &labels, flag(m.mii_status == "up"));
+            put(
+                "bond_dp_member_active",
+                &labels,
+                flag(b.active.as_deref() == Some(m.name.as_str())),
+            );
+            put(
+                "bond_dp_member_link_failures_total",
+                &labels,
+                f64::from(m.link_failure_count),
+            );
+            if let Some(l) = &m.lacp {
+                let distributing = l.actor.port_state & 0x30 == 0x30;
+                put(
+                    "bond_dp_member_lacp_distributing",
+                    &labels,
+                    flag(distributing),
+                );
+            }
+            if let Some(c) = counters.and_then(|c| c.members.get(i)) {
+                put(
+                    "bond_dp_member_tx_packets_total",
+                    &labels,
+                    c.tx_packets as f64,
+                );
+                put("bond_dp_member_tx_bytes_total", &labels, c.tx_bytes as f64);
+                put(
+                    "bond_dp_member_rx_packets_total",
+                    &labels,
+                    c.rx_packets as f64,
+                );
+                put("bond_dp_member_rx_bytes_total", &labels, c.rx_bytes as f64);
+                put(
+                    "bond_dp_member_tx_ring_full_total",
+                    &labels,
+                    c.tx_ring_full as f64,
+                );
+            }
+        }
+        if let Some(c) = counters {
+            for (reason, n) in [
+                ("no_member", c.drop_no_member),
+                ("host_busy", c.drop_host_busy),
+                ("no_frame", c.drop_no_frame),
+                ("too_long", c.drop_too_long),
+            ] {
+                put(
+                    "bond_dp_drops_total",
+                    &format!("{bond},reason=\"{reason}\""),
+                    n as f64,
+                );
+            }
+        }
+    }
+    let mut out = String::new();
+    for f in families.iter().filter(|f| !f.samples.is_empty()) {
+        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
+        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
+        for (labels, value) in &f.samples {
+            let _ = writeln!(out, "{}{{{labels}}} {value}", f.name);
+        }
+    }
+    out
+}
+
+fn family(name: &'static str, help: &'static str, kind: &'static str) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        samples: Vec::new(),
+    }
+}
+
+fn flag(on: bool) -> f64 {
+    if on {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// A label value as the exposition format wants it.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BondOptions;
+    use crate::control::MemberStatus;
+
+    #[test]
+    fn exposition_names_bonds_and_members() {
+        let (o, _) = BondOptions::parse("mode=active-backup miimon=100").unwrap();
+        let mut st = BondStatus::from_options("bond0", &o, "tap".into());
+        st.carrier = true;
+        st.active = Some("m1".into());
+        st.failovers = 2;
+        st.last_failover_ms = Some(1500);
+        st.members = ["m0", "m1"]
+            .iter()
+            .map(|n| MemberStatus {
+                name: n.to_string(),
+                mii_status: if *n == "m0" { "down" } else { "up" }.into(),
+                speed_mbps: None,
+                full_duplex: None,
+                link_failure_count: u32::from(*n == "m0"),
+                permanent_hw_addr: String::new(),
+                queue_id: 0,
+                prio: 0,
+                lacp: None,
+            })
+            .collect();
+        let text = render(&[st], 1000.0);
+        assert!(text.contains("# TYPE bond_dp_failovers_total counter\n"));
+        assert!(
+            text.contains("bond_dp_bond_up{bond=\"bond0\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("bond_dp_failovers_total{bond=\"bond0\"} 2\n"));
+        assert!(text.contains("bond_dp_last_failover_timestamp_seconds{bond=\"bond0\"} 1001.5\n"));
+        assert!(text.contains("bond_dp_member_up{bond=\"bond0\",member=\"m0\"} 0\n"));
+        assert!(text.contains("bond_dp_member_active{bond=\"bond0\",member=\"m1\"} 1\n"));
+        assert!(
+            text.contains("bond_dp_member_link_failures_total{bond=\"bond0\",member=\"m0\"} 1\n")
+        );
+        assert!(
+            !text.contains("lacp_distributing"),
+            "no 802.3ad, no LACP family"
+        );
+        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+    }
+}

@@ -1,0 +1,79 @@
+//! What operators use around a running bond (root, veth testbeds): Prometheus metrics.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ping_once, require_root, sh_ok, terminate, wait_for, Testbed};
+
+/// The metrics page, scraped from inside the bond's namespace.
+fn scrape(tb: &Testbed, addr: &str) -> Option<String> {
+    let script = format!(
+        "import urllib.request; print(urllib.request.urlopen('http://{addr}/metrics', timeout=2).read().decode())"
+    );
+    let out = sh_ok(&format!(
+        "ip netns exec {} python3 -c \"{script}\"",
+        tb.bond_ns
+    ))?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn prometheus_metrics_follow_the_bond() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("metrics", 2);
+    tb.in_bond("ip link set lo up");
+    let addr = "127.0.0.1:9464";
+    let bond = tb.start_tap_bond_with(
+        "mode=active-backup,miimon=50,primary=m0",
+        &["--metrics", addr],
+    );
+    let page = wait_for("metrics", Duration::from_secs(10), || scrape(&tb, addr));
+    assert!(
+        page.contains("# TYPE bond_dp_bond_up gauge\nbond_dp_bond_up{bond=\"bond0\"} 1\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("bond_dp_member_active{bond=\"bond0\",member=\"m0\"} 1\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("bond_dp_failovers_total{bond=\"bond0\"} 0\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("bond_dp_drops_total{bond=\"bond0\",reason=\"no_member\"} 0\n"),
+        "{page}"
+    );
+
+    tb.in_peer("ip link set p0 down");
+    wait_for("ping over m1", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    let page = wait_for("failover in the metrics", Duration::from_secs(10), || {
+        scrape(&tb, addr).filter(|p| p.contains("bond_dp_failovers_total{bond=\"bond0\"} 1\n"))
+    });
+    assert!(
+        page.contains("bond_dp_member_up{bond=\"bond0\",member=\"m0\"} 0\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("bond_dp_member_active{bond=\"bond0\",member=\"m1\"} 1\n"),
+        "{page}"
+    );
+    assert!(page.contains("bond_dp_member_link_failures_total{bond=\"bond0\",member=\"m0\"} 1\n"));
+    assert!(
+        page.contains("bond_dp_last_failover_timestamp_seconds{bond=\"bond0\"} 17"),
+        "{page}"
+    );
+    let tx = page
+        .lines()
+        .find(|l| l.starts_with("bond_dp_member_tx_packets_total{bond=\"bond0\",member=\"m1\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(tx > 0.0, "m1 carried the ping: {page}");
+    assert!(terminate(tb.child(bond)).success());
+}
