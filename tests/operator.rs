@@ -77,3 +77,32 @@ fn prometheus_metrics_follow_the_bond() {
     assert!(tx > 0.0, "m1 carried the ping: {page}");
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn the_control_socket_answers_root_only() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("cred", 2);
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=100");
+    let dir = tb.run_dir.path().display().to_string();
+    // Even with the modes loosened, another user is refused by its credentials.
+    sh_ok(&format!("chmod 755 {dir} && chmod 666 {dir}/bond0.sock")).expect("chmod");
+    let script = format!(
+        "import socket; s = socket.socket(socket.AF_UNIX); s.connect('{dir}/bond0.sock'); \
+         s.sendall(b'status\\n'); print(s.recv(4096).decode())"
+    );
+    let out = sh_ok(&format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c \"{script}\""
+    ))
+    .expect("nobody connects");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.contains(
+            "error: permission denied: the control socket answers root only, not uid 65534"
+        ),
+        "{answer}"
+    );
+    assert!(tb.status("bond0", &[]).is_some(), "root is answered");
+    assert!(terminate(tb.child(bond)).success());
+}

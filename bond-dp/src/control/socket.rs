@@ -100,11 +100,45 @@ impl ControlServer {
 fn serve(mut stream: UnixStream, handler: &dyn Fn(Request) -> String) -> io::Result<()> {
     let mut line = String::new();
     BufReader::new(&mut stream).read_line(&mut line)?;
-    let answer = match Request::from_line(&line) {
-        Some(req) => handler(req),
-        None => format!("error: unknown request \"{}\"\n", line.trim()),
+    // The socket's mode already keeps others out; the peer's credentials make sure even if
+    // the mode is loosened, only root (or the daemon's own user) controls the bond.
+    let uid = peer_uid(&stream)?;
+    // SAFETY: geteuid has no preconditions.
+    let own = unsafe { libc::geteuid() };
+    let answer = if uid != 0 && uid != own {
+        format!("error: permission denied: the control socket answers root only, not uid {uid}\n")
+    } else {
+        match Request::from_line(&line) {
+            Some(req) => handler(req),
+            None => format!("error: unknown request \"{}\"\n", line.trim()),
+        }
     };
     stream.write_all(answer.as_bytes())
+}
+
+/// The user id of the process at the other end (SO_PEERCRED).
+fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
 }
 
 impl Drop for ControlServer {
