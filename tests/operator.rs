@@ -106,3 +106,38 @@ fn the_control_socket_answers_root_only() {
     assert!(tb.status("bond0", &[]).is_some(), "root is answered");
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn watch_shows_live_member_rates() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("watch", 2);
+    let bond = tb.start_tap_bond("mode=balance-rr,miimon=100");
+    // Traffic while watching: a ping every 10 ms over both members (balance-rr).
+    let ns = tb.bond_ns.clone();
+    tb.spawn_in(&ns, "ping", &["-c", "300", "-i", "0.01", "10.77.0.2"]);
+    let out = sh_ok(&format!(
+        "ip netns exec {} {} watch bond0 --count 2 --interval 0.5 --run-dir {}",
+        tb.bond_ns,
+        env!("CARGO_BIN_EXE_bond-dp"),
+        tb.run_dir.path().display()
+    ))
+    .expect("watch runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("bond0 (balance-rr, up").count(), 2, "{text}");
+    // The second refresh has rates: both members send about 50 pings a second.
+    let second = &text[text.rfind("bond0 (").unwrap()..];
+    for member in ["m0", "m1"] {
+        let line = second
+            .lines()
+            .find(|l| l.contains(&format!(" {member} ")))
+            .unwrap();
+        // "[*] member link tx rx ...": the rate follows the link state.
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == member).unwrap();
+        let tx: f64 = words[at + 2].parse().unwrap();
+        assert!(tx > 10.0, "{member} sends: {line}\n{text}");
+    }
+    assert!(terminate(tb.child(bond)).success());
+}

@@ -1,14 +1,14 @@
 //! The `bond-dp` command: run bonds, read their status, and compute transmit hashes.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 use bond_dp::config::{BondConfig, BondOptions, ConfigFile, EngineConfig, HostSpec};
 use bond_dp::control::socket::{list_bonds, query};
-use bond_dp::control::Request;
+use bond_dp::control::{BondStatus, Request};
 use bond_dp::daemon;
 use bond_dp::policy::{Decision, Mode, TxSelector, TxSnapshot};
 use bond_dp::wire::from_hex;
@@ -28,6 +28,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Show running bonds as /proc/net/bonding does.
     Status(StatusArgs),
+    /// Show running bonds' members with their live packet and bit rates, refreshed.
+    Watch(WatchArgs),
     /// Change an option of a running bond: `bond-dp set bond0 active_slave eth1`.
     Set(SetArgs),
     /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
@@ -146,6 +148,20 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct WatchArgs {
+    /// The bond to watch; all running bonds when left out.
+    name: Option<String>,
+    /// Seconds between refreshes.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Stop after this many refreshes (default: until interrupted).
+    #[arg(long)]
+    count: Option<u32>,
+    #[arg(long, env = "BOND_DP_RUN_DIR", default_value = daemon::DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+}
+
+#[derive(Args)]
 struct SetArgs {
     /// The running bond.
     bond: String,
@@ -186,6 +202,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Status(args) => status(args),
+        Command::Watch(args) => watch(args),
         Command::Set(args) => set(args),
         Command::Hash(args) => hash(args),
         Command::Import(args) => import(args),
@@ -292,28 +309,69 @@ fn set(args: SetArgs) -> Result<(), Failure> {
     }
 }
 
+/// The bond named, or every running bond.
+fn bond_names(name: Option<String>, run_dir: &Path) -> Result<Vec<String>, Failure> {
+    if let Some(name) = name {
+        return Ok(vec![name]);
+    }
+    let names = list_bonds(run_dir).unwrap_or_default();
+    if names.is_empty() {
+        return Err(Failure(
+            1,
+            format!(
+                "no bonds running (no control sockets in {})",
+                run_dir.display()
+            ),
+        ));
+    }
+    Ok(names)
+}
+
+fn watch(args: WatchArgs) -> Result<(), Failure> {
+    if args.interval.is_nan() || args.interval <= 0.0 {
+        return Err(bad_input(format!(
+            "--interval {}: must be more than 0 seconds",
+            args.interval
+        )));
+    }
+    let names = bond_names(args.name, &args.run_dir)?;
+    let read = |name: &String| -> Result<BondStatus, Failure> {
+        let json = query(&args.run_dir, name, &Request::StatusJson)
+            .map_err(|e| Failure(1, e.to_string()))?;
+        serde_json::from_str(&json).map_err(|e| Failure(1, format!("bond {name}: {e}")))
+    };
+    let mut prev: Vec<Option<BondStatus>> = vec![None; names.len()];
+    let mut last = std::time::Instant::now();
+    let mut shown = 0;
+    loop {
+        let elapsed = last.elapsed().as_secs_f64();
+        last = std::time::Instant::now();
+        let mut page = String::new();
+        for (name, prev) in names.iter().zip(prev.iter_mut()) {
+            let cur = read(name)?;
+            page += &bond_dp::control::watch::table(prev.as_ref(), &cur, elapsed);
+            page.push('\n');
+            *prev = Some(cur);
+        }
+        if std::io::stdout().is_terminal() {
+            print!("\x1b[2J\x1b[H");
+        }
+        print!("{page}");
+        shown += 1;
+        if args.count.is_some_and(|c| shown >= c) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(args.interval));
+    }
+}
+
 fn status(args: StatusArgs) -> Result<(), Failure> {
     let request = if args.json {
         Request::StatusJson
     } else {
         Request::Status
     };
-    let names = match args.name {
-        Some(name) => vec![name],
-        None => {
-            let names = list_bonds(&args.run_dir).unwrap_or_default();
-            if names.is_empty() {
-                return Err(Failure(
-                    1,
-                    format!(
-                        "no bonds running (no control sockets in {})",
-                        args.run_dir.display()
-                    ),
-                ));
-            }
-            names
-        }
-    };
+    let names = bond_names(args.name, &args.run_dir)?;
     let mut answers = Vec::new();
     for name in &names {
         answers.push(query(&args.run_dir, name, &request).map_err(|e| Failure(1, e.to_string()))?);

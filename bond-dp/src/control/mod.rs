@@ -4,6 +4,7 @@
 pub mod metrics;
 pub mod socket;
 pub mod status;
+pub mod watch;
 
 pub use socket::{ControlServer, Request};
 pub use status::{
