@@ -141,3 +141,88 @@ fn watch_shows_live_member_rates() {
     }
     assert!(terminate(tb.child(bond)).success());
 }
+
+/// The sample files of one dialect, as paths.
+fn samples(dir: &str) -> Vec<String> {
+    let dir = common::repo_path(&format!("tests/samples/{dir}"));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn imported_configs_of_every_dialect_run_on_a_testbed() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("import", 2);
+    let own_m1 = String::from_utf8_lossy(&tb.in_bond("cat /sys/class/net/m1/address").stdout)
+        .trim()
+        .to_string();
+    let work = tempfile::tempdir().unwrap();
+    let mut ifcfg_members = samples("ifcfg");
+    ifcfg_members.retain(|f| !f.ends_with("ifcfg-bond0"));
+    let modprobe = [samples("modprobe"), ifcfg_members].concat();
+    for (dialect, files, mode) in [
+        (
+            "proxmox",
+            samples("proxmox"),
+            "IEEE 802.3ad Dynamic link aggregation",
+        ),
+        (
+            "networkd-ab",
+            samples("networkd-ab"),
+            "fault-tolerance (active-backup)",
+        ),
+        (
+            "networkd-lacp",
+            samples("networkd-lacp"),
+            "IEEE 802.3ad Dynamic link aggregation",
+        ),
+        ("nmcli", samples("nmcli"), "fault-tolerance (active-backup)"),
+        ("ifcfg", samples("ifcfg"), "load balancing (xor)"),
+        ("modprobe", modprobe, "fault-tolerance (active-backup)"),
+    ] {
+        let mut cmd = common::bond_dp();
+        cmd.arg("import").args(&files);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{dialect}: {out:?}");
+        let toml = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            toml.contains("members = [\"m0\", \"m1\"]"),
+            "{dialect}: {toml}"
+        );
+        let config = work.path().join(format!("{dialect}.toml"));
+        std::fs::write(&config, &toml).unwrap();
+        let bond = tb.start_bond0(&["run", "--config", config.to_str().unwrap()]);
+        let page = tb.status("bond0", &[]).unwrap();
+        assert!(
+            page.contains(&format!("Bonding Mode: {mode}\n")),
+            "{dialect}: {page}"
+        );
+        // SIGTERM leaves nothing behind: XDP detached, the TAP gone, MACs given back.
+        assert!(terminate(tb.child(bond)).success(), "{dialect}");
+        let links = String::from_utf8_lossy(
+            &tb.in_bond("ip -d link show m0; ip -d link show m1; ip link show bond0 2>&1 || true")
+                .stdout,
+        )
+        .into_owned();
+        assert!(!links.contains("prog/xdp"), "{dialect}: XDP left: {links}");
+        assert!(
+            links.contains("does not exist"),
+            "{dialect}: TAP left: {links}"
+        );
+        assert!(
+            links.contains(&own_m1),
+            "{dialect}: m1's own MAC back: {links}"
+        );
+    }
+    // The primary from networkd's PrimarySlave and from the modprobe options made it.
+    let ab = std::fs::read_to_string(work.path().join("networkd-ab.toml")).unwrap();
+    assert!(ab.contains("primary=m0"), "{ab}");
+    let modprobe = std::fs::read_to_string(work.path().join("modprobe.toml")).unwrap();
+    assert!(modprobe.contains("primary=m1"), "{modprobe}");
+}

@@ -362,7 +362,13 @@ impl Testbed {
             options,
         ];
         args.extend(extra);
-        let bond = self.spawn_bond_dp(&args);
+        self.start_bond0(&args)
+    }
+
+    /// `bond-dp ARGS` for a bond named bond0 with a TAP port: once the TAP exists it gets
+    /// 10.77.0.1 and must reach the peer.
+    pub fn start_bond0(&mut self, args: &[&str]) -> usize {
+        let bond = self.spawn_bond_dp(args);
         let ns = self.bond_ns.clone();
         wait_for("bond0 TAP device", Duration::from_secs(10), || {
             Command::new("ip")
