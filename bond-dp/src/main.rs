@@ -34,9 +34,12 @@ enum Command {
     Set(SetArgs),
     /// Print the member and 32-bit transmit hash the kernel formula gives for frames.
     Hash(HashArgs),
-    /// Turn bonds written for other tools (ifcfg files, modprobe options, nmcli command
-    /// lines, systemd-networkd .netdev/.network files, /etc/network/interfaces) into
-    /// bond-dp's TOML, on standard output; warnings go to standard error too.
+    /// Turn bonds written for other tools into bond-dp's TOML
+    ///
+    /// Reads ifcfg files, modprobe options, nmcli command lines, systemd-networkd
+    /// .netdev/.network files and /etc/network/interfaces; prints the TOML on standard
+    /// output, and warnings (unknown keys, with file, line and the nearest option) on
+    /// standard error too.
     Import(ImportArgs),
 }
 
