@@ -64,7 +64,7 @@ impl Bond {
     }
 
     /// Runs the LACP machines up to `now`. Returns the LACPDUs to send, and what changed for
-    /// the operator; a change of who distributes is for the data plane too.
+    /// the operator, which the caller publishes to the data plane (who distributes).
     pub fn lacp_advance(&mut self, now: Duration) -> (Vec<(MemberId, Vec<u8>)>, Vec<Event>) {
         let mut out = Vec::new();
         let Some(lacp) = self.lacp.as_mut() else {
@@ -88,9 +88,6 @@ impl Bond {
         if silent != self.lacp_silence_reported && (!silent || now >= SILENCE_GRACE) {
             self.lacp_silence_reported = silent;
             events.push(Event::NoLacpPartner(silent));
-        }
-        if events.iter().any(|e| matches!(e, Event::Distributing(..))) {
-            self.changed = true;
         }
         (out, events)
     }

@@ -112,18 +112,16 @@ impl<'a> Watched<'a> {
         self.stalls = vec![StallWatch::default(); n];
         self.stalled = vec![false; n];
     }
-}
 
-impl Watched<'_> {
     /// Looks at the bond's members as their monitor says is due at `now`, and sends the peer
     /// notifications due; returns when to look again.
     fn look(&mut self, b: &mut Bond, now: Duration) -> Option<Duration> {
         if b.take_membership_changed() {
             self.members_changed(b);
-            self.apply(b, &[]);
+            self.publish(b);
         }
         if b.take_changed() {
-            self.apply(b, &[]);
+            self.publish(b);
         }
         let interval = match (b.config.options.miimon, b.arp_monitor()) {
             (0, Some(arp)) => arp.interval(),
@@ -279,18 +277,25 @@ impl Watched<'_> {
                 }
             }
         }
-        if !events.is_empty() {
-            self.apply(b, &events);
-        }
+        self.apply(b, &events);
     }
 
-    /// Publishes a change to the data plane and the members' MACs, and logs what the
-    /// operator should see.
+    /// What a look changed, if anything: logged for the operator and published. Most looks
+    /// change nothing, and then the workers' snapshot and the XDP maps are left alone.
     fn apply(&mut self, b: &Bond, events: &[Event]) {
-        self.with_plane(|p| p.update(b));
+        if events.is_empty() {
+            return;
+        }
         for event in events {
             log_event(b.name(), event);
         }
+        self.publish(b);
+    }
+
+    /// Publishes the bond's state to the data plane, and gives members and the host side the
+    /// MACs the bond plans for them.
+    fn publish(&mut self, b: &Bond) {
+        self.with_plane(|p| p.update(b));
         self.set_macs(b, b.macs().clone());
     }
 
