@@ -1,5 +1,6 @@
 //! Compiles bond-dp's XDP program (bpf/bond_xdp.c) with clang; the object is embedded in the
-//! binary and loaded with libbpf-rs at run time.
+//! binary and loaded with libbpf-rs at run time. The limits the program and the Rust side
+//! share (bpf/limits.h) become Rust constants in `limits.rs`.
 
 use std::env;
 use std::path::PathBuf;
@@ -7,8 +8,12 @@ use std::process::Command;
 
 fn main() {
     let src = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../bpf/bond_xdp.c");
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bond_xdp.o");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let out = out_dir.join("bond_xdp.o");
+    let limits = src.with_file_name("limits.h");
     println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-changed={}", limits.display());
+    write_limits(&limits, &out_dir.join("limits.rs"));
 
     // asm/types.h lives under the multiarch include directory on Debian.
     let multiarch = Command::new("gcc")
@@ -36,4 +41,23 @@ fn main() {
         "clang failed to compile {}",
         src.display()
     );
+}
+
+/// `#define NAME VALUE` lines of the shared header, as `pub const NAME: u32 = VALUE;`.
+fn write_limits(header: &std::path::Path, out: &std::path::Path) {
+    let text = std::fs::read_to_string(header)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", header.display()));
+    let mut rust = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("#define"), Some(name), Some(value), None) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            if let Ok(value) = value.parse::<u32>() {
+                rust += &format!("pub const {name}: u32 = {value};\n");
+            }
+        }
+    }
+    assert!(rust.contains("MAX_MEMBERS"), "{} defines no MAX_MEMBERS", header.display());
+    std::fs::write(out, rust).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

@@ -6,12 +6,17 @@
 // must not deliver (inactive backup, non-collecting 802.3ad port) are dropped and counted,
 // but for ARP when the ARP monitor validates it (the data plane reads those, then drops them).
 // Everything else is redirected into the member queue's AF_XDP socket.
+//
+// When no socket takes a frame (none bound on its queue, or bond-dp's sockets are gone) the
+// frame goes to the kernel stack rather than being dropped: a bond-dp that died must never
+// leave its members black holes (the kernel also detaches the program then, through its
+// bpf_link).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 
-#define MAX_MEMBERS 64
-#define MAX_QUEUES 64
+#include "limits.h"
+
 #define ETH_P_SLOW 0x8809
 
 enum member_action {
@@ -61,6 +66,7 @@ enum counter {
     CNT_NO_SOCKET = 3,
     CNT_MAX,
 };
+_Static_assert(CNT_MAX == COUNTERS_PER_MEMBER, "limits.h: COUNTERS_PER_MEMBER");
 
 struct {
     __uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -115,11 +121,12 @@ int bond_xdp(struct xdp_md *ctx)
     __u32 key = st->slot * MAX_QUEUES + ctx->rx_queue_index;
     if (ctx->rx_queue_index < MAX_QUEUES && bpf_map_lookup_elem(&xsks, &key)) {
         count(st->slot, CNT_REDIRECTED);
-        return bpf_redirect_map(&xsks, key, XDP_DROP);
+        return bpf_redirect_map(&xsks, key, XDP_PASS);
     }
-    /* No socket bound on this queue: nothing in bond-dp would read the frame. */
+    /* No socket bound on this queue: nothing in bond-dp would read the frame; the kernel
+     * stack may. */
     count(st->slot, CNT_NO_SOCKET);
-    return XDP_DROP;
+    return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -17,6 +17,7 @@ use crate::engine::{
     ArpReport, BondCounters, HostSide, MemberQueues, SnapshotCell, Worker, WorkerPort, ARP_REPORTS,
 };
 use crate::host::{AppPort, HostPort, TapPort};
+use crate::limits::MAX_QUEUES;
 use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
@@ -95,6 +96,23 @@ impl DataPlane {
             .drain(..)
             .filter_map(|w| w.join().ok())
             .collect()
+    }
+
+    /// A worker thread that ended while the data plane runs (it panicked): its name and
+    /// why. Workers end only when told to, so any that ended died.
+    pub fn dead_worker(&mut self) -> Option<(String, String)> {
+        let i = self.workers.iter().position(|w| w.is_finished())?;
+        let handle = self.workers.remove(i);
+        let name = handle.thread().name().unwrap_or("worker").to_string();
+        let reason = match handle.join() {
+            Ok(_) => "it returned".to_string(),
+            Err(payload) => payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "it panicked".into()),
+        };
+        Some((name, reason))
     }
 
     /// For appliances: brings the data plane up with the in-process API as the host side,
@@ -333,6 +351,13 @@ fn served_queues(engine: &EngineConfig, iface: &str) -> Result<u32, DataPlaneErr
     let has = rx_queue_count(iface)
         .map_err(|e| DataPlaneError::Engine(format!("{iface}: reading its queues: {e}")))?;
     let want = engine.queues.unwrap_or(has);
+    if want > MAX_QUEUES {
+        return Err(DataPlaneError::Engine(format!(
+            "{iface} has {has} RX queues; bond-dp serves at most {MAX_QUEUES} per member \
+             (set queues={MAX_QUEUES} or fewer and steer traffic to them, or reduce them with \
+             `ethtool -L {iface} combined {MAX_QUEUES}`)"
+        )));
+    }
     if want > has {
         return Err(DataPlaneError::Engine(format!(
             "queues={want} but {iface} has {has} RX queue(s)"

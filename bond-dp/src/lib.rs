@@ -7,6 +7,7 @@
 //! - [`control`]: status rendering and the control socket.
 //! - [`lacp`]: 802.3ad LACP machines, PDUs and aggregator selection — pure.
 //! - [`monitor`]: member link state.
+//! - [`limits`]: the sizes the XDP program and this side share (from bpf/limits.h).
 //! - [`daemon`]: `bond-dp run`, which ties the above together.
 
 pub mod bond;
@@ -17,6 +18,7 @@ pub mod dataplane;
 pub mod engine;
 pub mod host;
 pub mod lacp;
+pub mod limits;
 pub mod monitor;
 pub mod policy;
 pub mod wire;

@@ -259,6 +259,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             (vec![bond], None, None)
         }
     };
+    daemon::check_cores(&configs).map_err(bad_input)?;
     if args.dry_run {
         for b in &configs {
             println!(
@@ -275,8 +276,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let bonds = daemon::prepare(configs).map_err(bad_input)?;
     let run_dir = daemon::run_dir(args.run_dir, config_run_dir);
+    let bonds = daemon::prepare(configs, &run_dir).map_err(bad_input)?;
     daemon::run(bonds, &run_dir, args.metrics.or(config_metrics))
         .map_err(|e| Failure(1, e.to_string()))
 }

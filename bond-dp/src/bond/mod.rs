@@ -288,9 +288,7 @@ impl Bond {
         }
         let mut config = self.config.clone();
         config.members.push(name.to_string());
-        if config.members.len() > MAX_MEMBERS {
-            return Err(format!("a bond has at most {MAX_MEMBERS} members"));
-        }
+        crate::config::check_member_count(config.members.len(), &config.host)?;
         config.engine.check(config.ports_per_worker())?;
         self.config = config;
         let o = &self.config.options;
@@ -437,6 +435,11 @@ impl Bond {
     /// Each member's own (permanent) MAC, read at start.
     pub fn permanent_macs(&self) -> impl Iterator<Item = (&str, MacAddr)> {
         self.members.iter().map(|m| (m.name.as_str(), m.facts.mac))
+    }
+
+    /// Each member's link facts as last read (its MAC the permanent one).
+    pub fn member_links(&self) -> impl Iterator<Item = (&str, &LinkFacts)> {
+        self.members.iter().map(|m| (m.name.as_str(), &m.facts))
     }
 
     /// When the monitor must look again even without a poll or an event: a running updelay
@@ -590,9 +593,6 @@ impl Bond {
     }
 }
 
-/// Members a bond can have: the XDP program's member slots.
-pub const MAX_MEMBERS: usize = 64;
-
 /// Options `bond-dp set` changes while the bond runs. The mode and transmit policy are built
 /// into the workers at start, and the ARP monitor's settings into the monitor.
 pub const RUNTIME_OPTIONS: &[&str] = &[
@@ -632,6 +632,7 @@ mod tests {
 
     fn facts(i: u8, carrier: bool) -> LinkFacts {
         LinkFacts {
+            ifindex: u32::from(i) + 10,
             mac: MacAddr([2, 0, 0, 0, 0, i]),
             carrier,
             speed_mbps: Some(10_000),

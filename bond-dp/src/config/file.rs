@@ -76,6 +76,20 @@ pub fn valid_ifname(name: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
 }
 
+/// The XDP program's member slots hold the members and, with an access port, that port.
+pub fn check_member_count(members: usize, host: &HostSpec) -> Result<(), String> {
+    let slots = crate::limits::MAX_MEMBERS as usize;
+    let max = match host {
+        HostSpec::Xdp(_) => slots - 1,
+        _ => slots,
+    };
+    if members > max {
+        let with = if max < slots { " with an access port" } else { "" };
+        return Err(format!("{members} members: a bond has at most {max}{with}"));
+    }
+    Ok(())
+}
+
 /// One bond, checked: options valid together and with its members.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BondConfig {
@@ -88,6 +102,15 @@ pub struct BondConfig {
 }
 
 impl BondConfig {
+    /// The TAP device the host uses, for a TAP host side.
+    pub fn tap_name(&self) -> Option<&str> {
+        match &self.host {
+            HostSpec::Tap => Some(&self.name),
+            HostSpec::TapNamed(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// Builds a bond from an option string, as `bond-dp run --options` does.
     pub fn new(
         name: &str,
@@ -150,12 +173,8 @@ impl BondConfig {
                 return Err(bond_error(format!("member {m} has the bond's own name")));
             }
         }
-        // The XDP program has 64 slots: the members and, with an access port, that port.
-        if members.len() > 63 {
-            return Err(bond_error(format!(
-                "{} members: at most 63 are supported",
-                members.len()
-            )));
+        if let Err(message) = check_member_count(members.len(), &host) {
+            return Err(bond_error(message));
         }
         if let HostSpec::Xdp(iface) | HostSpec::TapNamed(iface) = &host {
             if members.contains(iface) {

@@ -10,6 +10,6 @@ mod values;
 
 pub use engine::{CarrierWatch, CopyMode, EngineConfig, XdpMode, ENGINE_SETTINGS};
 pub use error::{ConfigError, OptionError};
-pub use file::{BondConfig, ConfigFile, HostSpec};
+pub use file::{check_member_count, BondConfig, ConfigFile, HostSpec};
 pub use options::{tokenize, BondOptions, Warning, OPTION_NAMES};
 pub use values::{AdSelect, ArpAllTargets, ArpValidate, FailOverMac, LacpRate};

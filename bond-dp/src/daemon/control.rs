@@ -1,5 +1,6 @@
 //! What a bond's control socket answers: status, option changes, members joining and leaving.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tracing::{error, info, warn};
@@ -16,6 +17,8 @@ pub(super) struct Control {
     pub(super) plane: SharedPlane,
     /// The other bonds of the process: a member belongs to one bond only.
     pub(super) others: Vec<Arc<Mutex<Bond>>>,
+    /// Where the bond's record is kept (members and their own MACs).
+    pub(super) run_dir: PathBuf,
 }
 
 impl Control {
@@ -52,11 +55,26 @@ impl Control {
             }
         };
         if add {
+            let mut configs = Vec::new();
             for other in &self.others {
                 let other = other.lock().expect("bond lock");
                 if other.member_names().any(|m| m == iface) {
                     return format!("error: {iface} is a member of bond {}\n", other.name());
                 }
+                configs.push(other.config.clone());
+            }
+            configs.push(self.bond.lock().expect("bond lock").config.clone());
+            let records = super::record::read_all(&self.run_dir);
+            let hosts = super::takeover::host_devices(configs.iter(), &records);
+            if let Err(e) = super::takeover::refuse_device(iface, &hosts) {
+                return format!("error: {e}\n");
+            }
+            let held = records.iter().filter(|r| r.alive());
+            if let Some(r) = held.into_iter().find(|r| r.members.iter().any(|m| m.name == iface)) {
+                return format!(
+                    "error: {iface} is a member of bond {} of another bond-dp (pid {})\n",
+                    r.bond, r.pid
+                );
             }
         }
         let mut bond = self.bond.lock().expect("bond lock");
@@ -77,6 +95,7 @@ impl Control {
         if let Err(e) = rebuild(&mut plane, &mut bond, add, iface) {
             return format!("error: {value}: {e}\n");
         }
+        super::takeover::save(&bond, &self.run_dir);
         let verb = if add { "added" } else { "removed" };
         info!(bond = bond.name(), member = iface, "member {verb}");
         for event in &events {

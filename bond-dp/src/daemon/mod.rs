@@ -8,6 +8,8 @@
 mod control;
 mod metrics;
 mod monitor;
+mod record;
+mod takeover;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,18 @@ pub enum DaemonError {
     },
     #[error("bond {0} is defined twice")]
     DuplicateBond(String),
+    #[error("bond {bond} is already running (pid {pid})")]
+    AlreadyRunning { bond: String, pid: u32 },
+    #[error("{what} is held by bond {bond} of another bond-dp (pid {pid})")]
+    HeldElsewhere { what: String, bond: String, pid: u32 },
+    #[error("{0}")]
+    Cores(String),
+    #[error("bond {bond}: worker thread {thread} died: {reason}")]
+    WorkerDied {
+        bond: String,
+        thread: String,
+        reason: String,
+    },
     #[error("control socket in {dir}: {source}")]
     Control { dir: String, source: std::io::Error },
     #[error("bond {bond}: data plane: {reason}")]
@@ -53,17 +67,34 @@ pub enum DaemonError {
     Signals(std::io::Error),
 }
 
-/// Reads every member's link facts and builds the bonds; refuses members that do not exist
-/// or that two bonds claim.
-pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
+/// Reads every member's link facts and builds the bonds; refuses members that do not exist,
+/// that two bonds claim, or that another live bond-dp holds. Takes over what a bond-dp that
+/// died left in `run_dir` (its members' own MACs, its TAP, its XDP programs), and records
+/// the new bonds there before anything is changed.
+pub fn prepare(configs: Vec<BondConfig>, run_dir: &Path) -> Result<Vec<Bond>, DaemonError> {
+    let (live, dead): (Vec<_>, Vec<_>) = record::read_all(run_dir)
+        .into_iter()
+        .partition(record::BondRecord::alive);
     let mut owner: HashMap<String, String> = HashMap::new();
     let mut bonds = Vec::new();
+    let records: Vec<_> = live.iter().chain(&dead).cloned().collect();
+    let hosts: Vec<String> = takeover::host_devices(configs.iter(), &records)
+        .into_iter()
+        .map(String::from)
+        .collect();
     for config in configs {
         if bonds.iter().any(|b: &Bond| b.name() == config.name) {
             return Err(DaemonError::DuplicateBond(config.name));
         }
+        takeover::refuse_held(&config, &live)?;
         let mut facts = Vec::new();
         for member in &config.members {
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            takeover::refuse_device(member, &hosts).map_err(|reason| DaemonError::Member {
+                bond: config.name.clone(),
+                member: member.clone(),
+                reason,
+            })?;
             if let Some(first) = owner.insert(member.clone(), config.name.clone()) {
                 return Err(DaemonError::SharedMember {
                     member: member.clone(),
@@ -71,7 +102,7 @@ pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
                     second: config.name.clone(),
                 });
             }
-            facts.push(read_link(member).map_err(|e| DaemonError::Member {
+            let mut link = read_link(member).map_err(|e| DaemonError::Member {
                 bond: config.name.clone(),
                 member: member.clone(),
                 reason: match e.kind() {
@@ -80,11 +111,37 @@ pub fn prepare(configs: Vec<BondConfig>) -> Result<Vec<Bond>, DaemonError> {
                     }
                     _ => e.to_string(),
                 },
-            })?);
+            })?;
+            // A member still carrying the MAC a dead bond-dp gave it: its own is recorded.
+            if let Some(own) = dead.iter().find_map(|r| r.member(member, link.ifindex)) {
+                link.mac = own.mac;
+            }
+            facts.push(link);
         }
         bonds.push(Bond::new(config, facts));
     }
+    takeover::take_over(&bonds, dead, run_dir)?;
     Ok(bonds)
+}
+
+/// Refuses worker cores this process cannot run on (`--cores 1024`, or 5 on two CPUs).
+pub fn check_cores(configs: &[BondConfig]) -> Result<(), DaemonError> {
+    let usable: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    for config in configs {
+        if let Some(bad) = config.engine.cores.iter().find(|c| !usable.contains(c)) {
+            let list: Vec<String> = usable.iter().map(|c| c.to_string()).collect();
+            return Err(DaemonError::Cores(format!(
+                "bond {}: cores={bad}: no such CPU for bond-dp (it may run on CPUs {})",
+                config.name,
+                list.join(",")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the bonds until SIGINT or SIGTERM, then removes what it created (control sockets,
@@ -98,6 +155,10 @@ pub fn run(
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
     }
+    // SIGHUP's default would kill the bond; it will mean "reload", and is ignored until then.
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+        .map_err(DaemonError::Signals)?;
     let bonds: Vec<Arc<Mutex<Bond>>> = bonds.into_iter().map(|b| Arc::new(Mutex::new(b))).collect();
     // Workers go on the last cores, away from core 0 where the kernel does most of its work;
     // bonds take them in turn.
@@ -118,6 +179,7 @@ pub fn run(
             bond: b.name().to_string(),
             reason: e.to_string(),
         })?;
+        takeover::restore_addresses(&b, run_dir);
         let rotate = (b.config.engine.workers as usize) % cores.len().max(1);
         cores.rotate_left(rotate);
         let plane: SharedPlane = Arc::new(Mutex::new(plane));
@@ -129,6 +191,7 @@ pub fn run(
                 .filter(|o| !Arc::ptr_eq(o, bond))
                 .map(Arc::clone)
                 .collect(),
+            run_dir: run_dir.to_path_buf(),
         };
         servers.push(
             ControlServer::start(run_dir, b.name(), move |req| control.answer(req)).map_err(
@@ -163,19 +226,27 @@ pub fn run(
         }
         None => None,
     };
-    // The link monitor runs on this thread until SIGINT or SIGTERM.
-    monitor_loop(&bonds, &planes, &stop, started);
-    info!("signal received, shutting down");
+    // The link monitor runs on this thread until SIGINT or SIGTERM, or a worker dies.
+    let died = monitor_loop(&bonds, &planes, &stop, &hangup, started);
+    match &died {
+        None => info!("signal received, shutting down"),
+        Some(e) => tracing::error!("{e}: shutting down, to be restarted"),
+    }
     // The control threads hold the planes too: take each one out, so that it stops and
     // detaches from the members now, whoever else holds the cell.
     for plane in &planes {
         drop(plane.lock().expect("plane lock").take());
     }
     drop(servers);
+    if died.is_none() {
+        for bond in &bonds {
+            takeover::clean_stop(&bond.lock().expect("bond lock"), run_dir);
+        }
+    }
     if let Some(handle) = metrics {
         let _ = handle.join();
     }
-    Ok(())
+    died.map_or(Ok(()), Err)
 }
 
 /// A bond's data plane, shared by the monitor and the control socket (which rebuilds it when

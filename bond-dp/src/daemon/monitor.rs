@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::{log_event, SharedPlane};
+use super::{log_event, DaemonError, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
-use crate::config::{CarrierWatch, HostSpec};
+use crate::config::CarrierWatch;
 use crate::dataplane::DataPlane;
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
@@ -58,11 +58,7 @@ impl<'a> Watched<'a> {
             seen: Vec::new(),
             fast: b.config.options.miimon > 0
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
-            host_iface: match &b.config.host {
-                HostSpec::Tap => Some(b.name().to_string()),
-                HostSpec::TapNamed(name) => Some(name.clone()),
-                _ => None,
-            },
+            host_iface: b.config.tap_name().map(String::from),
             next_poll: Duration::ZERO,
             frames_before: Vec::new(),
             macs: MacPlan {
@@ -299,6 +295,17 @@ impl<'a> Watched<'a> {
         self.set_macs(b, b.macs().clone());
     }
 
+    /// A worker of the bond's data plane that died, as the daemon's error.
+    fn dead_worker(&self) -> Option<DaemonError> {
+        let (thread, reason) = self.plane.lock().expect("plane lock").as_mut()?.dead_worker()?;
+        let bond = self.bond.lock().expect("bond lock").name().to_string();
+        Some(DaemonError::WorkerDied {
+            bond,
+            thread,
+            reason,
+        })
+    }
+
     /// Runs `f` on the bond's data plane, if it has one.
     fn with_plane<T>(&self, f: impl FnOnce(&DataPlane) -> T) -> Option<T> {
         self.plane.lock().expect("plane lock").as_ref().map(f)
@@ -387,12 +394,15 @@ const FAST_CARRIER_LOOK: Duration = Duration::from_micros(250);
 /// publishes it to the bond's data plane and sends the peer notifications a new active
 /// member calls for.
 /// `start`: the monitor's clock (failover times count from it).
+/// Returns why it stopped early: a worker thread died (the bond would sit half dead, so the
+/// daemon exits for its service manager to restart it).
 pub(super) fn monitor_loop(
     bonds: &[Arc<Mutex<Bond>>],
     planes: &[SharedPlane],
     stop: &AtomicBool,
+    hangup: &AtomicBool,
     start: Instant,
-) {
+) -> Option<DaemonError> {
     let mut watched: Vec<Watched> = bonds
         .iter()
         .zip(planes)
@@ -414,10 +424,15 @@ pub(super) fn monitor_loop(
         }
         None => None,
     };
-    while !stop.load(Ordering::Relaxed) {
+    let mut died = None;
+    while !stop.load(Ordering::Relaxed) && died.is_none() {
+        if hangup.swap(false, Ordering::Relaxed) {
+            warn!("SIGHUP received: reloading the configuration is not supported yet; ignored");
+        }
         let now = start.elapsed();
         let mut wake = now + Duration::from_millis(100);
         for w in &mut watched {
+            died = died.or_else(|| w.dead_worker());
             let mut b = w.bond.lock().expect("bond lock");
             if let Some(next) = w.look(&mut b, now) {
                 wake = wake.min(next);
@@ -439,6 +454,7 @@ pub(super) fn monitor_loop(
     for w in &mut watched {
         w.restore_macs();
     }
+    died
 }
 
 /// Puts the calling thread (the monitor) at a low real-time priority: its wake-ups are short,

@@ -14,6 +14,13 @@ use crate::xdp::MemberPort;
 const SPIN_BEFORE_NAP: u32 = 2000;
 const NAP: Duration = Duration::from_micros(50);
 
+/// Debug builds only: `BOND_DP_FAULT=worker-panic` makes workers panic on their first frames,
+/// for the tests that prove a dead worker takes the daemon down (for a restart) rather than
+/// leaving a half-dead bond.
+fn injected_panic() -> bool {
+    cfg!(debug_assertions) && std::env::var("BOND_DP_FAULT").is_ok_and(|f| f == "worker-panic")
+}
+
 /// Where the bond's host side is, as one worker sees it.
 pub enum HostSide {
     /// A port frames are copied to and from (TAP).
@@ -44,8 +51,12 @@ impl Worker {
     /// Runs until `stop` is set; hands the host side back.
     pub fn run(mut self, stop: &AtomicBool) -> HostSide {
         let mut idle = 0u32;
+        let fault = injected_panic();
         while !stop.load(Ordering::Relaxed) {
             let moved = self.poll_once();
+            if fault && moved > 0 {
+                panic!("fault injected by BOND_DP_FAULT=worker-panic: the first frames moved");
+            }
             debug_assert!(
                 self.frames_accounted(),
                 "a UMEM frame was lost or counted twice: {}",

@@ -1,7 +1,12 @@
 //! A TAP device the kernel stack uses as the bond: `ip addr add` on it, ping and iperf3 run
 //! over the bond.
+//!
+//! The device is persistent: it outlives bond-dp's descriptor, so a bond-dp that dies leaves
+//! it in place, without carrier, with the host's addresses and routes; the next start
+//! attaches to it again. A clean stop removes it (`daemon`).
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::process::Command;
 
 use tun_tap::{Iface, Mode};
@@ -18,6 +23,7 @@ impl TapPort {
     pub fn open(name: &str, mac: MacAddr) -> io::Result<TapPort> {
         let iface = Iface::without_packet_info(name, Mode::Tap)?;
         iface.set_non_blocking()?;
+        set_persistent(&iface)?;
         // iproute2 until the monitor brings a netlink socket (issue 4).
         let status = Command::new("ip")
             .args([
@@ -47,4 +53,17 @@ impl HostPort for TapPort {
     fn send(&mut self, frame: &[u8]) -> bool {
         self.iface.send(frame).is_ok()
     }
+}
+
+/// TUNSETPERSIST, _IOW('T', 203, int).
+const TUNSETPERSIST: libc::c_ulong = 0x4004_54cb;
+
+fn set_persistent(iface: &Iface) -> io::Result<()> {
+    // SAFETY: TUNSETPERSIST takes its argument by value; the descriptor is the open TAP's.
+    let rc = unsafe { libc::ioctl(iface.as_raw_fd(), TUNSETPERSIST as _, 1 as libc::c_ulong) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("making the TAP persistent: {e}")));
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@ use crate::wire::MacAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkFacts {
+    /// Which device this is: a member deleted and created again has a new index.
+    pub ifindex: u32,
     pub mac: MacAddr,
     /// Administratively up and with carrier.
     pub carrier: bool,
@@ -20,9 +22,10 @@ fn attr(iface: &str, name: &str) -> io::Result<String> {
     fs::read_to_string(path).map(|s| s.trim().to_string())
 }
 
-/// Reads an interface's MAC, carrier, speed and duplex. An interface that does not exist is
-/// an error; attributes a driver does not report are `None`.
+/// Reads an interface's index, MAC, carrier, speed and duplex. An interface that does not
+/// exist is an error; attributes a driver does not report are `None`.
 pub fn read_link(iface: &str) -> io::Result<LinkFacts> {
+    let ifindex = read_ifindex(iface)?;
     let address = attr(iface, "address")?;
     let mac = address
         .parse()
@@ -39,11 +42,19 @@ pub fn read_link(iface: &str) -> io::Result<LinkFacts> {
         _ => None,
     };
     Ok(LinkFacts {
+        ifindex,
         mac,
         carrier,
         speed_mbps,
         full_duplex,
     })
+}
+
+/// The interface index of `iface` in this network namespace.
+pub fn read_ifindex(iface: &str) -> io::Result<u32> {
+    attr(iface, "ifindex")?
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{iface}: ifindex")))
 }
 
 /// A member's carrier, looked at again and again, cheaply and without waiting on the RTNL

@@ -11,9 +11,9 @@ pub mod packet;
 pub mod stall;
 
 pub use arp::ArpMonitor;
-pub use link::{read_link, CarrierReader, LinkFacts};
+pub use link::{read_ifindex, read_link, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
-pub use netlink::{host_addresses, set_mac, HostAddress, LinkEvents};
+pub use netlink::{add_address, delete_link, host_addresses, set_mac, HostAddress, LinkEvents};
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;
 pub use stall::StallWatch;

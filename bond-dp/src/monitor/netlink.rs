@@ -8,13 +8,14 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVlan, LinkAttribute, LinkInfo, LinkMessage,
 };
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::wire::MacAddr;
@@ -231,7 +232,35 @@ pub fn set_mac(iface: &str, mac: MacAddr) -> io::Result<()> {
     let mut link = LinkMessage::default();
     link.header.index = index;
     link.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
-    request(RouteNetlinkMessage::SetLink(link))
+    request(RouteNetlinkMessage::SetLink(link), 0)
+}
+
+/// Gives `iface` the address `ip`/`prefix_len`, as `ip addr add` does; one it has already
+/// is fine.
+pub fn add_address(iface: &str, ip: IpAddr, prefix_len: u8) -> io::Result<()> {
+    let mut addr = AddressMessage::default();
+    addr.header.family = match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    addr.header.prefix_len = prefix_len;
+    addr.header.index = if_index(iface)?;
+    addr.attributes.push(AddressAttribute::Local(ip));
+    addr.attributes.push(AddressAttribute::Address(ip));
+    match request(
+        RouteNetlinkMessage::NewAddress(addr),
+        NLM_F_CREATE | NLM_F_EXCL,
+    ) {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        done => done,
+    }
+}
+
+/// Removes the interface `iface`, as `ip link del` does.
+pub fn delete_link(iface: &str) -> io::Result<()> {
+    let mut link = LinkMessage::default();
+    link.header.index = if_index(iface)?;
+    request(RouteNetlinkMessage::DelLink(link), 0)
 }
 
 fn if_index(iface: &str) -> io::Result<u32> {
@@ -244,10 +273,11 @@ fn if_index(iface: &str) -> io::Result<u32> {
     }
 }
 
-/// Sends a request and waits for the kernel's acknowledgement.
-fn request(message: RouteNetlinkMessage) -> io::Result<()> {
+/// Sends a request (with `flags` beside REQUEST and ACK) and waits for the kernel's
+/// acknowledgement.
+fn request(message: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
     let socket = connect()?;
-    send(&socket, message, NLM_F_REQUEST | NLM_F_ACK)?;
+    send(&socket, message, NLM_F_REQUEST | NLM_F_ACK | flags)?;
     let mut rx = vec![0; 8192];
     let n = socket.recv(&mut &mut rx[..], 0)?;
     let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[..n])

@@ -1,16 +1,21 @@
-//! Loading bond-dp's XDP program, attaching it to members, and driving its maps. Dropping an
-//! [`XdpProgram`] detaches it from every interface it was attached to.
+//! Loading bond-dp's XDP program, attaching it to members, and driving its maps.
+//!
+//! The program is attached through a bpf_link: the kernel detaches it when the last file
+//! descriptor of the link closes, so a bond-dp that dies (kill -9, a panic, the OOM killer)
+//! leaves no program on its members. Dropping an [`XdpProgram`] detaches it the same way.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ObjectBuilder, Xdp, XdpFlags};
+use libbpf_rs::query::ProgInfoIter;
+use libbpf_rs::{libbpf_sys, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, XdpFlags};
 use thiserror::Error;
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bond_xdp.o"));
-/// Must match bpf/bond_xdp.c.
-pub const MAX_MEMBERS: u32 = 64;
-pub const MAX_QUEUES: u32 = 64;
-const COUNTERS_PER_MEMBER: u32 = 4;
+
+use crate::limits::{COUNTERS_PER_MEMBER, MAX_QUEUES};
+
+/// The program's name in the object, and so in the kernel: how a leftover is recognised.
+pub const PROGRAM_NAME: &str = "bond_xdp";
 
 #[derive(Debug, Error)]
 pub enum XdpError {
@@ -62,7 +67,8 @@ pub struct XdpCounters {
 
 pub struct XdpProgram {
     object: Object,
-    attached: Vec<(i32, String, AttachMode)>,
+    /// One bpf_link per interface: closing it detaches the program.
+    links: Vec<OwnedFd>,
 }
 
 impl XdpProgram {
@@ -73,41 +79,44 @@ impl XdpProgram {
         let object = open.load().map_err(|e| XdpError::Load(e.to_string()))?;
         Ok(XdpProgram {
             object,
-            attached: Vec::new(),
+            links: Vec::new(),
         })
     }
 
-    /// Attaches to `iface`: the requested mode, or native first and generic when the driver
-    /// has no native XDP (`None`). Returns the mode it runs in.
+    /// Attaches to `iface` through a bpf_link: the requested mode, or native first and
+    /// generic when the driver has no native XDP (`None`). Returns the mode it runs in.
     pub fn attach(
         &mut self,
         iface: &str,
         mode: Option<AttachMode>,
     ) -> Result<AttachMode, XdpError> {
         let ifindex = ifindex(iface)?;
-        let prog = self
-            .object
-            .progs()
-            .find(|p| p.name() == "bond_xdp")
-            .ok_or_else(|| XdpError::Load("program bond_xdp missing from the object".into()))?;
-        let xdp = Xdp::new(prog.as_fd());
+        let prog_fd = self.prog_fd().ok_or_else(|| {
+            XdpError::Load(format!("program {PROGRAM_NAME} missing from the object"))
+        })?;
         let tries = match mode {
             Some(m) => vec![m],
             None => vec![AttachMode::Native, AttachMode::Generic],
         };
-        let mut last = String::new();
+        let mut last = std::io::Error::from_raw_os_error(libc::EINVAL);
         for m in tries {
-            match xdp.attach(ifindex, m.flags() | XdpFlags::UPDATE_IF_NOEXIST) {
-                Ok(()) => {
-                    self.attached.push((ifindex, iface.to_string(), m));
+            match link_xdp(prog_fd, ifindex, m) {
+                Ok(link) => {
+                    self.links.push(link);
                     return Ok(m);
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = e,
             }
         }
+        let reason = match (last.raw_os_error(), attached_program(ifindex)) {
+            (Some(libc::EBUSY | libc::EEXIST), Some(other)) => {
+                format!("{last}: XDP program {other} is attached already")
+            }
+            _ => last.to_string(),
+        };
         Err(XdpError::Attach {
             iface: iface.to_string(),
-            reason: format!("{last} (another XDP program attached?)"),
+            reason,
         })
     }
 
@@ -157,13 +166,95 @@ impl XdpProgram {
             })
     }
 
-    /// The file descriptor of the loaded program (for tests that check what is attached).
+    /// The file descriptor of the loaded program.
     pub fn prog_fd(&self) -> Option<RawFd> {
         self.object
             .progs()
-            .find(|p| p.name() == "bond_xdp")
+            .find(|p| p.name() == PROGRAM_NAME)
             .map(|p| p.as_fd().as_raw_fd())
     }
+}
+
+/// Attaches program `prog_fd` to `ifindex` in `mode` with a bpf_link, whose descriptor is
+/// returned: the program stays attached exactly as long as it is open.
+fn link_xdp(prog_fd: RawFd, ifindex: i32, mode: AttachMode) -> std::io::Result<OwnedFd> {
+    let opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+        flags: mode.flags().bits(),
+        ..Default::default()
+    };
+    // SAFETY: `opts` is a valid, fully initialised options struct whose `sz` says its size;
+    // libbpf reads it during the call only. The descriptors are plain integers.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, &opts)
+    };
+    if fd < 0 {
+        return Err(std::io::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: bpf_link_create returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The XDP program attached to `ifindex` in any mode, as "NAME (id N)", for messages.
+fn attached_program(ifindex: i32) -> Option<String> {
+    let ids = attached_ids(ifindex);
+    let id = ids.first()?.0;
+    let name = program_name(id).unwrap_or_else(|| "?".into());
+    Some(format!("{name} (id {id})"))
+}
+
+/// The ids of the programs attached to `ifindex`, with the mode each runs in.
+fn attached_ids(ifindex: i32) -> Vec<(u32, AttachMode)> {
+    let mut opts = libbpf_sys::bpf_xdp_query_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: `opts` is a valid options struct whose `sz` says its size; libbpf fills it in
+    // during the call only.
+    if unsafe { libbpf_sys::bpf_xdp_query(ifindex, 0, &mut opts) } != 0 {
+        return Vec::new();
+    }
+    [
+        (opts.drv_prog_id, AttachMode::Native),
+        (opts.skb_prog_id, AttachMode::Generic),
+    ]
+    .into_iter()
+    .filter(|&(id, _)| id != 0)
+    .collect()
+}
+
+/// The name of the loaded BPF program with this id.
+fn program_name(id: u32) -> Option<String> {
+    ProgInfoIter::default()
+        .find(|p| p.id == id)
+        .map(|p| p.name.to_string_lossy().into_owned())
+}
+
+/// Removes a bond-dp program that an earlier bond-dp attached to `iface` without a bpf_link
+/// and left behind when it died. Programs of other tools are left alone, and so is one that
+/// a live bond-dp holds through a link (the kernel refuses to detach it). Returns whether
+/// one was removed.
+pub fn remove_leftover(iface: &str) -> Result<bool, XdpError> {
+    let ifindex = ifindex(iface)?;
+    let mut removed = false;
+    for (id, mode) in attached_ids(ifindex) {
+        if program_name(id).as_deref() != Some(PROGRAM_NAME) {
+            continue;
+        }
+        // SAFETY: plain integers; detaching takes no descriptor.
+        let rc = unsafe { libbpf_sys::bpf_xdp_detach(ifindex, mode.flags().bits(), std::ptr::null()) };
+        if rc != 0 {
+            return Err(XdpError::Attach {
+                iface: iface.to_string(),
+                reason: format!(
+                    "removing a leftover {PROGRAM_NAME} (id {id}): {}",
+                    std::io::Error::from_raw_os_error(-rc)
+                ),
+            });
+        }
+        removed = true;
+    }
+    Ok(removed)
 }
 
 /// Reads the per-member counters of a loaded program (Send and Sync: status threads use it).
@@ -195,25 +286,11 @@ impl XdpCountersReader {
     }
 }
 
-impl Drop for XdpProgram {
-    fn drop(&mut self) {
-        let Some(prog) = self.object.progs().find(|p| p.name() == "bond_xdp") else {
-            return;
-        };
-        let xdp = Xdp::new(prog.as_fd());
-        for (ifindex, iface, mode) in self.attached.drain(..) {
-            if let Err(e) = xdp.detach(ifindex, mode.flags()) {
-                tracing::warn!(%iface, "detaching XDP: {e}");
-            }
-        }
-    }
-}
-
 /// The interface index of `iface` in this network namespace.
 pub fn ifindex(iface: &str) -> Result<i32, XdpError> {
-    std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex"))
+    crate::monitor::read_ifindex(iface)
         .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|i| i32::try_from(i).ok())
         .ok_or_else(|| XdpError::NoInterface {
             iface: iface.to_string(),
         })
