@@ -329,11 +329,19 @@ impl Testbed {
 
     /// bond-dp in the bond namespace with this testbed's run directory.
     pub fn spawn_bond_dp(&mut self, args: &[&str]) -> usize {
-        let run_dir = self.run_dir.path().to_str().unwrap().to_string();
-        let ns = self.bond_ns.clone();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--run-dir", &run_dir]);
-        self.spawn_in(&ns, env!("CARGO_BIN_EXE_bond-dp"), &all)
+        self.spawn_bond_dp_env(args, &[])
+    }
+
+    /// As `spawn_bond_dp`, with environment variables set for it.
+    pub fn spawn_bond_dp_env(&mut self, args: &[&str], env: &[(&str, &str)]) -> usize {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.bond_ns, env!("CARGO_BIN_EXE_bond-dp")])
+            .args(args)
+            .arg("--run-dir")
+            .arg(self.run_dir.path())
+            .envs(env.iter().copied());
+
+        self.children.spawn(cmd)
     }
 
     pub fn child(&mut self, i: usize) -> &mut Child {
