@@ -58,6 +58,10 @@ fn write_limits(header: &std::path::Path, out: &std::path::Path) {
             }
         }
     }
-    assert!(rust.contains("MAX_MEMBERS"), "{} defines no MAX_MEMBERS", header.display());
+    assert!(
+        rust.contains("MAX_MEMBERS"),
+        "{} defines no MAX_MEMBERS",
+        header.display()
+    );
     std::fs::write(out, rust).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

@@ -90,7 +90,7 @@ fn inner_burst_loop() {
         HostSpec::None,
     )
     .unwrap();
-    let bond = bond_dp::daemon::prepare(vec![config]).unwrap().remove(0);
+    let bond = bond_dp::daemon::in_process_bond(config).unwrap();
     let (plane, mut apps) = DataPlane::start_in_process(&bond).unwrap();
     let mut app = apps.remove(0);
 

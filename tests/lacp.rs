@@ -173,3 +173,31 @@ fn a_switch_that_goes_away_expires_then_defaults_and_renegotiates_on_return() {
     });
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn a_member_unplugged_at_start_joins_the_aggregator_when_plugged_in() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::with("ovsu", 2, "--peer ovs-lacp");
+    // m1's cable is out when the bond starts: no speed, no duplex, key 0. (A veth reports
+    // its speed while its peer is down; one that is down itself reports none, as a NIC
+    // without a cable does.)
+    tb.in_bond("ip link set m1 down");
+    let bond = tb.start_tap_bond(LACP_FAST);
+    let page = tb.status_when("bond0", "m1 down", |s| {
+        common::member_block(s, "m1").contains("MII Status: down")
+    });
+    assert!(
+        common::member_block(&page, "m1").contains("Speed: Unknown"),
+        "{page}"
+    );
+    // Plugged in: its speed is read again, its key matches m0's and it aggregates with it.
+    tb.in_bond("ip link set m1 up");
+    wait_negotiated(&tb);
+    let page = tb.status("bond0", &[]).unwrap();
+    let m1 = common::member_block(&page, "m1");
+    assert!(m1.contains("Speed: 10000 Mbps"), "{page}");
+    assert!(page.contains("Actor Key: 15"), "{page}");
+    assert!(terminate(tb.child(bond)).success());
+}

@@ -335,11 +335,16 @@ impl Testbed {
     /// As `spawn_bond_dp`, with environment variables set for it.
     pub fn spawn_bond_dp_env(&mut self, args: &[&str], env: &[(&str, &str)]) -> usize {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.bond_ns, env!("CARGO_BIN_EXE_bond-dp")])
-            .args(args)
-            .arg("--run-dir")
-            .arg(self.run_dir.path())
-            .envs(env.iter().copied());
+        cmd.args([
+            "netns",
+            "exec",
+            &self.bond_ns,
+            env!("CARGO_BIN_EXE_bond-dp"),
+        ])
+        .args(args)
+        .arg("--run-dir")
+        .arg(self.run_dir.path())
+        .envs(env.iter().copied());
 
         self.children.spawn(cmd)
     }
@@ -385,7 +390,7 @@ impl Testbed {
                 .ok()
                 .filter(|o| o.status.success() && !o.stdout.is_empty())
         });
-        self.in_bond("ip addr add 10.77.0.1/24 dev bond0");
+        self.in_bond("ip addr replace 10.77.0.1/24 dev bond0");
         // An OVS peer takes broadcasts only on its active member (as a switch's SLB bond
         // does): ARP may need a retry before the first answer.
         wait_for("ping through the bond", Duration::from_secs(15), || {

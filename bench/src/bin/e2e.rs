@@ -281,12 +281,7 @@ fn txonly(
     core: Option<usize>,
 ) -> Result<()> {
     let config = BondConfig::new("bench0", members, options, HostSpec::None)?;
-    let links = config
-        .members
-        .iter()
-        .map(|m| bond_dp::monitor::read_link(m))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let bond = bond_dp::bond::Bond::new(config, links);
+    let bond = bond_dp::daemon::in_process_bond(config)?;
     let (plane, mut apps) = DataPlane::start_in_process(&bond)?;
     let mut app = apps.remove(0);
     pin(core);

@@ -178,6 +178,19 @@ impl Bond {
         events
     }
 
+    /// A member's speed and duplex, read again when its link changed (a cable plugged in after
+    /// the start brings them): 802.3ad recomputes the port's key, as the kernel's
+    /// ad_update_actor_keys does. The member's own MAC stays the one read at start.
+    pub fn update_link(&mut self, member: MemberId, facts: &LinkFacts) {
+        let m = &mut self.members[member];
+        if (m.facts.speed_mbps, m.facts.full_duplex) == (facts.speed_mbps, facts.full_duplex) {
+            return;
+        }
+        m.facts.speed_mbps = facts.speed_mbps;
+        m.facts.full_duplex = facts.full_duplex;
+        self.lacp_link_changed(member);
+    }
+
     /// Changes an option while the bond runs (`bond-dp set`), as the kernel allows through
     /// sysfs: the value is checked with the same rules as at start. Options the data plane
     /// fixes at start are refused with what to do instead. Returns what changed, and the
@@ -880,6 +893,26 @@ mod tests {
         // link.
         assert!(b.carrier());
         assert_eq!(b.snapshot().usable().len(), 1);
+    }
+
+    #[test]
+    fn a_member_plugged_in_after_the_start_gets_its_speed_and_key() {
+        let mut b = bond("mode=802.3ad miimon=100", &[true, false]);
+        let unplugged = LinkFacts {
+            speed_mbps: None,
+            full_duplex: None,
+            ..facts(1, false)
+        };
+        b.members[1].facts = unplugged;
+        b.lacp = b.new_lacp();
+        let key = |b: &Bond, m: usize| b.lacp.as_ref().unwrap().port_status(m).actor.key;
+        assert_eq!(key(&b, 1), 0);
+        // The cable goes in: the monitor reads the link again, then sees the carrier.
+        b.update_link(1, &facts(1, true));
+        b.observe(&[true, true], ms(100));
+        assert_eq!(key(&b, 1), key(&b, 0));
+        assert_eq!(key(&b, 1), 15, "10 Gb/s full duplex");
+        assert_eq!(b.status().members[1].speed_mbps, Some(10_000));
     }
 
     #[test]

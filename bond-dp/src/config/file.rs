@@ -84,7 +84,11 @@ pub fn check_member_count(members: usize, host: &HostSpec) -> Result<(), String>
         _ => slots,
     };
     if members > max {
-        let with = if max < slots { " with an access port" } else { "" };
+        let with = if max < slots {
+            " with an access port"
+        } else {
+            ""
+        };
         return Err(format!("{members} members: a bond has at most {max}{with}"));
     }
     Ok(())

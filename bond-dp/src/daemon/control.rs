@@ -70,7 +70,10 @@ impl Control {
                 return format!("error: {e}\n");
             }
             let held = records.iter().filter(|r| r.alive());
-            if let Some(r) = held.into_iter().find(|r| r.members.iter().any(|m| m.name == iface)) {
+            if let Some(r) = held
+                .into_iter()
+                .find(|r| r.members.iter().any(|m| m.name == iface))
+            {
                 return format!(
                     "error: {iface} is a member of bond {} of another bond-dp (pid {})\n",
                     r.bond, r.pid

@@ -48,7 +48,11 @@ pub enum DaemonError {
     #[error("bond {bond} is already running (pid {pid})")]
     AlreadyRunning { bond: String, pid: u32 },
     #[error("{what} is held by bond {bond} of another bond-dp (pid {pid})")]
-    HeldElsewhere { what: String, bond: String, pid: u32 },
+    HeldElsewhere {
+        what: String,
+        bond: String,
+        pid: u32,
+    },
     #[error("{0}")]
     Cores(String),
     #[error("bond {bond}: worker thread {thread} died: {reason}")]
@@ -102,16 +106,7 @@ pub fn prepare(configs: Vec<BondConfig>, run_dir: &Path) -> Result<Vec<Bond>, Da
                     second: config.name.clone(),
                 });
             }
-            let mut link = read_link(member).map_err(|e| DaemonError::Member {
-                bond: config.name.clone(),
-                member: member.clone(),
-                reason: match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        format!("no such interface (/sys/class/net/{member})")
-                    }
-                    _ => e.to_string(),
-                },
-            })?;
+            let mut link = read_member(&config.name, member)?;
             // A member still carrying the MAC a dead bond-dp gave it: its own is recorded.
             if let Some(own) = dead.iter().find_map(|r| r.member(member, link.ifindex)) {
                 link.mac = own.mac;
@@ -122,6 +117,28 @@ pub fn prepare(configs: Vec<BondConfig>, run_dir: &Path) -> Result<Vec<Bond>, Da
     }
     takeover::take_over(&bonds, dead, run_dir)?;
     Ok(bonds)
+}
+
+/// A bond for the in-process API, which an application runs without the daemon: its members'
+/// link facts read, nothing recorded.
+pub fn in_process_bond(config: BondConfig) -> Result<Bond, DaemonError> {
+    let links = config
+        .members
+        .iter()
+        .map(|m| read_member(&config.name, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Bond::new(config, links))
+}
+
+fn read_member(bond: &str, member: &str) -> Result<crate::monitor::LinkFacts, DaemonError> {
+    read_link(member).map_err(|e| DaemonError::Member {
+        bond: bond.to_string(),
+        member: member.to_string(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => format!("no such interface (/sys/class/net/{member})"),
+            _ => e.to_string(),
+        },
+    })
 }
 
 /// Refuses worker cores this process cannot run on (`--cores 1024`, or 5 on two CPUs).

@@ -163,6 +163,15 @@ impl<'a> Watched<'a> {
             *carrier &= !stalled;
         }
         if polled || deadline || carriers != self.seen {
+            // A link that changed may have a new speed and duplex (a cable plugged in after
+            // the start): read them again before the bond sees the change.
+            for (m, &carrier) in carriers.iter().enumerate() {
+                if self.seen.get(m) != Some(&carrier) {
+                    if let Ok(facts) = read_link(&self.names[m]) {
+                        b.update_link(m, &facts);
+                    }
+                }
+            }
             let events = b.observe(&carriers, now);
             self.apply(b, &events);
             self.seen = carriers;
@@ -297,7 +306,12 @@ impl<'a> Watched<'a> {
 
     /// A worker of the bond's data plane that died, as the daemon's error.
     fn dead_worker(&self) -> Option<DaemonError> {
-        let (thread, reason) = self.plane.lock().expect("plane lock").as_mut()?.dead_worker()?;
+        let (thread, reason) = self
+            .plane
+            .lock()
+            .expect("plane lock")
+            .as_mut()?
+            .dead_worker()?;
         let bond = self.bond.lock().expect("bond lock").name().to_string();
         Some(DaemonError::WorkerDied {
             bond,

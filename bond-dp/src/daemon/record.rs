@@ -156,6 +156,10 @@ mod tests {
         let all = read_all(dir.path());
         assert_eq!(all, vec![own.clone(), parent]);
         assert_eq!(own.member("m0", 7), Some(&member));
-        assert_eq!(own.member("m0", 8), None, "a re-created m0 is another device");
+        assert_eq!(
+            own.member("m0", 8),
+            None,
+            "a re-created m0 is another device"
+        );
     }
 }

@@ -57,7 +57,9 @@ pub(super) fn refuse_device(member: &str, host_devices: &[&str]) -> Result<(), S
         .ok()
         .and_then(|f| u64::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok());
     if flags.is_some_and(|f| f & IFF_LOOPBACK != 0) {
-        return Err(format!("{member} is the loopback device: it cannot be a member"));
+        return Err(format!(
+            "{member} is the loopback device: it cannot be a member"
+        ));
     }
     if host_devices.contains(&member) {
         return Err(format!(
@@ -205,7 +207,11 @@ pub(super) fn record_of(bond: &Bond) -> BondRecord {
 /// Records `bond` as it is now (after members joined or left).
 pub(super) fn save(bond: &Bond, run_dir: &Path) {
     if let Err(e) = record_of(bond).write(run_dir) {
-        warn!(bond = bond.name(), "recording the bond in {}: {e}", run_dir.display());
+        warn!(
+            bond = bond.name(),
+            "recording the bond in {}: {e}",
+            run_dir.display()
+        );
     }
 }
 

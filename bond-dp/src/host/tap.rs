@@ -63,7 +63,10 @@ fn set_persistent(iface: &Iface) -> io::Result<()> {
     let rc = unsafe { libc::ioctl(iface.as_raw_fd(), TUNSETPERSIST as _, 1 as libc::c_ulong) };
     if rc != 0 {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("making the TAP persistent: {e}")));
+        return Err(io::Error::new(
+            e.kind(),
+            format!("making the TAP persistent: {e}"),
+        ));
     }
     Ok(())
 }

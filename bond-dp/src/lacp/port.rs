@@ -99,23 +99,27 @@ pub struct PortLink {
     pub full_duplex: bool,
 }
 
-/// The kernel's speed classes for the key's bits 1-5 (`__get_link_speed`).
-fn speed_class(mbps: u32) -> u16 {
+/// The key's bits 1-5: the kernel's `enum ad_link_speed_type` (`__get_link_speed` in
+/// bond_3ad.c); 0 for a speed it does not know.
+pub fn speed_class(mbps: u32) -> u16 {
     match mbps {
-        10 => 1,
-        100 => 2,
-        1000 => 3,
-        2500 => 4,
-        10_000 => 5,
-        20_000 => 6,
-        40_000 => 7,
-        56_000 => 8,
-        100_000 => 9,
+        1 => 1,
+        10 => 2,
+        100 => 3,
+        1000 => 4,
+        2500 => 5,
+        5000 => 6,
+        10_000 => 7,
+        14_000 => 8,
+        20_000 => 9,
         25_000 => 10,
-        50_000 => 11,
-        200_000 => 12,
-        400_000 => 13,
-        800_000 => 14,
+        40_000 => 11,
+        50_000 => 12,
+        56_000 => 13,
+        100_000 => 14,
+        200_000 => 15,
+        400_000 => 16,
+        800_000 => 17,
         _ => 0,
     }
 }
@@ -209,9 +213,12 @@ impl Port {
     }
 
     /// The key: `ad_user_port_key` in bits 6-15, the speed class in bits 1-5, full duplex
-    /// in bit 0.
+    /// in bit 0. A port without link has neither speed nor duplex, as in the kernel.
     fn oper_key(&self) -> u16 {
-        let duplex = u16::from(self.link.up && self.link.full_duplex);
+        if !self.link.up {
+            return self.user_key << 6;
+        }
+        let duplex = u16::from(self.link.full_duplex);
         (self.user_key << 6) | (speed_class(self.link.speed_mbps) << 1) | duplex
     }
 

@@ -92,8 +92,8 @@ fn two_active_systems_negotiate_one_aggregator() {
         (agg.ports, agg.partner_mac),
         (2, MacAddr([2, 0, 0, 0, 2, 0]))
     );
-    // 10 Gb/s (class 5), full duplex: key 11.
-    assert_eq!((agg.actor_key, agg.partner_key), (11, 11));
+    // 10 Gb/s (the kernel's AD_LINK_SPEED_10000MBPS, 7), full duplex: key 15.
+    assert_eq!((agg.actor_key, agg.partner_key), (15, 15));
     let s = w.a.port_status(1);
     assert_eq!(s.aggregator_id, w.a.port_status(0).aggregator_id);
     assert_eq!(s.partner.port, 2);
@@ -233,7 +233,7 @@ fn a_partner_that_never_syncs_is_churned_after_60_s() {
         let partner = PortInfo {
             system_priority: 1,
             system: MacAddr([2, 0, 0, 0, 9, 0]),
-            key: 11,
+            key: 15,
             port_priority: 1,
             port: 1,
             state: PortState(
@@ -307,4 +307,59 @@ fn marker_requests_get_a_response_on_the_same_port() {
             ..request
         }))
     );
+}
+
+#[test]
+fn keys_carry_the_kernels_speed_classes() {
+    use super::port::speed_class;
+    // enum ad_link_speed_type in bond_3ad.c, 1 Mb/s = 1 to 800 Gb/s = 17.
+    let table = [
+        (1, 1),
+        (10, 2),
+        (100, 3),
+        (1000, 4),
+        (2500, 5),
+        (5000, 6),
+        (10_000, 7),
+        (14_000, 8),
+        (20_000, 9),
+        (25_000, 10),
+        (40_000, 11),
+        (50_000, 12),
+        (56_000, 13),
+        (100_000, 14),
+        (200_000, 15),
+        (400_000, 16),
+        (800_000, 17),
+        (0, 0),
+        (12_345, 0),
+    ];
+    for (mbps, class) in table {
+        assert_eq!(speed_class(mbps), class, "{mbps} Mb/s");
+    }
+}
+
+#[test]
+fn a_port_whose_link_comes_up_later_joins_the_others() {
+    // Port 2's cable was out at start: no speed, no duplex, so key 0 (the kernel's too).
+    let unplugged = PortLink {
+        up: false,
+        speed_mbps: 0,
+        full_duplex: false,
+    };
+    let mut w = Wire::new(
+        system(1, "lacp_rate=fast", &[TEN_G, unplugged]),
+        system(2, "lacp_rate=fast", &[TEN_G, TEN_G]),
+    );
+    w.run(5);
+    assert_eq!(w.a.port_status(1).actor.key, 0);
+    assert_eq!(distributing(&w.a), [true, false]);
+    // The cable goes in: speed and duplex are read again, the key is recomputed, and the
+    // port joins the same aggregator.
+    w.a.set_link(1, TEN_G);
+    assert_eq!(w.a.port_status(1).actor.key, 15);
+    w.run(5);
+    assert_eq!(distributing(&w.a), [true, true]);
+    assert_eq!(distributing(&w.b), [true, true]);
+    assert_eq!(w.a.active_aggregator().unwrap().ports, 2);
 }

@@ -185,9 +185,7 @@ fn link_xdp(prog_fd: RawFd, ifindex: i32, mode: AttachMode) -> std::io::Result<O
     };
     // SAFETY: `opts` is a valid, fully initialised options struct whose `sz` says its size;
     // libbpf reads it during the call only. The descriptors are plain integers.
-    let fd = unsafe {
-        libbpf_sys::bpf_link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, &opts)
-    };
+    let fd = unsafe { libbpf_sys::bpf_link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, &opts) };
     if fd < 0 {
         return Err(std::io::Error::from_raw_os_error(-fd));
     }
@@ -242,7 +240,8 @@ pub fn remove_leftover(iface: &str) -> Result<bool, XdpError> {
             continue;
         }
         // SAFETY: plain integers; detaching takes no descriptor.
-        let rc = unsafe { libbpf_sys::bpf_xdp_detach(ifindex, mode.flags().bits(), std::ptr::null()) };
+        let rc =
+            unsafe { libbpf_sys::bpf_xdp_detach(ifindex, mode.flags().bits(), std::ptr::null()) };
         if rc != 0 {
             return Err(XdpError::Attach {
                 iface: iface.to_string(),
