@@ -117,6 +117,16 @@ fn engine_flags_are_checked_and_shown() {
         args.extend_from_slice(flags);
         refused(&args)
     };
+    // Cores are checked against the CPUs that exist, before anything starts.
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let missing = cpus.to_string();
+    for cores in ["1024", &missing] {
+        let err = with(&["--cores", cores]);
+        assert!(
+            err.contains(&format!("cores={cores}: no such CPU")),
+            "{err}"
+        );
+    }
     assert!(with(&["--ring-size", "1000"]).contains(
         "engine setting ring_size: invalid value \"1000\" (allowed: a power of two from 64 to 16384)"
     ));
@@ -149,12 +159,12 @@ fn config_file_with_two_bonds() {
     assert!(err.contains("bonds.toml: bond bond0: option lacp_rate: invalid value \"quick\" (allowed: slow (0), fast (1))"), "{err}");
     std::fs::write(
         &path,
-        "[bond.bond0]\nmembers = [\"eth0\"]\n[bond.bond0.engine]\nworkers = 2\ncores = [1, 2]\n",
+        "[bond.bond0]\nmembers = [\"eth0\"]\n[bond.bond0.engine]\nworkers = 2\ncores = [1, 0]\n",
     )
     .unwrap();
     let text = accepted(&["run", "--dry-run", "--config", path.to_str().unwrap()]);
     assert!(text.contains("workers=2 queues=all"));
-    assert!(text.contains("cores=1,2"));
+    assert!(text.contains("cores=1,0"));
     std::fs::write(
         &path,
         "[bond.bond0]\nmembers = [\"eth0\"]\nengine = { ring_size = 3 }\n",

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
+
+use crate::monitor::read_ifindex;
 
 use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
@@ -47,7 +49,10 @@ pub struct DataPlane {
     default_cores: Vec<usize>,
     pub snapshots: Arc<SnapshotCell>,
     pub counters: BondCounters,
-    pub attach_modes: Vec<AttachMode>,
+    /// Per member: how the program runs on it; `None` for a member whose device is absent.
+    pub attach_modes: Vec<Option<AttachMode>>,
+    /// Per member: the device the data plane attached to (its ifindex), `None` if absent.
+    pub ifindexes: Vec<Option<u32>>,
     /// Frames in the bond's UMEM (all workers' shares).
     pub frame_count: usize,
     /// The XDP program's per-member counters.
@@ -135,14 +140,30 @@ impl DataPlane {
         let cfg = &bond.config;
         let engine = &cfg.engine;
         let workers = engine.workers;
+        // A member whose device is gone (deleted, moved to another namespace) is left out
+        // until it comes back; the bond counts it as down. The others carry on.
+        let ifindexes: Vec<Option<u32>> =
+            cfg.members.iter().map(|m| read_ifindex(m).ok()).collect();
+        for (member, _) in cfg
+            .members
+            .iter()
+            .zip(&ifindexes)
+            .filter(|(_, i)| i.is_none())
+        {
+            warn!(bond = %cfg.name, member = %member, "no such device: left out of the data plane until it appears");
+        }
         let queue_counts = cfg
             .members
             .iter()
+            .zip(&ifindexes)
+            .map(|(iface, present)| match present {
+                Some(_) => served_queues(engine, iface),
+                None => Ok(0),
+            })
             .chain(match &cfg.host {
-                HostSpec::Xdp(iface) => Some(iface),
+                HostSpec::Xdp(iface) => Some(served_queues(engine, iface)),
                 _ => None,
             })
-            .map(|iface| served_queues(engine, iface))
             .collect::<Result<Vec<u32>, _>>()?;
         if workers > 1 && matches!(cfg.host, HostSpec::Tap | HostSpec::TapNamed(_)) && !in_process {
             return Err(DataPlaneError::Engine(format!(
@@ -170,7 +191,11 @@ impl DataPlane {
         let mut program = XdpProgram::load()?;
         let mut attach_modes = Vec::new();
         for (slot, member) in cfg.members.iter().enumerate() {
-            attach_modes.push(program.attach(member, xdp_mode)?);
+            if ifindexes[slot].is_none() {
+                attach_modes.push(None);
+                continue;
+            }
+            attach_modes.push(Some(program.attach(member, xdp_mode)?));
             program.set_member(member, slot as u32, action(bond, slot))?;
         }
         if let HostSpec::Xdp(iface) = &cfg.host {
@@ -281,6 +306,7 @@ impl DataPlane {
             snapshots,
             counters: BondCounters::new(cfg.members.len(), worker_counters),
             attach_modes,
+            ifindexes,
             frame_count: umem_frames,
             arp_reports: Mutex::new(arp_readers),
             xdp,
@@ -303,6 +329,9 @@ impl DataPlane {
     pub fn update(&self, bond: &Bond) {
         self.snapshots.publish(bond.snapshot());
         for (slot, member) in bond.config.members.iter().enumerate() {
+            if self.ifindexes.get(slot).copied().flatten().is_none() {
+                continue;
+            }
             if let Err(e) = self
                 .program
                 .set_member(member, slot as u32, action(bond, slot))

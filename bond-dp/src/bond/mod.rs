@@ -62,6 +62,9 @@ pub struct Bond {
     failovers: u32,
     last_failover: Option<Duration>,
     macs: MacPlan,
+    /// The bond's MAC: its first member's own at start, kept while the bond runs whatever
+    /// members come and go, as the kernel keeps it.
+    mac: MacAddr,
 }
 
 /// The MAC addresses the members and the host side carry. Like the kernel, every member
@@ -121,7 +124,13 @@ impl Bond {
                 members: Vec::new(),
                 host: MacAddr::ZERO,
             },
+            mac: MacAddr::ZERO,
         };
+        bond.mac = bond
+            .members
+            .first()
+            .map(|m| m.facts.mac)
+            .unwrap_or_default();
         bond.arp = ArpMonitor::new(&bond.config.options, bond.members.len());
         let wanted = bond.config.options.active_slave.as_ref();
         bond.active = wanted
@@ -189,6 +198,16 @@ impl Bond {
         m.facts.speed_mbps = facts.speed_mbps;
         m.facts.full_duplex = facts.full_duplex;
         self.lacp_link_changed(member);
+    }
+
+    /// A member's device was removed and another with its name appeared (or it came back
+    /// from another namespace): a new device, with its own MAC and link. Its MAC plan is
+    /// what it would have had from the start; the caller rebuilds the data plane around it.
+    pub fn member_replaced(&mut self, member: MemberId, facts: LinkFacts) {
+        self.members[member].facts = facts;
+        self.macs.members[member] = self.initial_macs().members[member];
+        self.lacp_link_changed(member);
+        self.membership_changed = true;
     }
 
     /// Changes an option while the bond runs (`bond-dp set`), as the kernel allows through
@@ -523,10 +542,7 @@ impl Bond {
 
     /// The bond's MAC: the first member's, as the kernel gives a new bond.
     pub fn bond_mac(&self) -> MacAddr {
-        self.members
-            .first()
-            .map(|m| m.facts.mac)
-            .unwrap_or_default()
+        self.mac
     }
 
     /// Whether frames received on a member are delivered to the host: in modes with one

@@ -128,7 +128,7 @@ pub(super) fn bond_status(bond: &Bond, plane: &SharedPlane) -> BondStatus {
         xdp_modes: p
             .attach_modes
             .iter()
-            .map(|m| format!("{m:?}").to_lowercase())
+            .map(|m| m.map_or("absent".into(), |m| format!("{m:?}").to_lowercase()))
             .collect(),
         workers: bond.config.engine.workers,
         counters: p.counters.view(),

@@ -244,7 +244,7 @@ pub fn run(
         None => None,
     };
     // The link monitor runs on this thread until SIGINT or SIGTERM, or a worker dies.
-    let died = monitor_loop(&bonds, &planes, &stop, &hangup, started);
+    let died = monitor_loop(&bonds, &planes, &stop, &hangup, started, run_dir);
     match &died {
         None => info!("signal received, shutting down"),
         Some(e) => tracing::error!("{e}: shutting down, to be restarted"),

@@ -3,21 +3,22 @@
 //! publishing to the data plane, probes, peer notifications, MAC changes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{log_event, DaemonError, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
 use crate::config::CarrierWatch;
-use crate::dataplane::DataPlane;
+use crate::dataplane::{DataPlane, Stopped};
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
-    host_addresses, read_link, set_mac, CarrierReader, HostAddress, LinkEvents, PacketSocket,
-    StallWatch,
+    host_addresses, read_ifindex, read_link, set_mac, CarrierReader, HostAddress, LinkEvents,
+    PacketSocket, StallWatch,
 };
 use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
@@ -44,10 +45,21 @@ struct Watched<'a> {
     /// Per member: whether it stopped transmitting, as of the last poll.
     stalls: Vec<StallWatch>,
     stalled: Vec<bool>,
+    /// Per member: the device the data plane is attached to (`None`: absent).
+    devices: Vec<Option<u32>>,
+    /// A data plane stopped to attach to a member's new device, whose start failed: tried
+    /// again at every poll until it runs.
+    stopped: Option<Stopped>,
+    /// Where the bond's record is kept.
+    run_dir: PathBuf,
 }
 
 impl<'a> Watched<'a> {
-    fn new(bond: &'a Mutex<Bond>, plane: &'a Mutex<Option<DataPlane>>) -> Watched<'a> {
+    fn new(
+        bond: &'a Mutex<Bond>,
+        plane: &'a Mutex<Option<DataPlane>>,
+        run_dir: &Path,
+    ) -> Watched<'a> {
         let b = bond.lock().expect("bond lock");
         let mut watched = Watched {
             bond,
@@ -68,6 +80,9 @@ impl<'a> Watched<'a> {
             },
             stalls: Vec::new(),
             stalled: Vec::new(),
+            devices: Vec::new(),
+            stopped: None,
+            run_dir: run_dir.to_path_buf(),
         };
         watched.members_changed(&b);
         watched
@@ -107,6 +122,66 @@ impl<'a> Watched<'a> {
         self.frames_before = vec![0; n];
         self.stalls = vec![StallWatch::default(); n];
         self.stalled = vec![false; n];
+        self.devices = self
+            .with_plane(|p| p.ifindexes.clone())
+            .unwrap_or_else(|| b.member_links().map(|(_, l)| Some(l.ifindex)).collect());
+    }
+
+    /// Members whose device went away or was replaced (deleted and created again, moved to
+    /// another namespace and back): a gone one is reported (its carrier is gone too, so the
+    /// bond takes it down); a new device of a member's name is attached to, as the member.
+    fn follow_devices(&mut self, b: &mut Bond) {
+        let mut replaced = false;
+        for m in 0..self.names.len() {
+            let now = read_ifindex(&self.names[m]).ok();
+            if now == self.devices[m] {
+                continue;
+            }
+            let name = self.names[m].clone();
+            match now.and_then(|_| read_link(&name).ok()) {
+                None => warn!(
+                    bond = b.name(),
+                    member = %name,
+                    "the member's device is gone: it counts as down until a device of that name appears"
+                ),
+                Some(facts) => {
+                    info!(
+                        bond = b.name(),
+                        member = %name,
+                        ifindex = facts.ifindex,
+                        mac = %facts.mac,
+                        "a device of the member's name appeared: attaching to it"
+                    );
+                    b.member_replaced(m, facts);
+                    // Its packet socket and what it carries start afresh.
+                    self.names[m].clear();
+                    replaced = true;
+                }
+            }
+            self.devices[m] = now;
+        }
+        if replaced || self.stopped.is_some() {
+            self.restart_plane(b);
+            super::takeover::save(b, &self.run_dir);
+        }
+    }
+
+    /// Brings the data plane up again around the bond's members as they are now, keeping the
+    /// TAP; a start that fails keeps what it stopped for the next try.
+    fn restart_plane(&mut self, b: &Bond) {
+        let mut plane = self.plane.lock().expect("plane lock");
+        let mut stopped = match (self.stopped.take(), plane.take()) {
+            (Some(stopped), _) => stopped,
+            (None, Some(running)) => running.stop(),
+            (None, None) => return, // --host none: no data plane
+        };
+        match stopped.start(b) {
+            Ok(started) => *plane = Some(started),
+            Err(e) => {
+                error!(bond = b.name(), "data plane down, trying again: {e}");
+                self.stopped = Some(stopped);
+            }
+        }
     }
 
     /// Looks at the bond's members as their monitor says is due at `now`, and sends the peer
@@ -127,6 +202,11 @@ impl<'a> Watched<'a> {
         let polled = now >= self.next_poll;
         if polled {
             self.next_poll = now + interval;
+            self.follow_devices(b);
+            if b.take_membership_changed() {
+                self.members_changed(b);
+                self.publish(b);
+            }
         }
         if b.arp_monitor().is_some() {
             if polled {
@@ -416,11 +496,12 @@ pub(super) fn monitor_loop(
     stop: &AtomicBool,
     hangup: &AtomicBool,
     start: Instant,
+    run_dir: &Path,
 ) -> Option<DaemonError> {
     let mut watched: Vec<Watched> = bonds
         .iter()
         .zip(planes)
-        .map(|(bond, plane)| Watched::new(bond, plane))
+        .map(|(bond, plane)| Watched::new(bond, plane, run_dir))
         .collect();
     for w in &mut watched {
         let b = w.bond.lock().expect("bond lock");

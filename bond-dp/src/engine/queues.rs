@@ -44,8 +44,9 @@ pub struct MemberQueues {
     frames_owned: usize,
     /// The member queues served; `counters.queues[i]` counts `ports[i]`.
     pub(crate) ports: Vec<MemberPort>,
-    /// Per member: the index in `ports` of the socket to transmit on.
-    tx_port: Vec<usize>,
+    /// Per member: the index in `ports` of the socket to transmit on; `None` for a member
+    /// whose device is absent.
+    tx_port: Vec<Option<usize>>,
     selector: TxSelector,
     snapshots: Arc<SnapshotCell>,
     snap: Arc<TxSnapshot>,
@@ -59,7 +60,7 @@ pub struct MemberQueues {
 }
 
 impl MemberQueues {
-    /// A share serving `ports`, which must hold at least one queue of each of `members`.
+    /// A share serving `ports`: at least one queue of each of `members` whose device is there.
     pub fn new(
         umem: UmemArea,
         pool: FramePool,
@@ -70,12 +71,7 @@ impl MemberQueues {
         arp_reports: Producer<ArpReport>,
     ) -> (MemberQueues, Arc<WorkerCounters>) {
         let tx_port = (0..members)
-            .map(|m| {
-                ports
-                    .iter()
-                    .position(|p| p.member == m)
-                    .expect("a worker serves a queue of every member")
-            })
+            .map(|m| ports.iter().position(|p| p.member == m))
             .collect();
         let counters = Arc::new(WorkerCounters::new(
             ports
@@ -205,7 +201,12 @@ impl MemberQueues {
             if batch.is_empty() {
                 continue;
             }
-            let p = self.tx_port[m];
+            let Some(p) = self.tx_port[m] else {
+                // The member's device is gone (the monitor takes it out of the snapshot).
+                WorkerCounters::add(&self.counters.drop_no_member, batch.len() as u64);
+                batch.drain(..).for_each(|desc| self.pool.put(desc));
+                continue;
+            };
             let c = &self.counters.queues[p];
             let bytes: u64 = batch.iter().map(|d| d.lengths().data() as u64).sum();
             let dropped = self.ports[p].send(batch, &mut self.pool);
