@@ -277,7 +277,13 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let run_dir = daemon::run_dir(args.run_dir, config_run_dir);
-    let bonds = daemon::prepare(configs, &run_dir).map_err(bad_input)?;
+    let bonds = daemon::prepare(configs, &run_dir).map_err(|e| match e {
+        // Another process holds it: not the input's fault.
+        daemon::DaemonError::AlreadyRunning { .. } | daemon::DaemonError::HeldElsewhere { .. } => {
+            Failure(1, e.to_string())
+        }
+        e => bad_input(e),
+    })?;
     daemon::run(bonds, &run_dir, args.metrics.or(config_metrics))
         .map_err(|e| Failure(1, e.to_string()))
 }
