@@ -11,15 +11,7 @@ use std::time::{Duration, Instant};
 use common::{ping_once, require_root, terminate, wait_for, Testbed};
 
 const OPTIONS: &str = "mode=active-backup,miimon=100,primary=m0";
-const RUN: [&str; 7] = [
-    "run",
-    "--bond",
-    "bond0",
-    "--members",
-    "m0,m1",
-    "--options",
-    OPTIONS,
-];
+const RUN: [&str; 7] = common::tap_bond_args(OPTIONS);
 
 /// A command in the bond namespace that may fail (the test looks at its status).
 fn try_in_bond(tb: &Testbed, cmd: &str) -> std::process::Output {

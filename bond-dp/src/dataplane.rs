@@ -160,10 +160,7 @@ impl DataPlane {
                 Some(_) => served_queues(engine, iface),
                 None => Ok(0),
             })
-            .chain(match &cfg.host {
-                HostSpec::Xdp(iface) => Some(served_queues(engine, iface)),
-                _ => None,
-            })
+            .chain(cfg.access_port().map(|iface| served_queues(engine, iface)))
             .collect::<Result<Vec<u32>, _>>()?;
         if workers > 1 && matches!(cfg.host, HostSpec::Tap | HostSpec::TapNamed(_)) && !in_process {
             return Err(DataPlaneError::Engine(format!(

@@ -241,6 +241,19 @@ pub fn ping_received(output: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// `bond-dp run` arguments for bond0 on m0,m1 with a TAP port and these options.
+pub const fn tap_bond_args(options: &str) -> [&str; 7] {
+    [
+        "run",
+        "--bond",
+        "bond0",
+        "--members",
+        "m0,m1",
+        "--options",
+        options,
+    ]
+}
+
 /// The testbed of scripts/testbed.sh: namespaces `<prefix>-bond` (members m0..) and
 /// `<prefix>-peer` (peers p0.. on bridge br0, 10.77.0.2/24), unique per test run, removed
 /// with every process started in them when dropped — also when the test fails.
@@ -365,15 +378,7 @@ impl Testbed {
 
     /// As `start_tap_bond`, with more arguments for `bond-dp run`.
     pub fn start_tap_bond_with(&mut self, options: &str, extra: &[&str]) -> usize {
-        let mut args = vec![
-            "run",
-            "--bond",
-            "bond0",
-            "--members",
-            "m0,m1",
-            "--options",
-            options,
-        ];
+        let mut args = tap_bond_args(options).to_vec();
         args.extend(extra);
         self.start_bond0(&args)
     }

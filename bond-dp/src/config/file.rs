@@ -115,6 +115,14 @@ impl BondConfig {
         }
     }
 
+    /// The AF_XDP access port, for an `xdp:IFACE` host side.
+    pub fn access_port(&self) -> Option<&str> {
+        match &self.host {
+            HostSpec::Xdp(iface) => Some(iface),
+            _ => None,
+        }
+    }
+
     /// Builds a bond from an option string, as `bond-dp run --options` does.
     pub fn new(
         name: &str,

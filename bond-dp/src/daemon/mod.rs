@@ -86,6 +86,7 @@ pub fn prepare(configs: Vec<BondConfig>, run_dir: &Path) -> Result<Vec<Bond>, Da
         .into_iter()
         .map(String::from)
         .collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     for config in configs {
         if bonds.iter().any(|b: &Bond| b.name() == config.name) {
             return Err(DaemonError::DuplicateBond(config.name));
@@ -93,7 +94,6 @@ pub fn prepare(configs: Vec<BondConfig>, run_dir: &Path) -> Result<Vec<Bond>, Da
         takeover::refuse_held(&config, &live)?;
         let mut facts = Vec::new();
         for member in &config.members {
-            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
             takeover::refuse_device(member, &hosts).map_err(|reason| DaemonError::Member {
                 bond: config.name.clone(),
                 member: member.clone(),

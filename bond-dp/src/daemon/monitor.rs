@@ -127,6 +127,15 @@ impl<'a> Watched<'a> {
             .unwrap_or_else(|| b.member_links().map(|(_, l)| Some(l.ifindex)).collect());
     }
 
+    /// Members joined, left or got a new device since the last look: follow the bond's list
+    /// and publish it.
+    fn follow_membership(&mut self, b: &mut Bond) {
+        if b.take_membership_changed() {
+            self.members_changed(b);
+            self.publish(b);
+        }
+    }
+
     /// Members whose device went away or was replaced (deleted and created again, moved to
     /// another namespace and back): a gone one is reported (its carrier is gone too, so the
     /// bond takes it down); a new device of a member's name is attached to, as the member.
@@ -187,10 +196,7 @@ impl<'a> Watched<'a> {
     /// Looks at the bond's members as their monitor says is due at `now`, and sends the peer
     /// notifications due; returns when to look again.
     fn look(&mut self, b: &mut Bond, now: Duration) -> Option<Duration> {
-        if b.take_membership_changed() {
-            self.members_changed(b);
-            self.publish(b);
-        }
+        self.follow_membership(b);
         if b.take_changed() {
             self.publish(b);
         }
@@ -203,10 +209,7 @@ impl<'a> Watched<'a> {
         if polled {
             self.next_poll = now + interval;
             self.follow_devices(b);
-            if b.take_membership_changed() {
-                self.members_changed(b);
-                self.publish(b);
-            }
+            self.follow_membership(b);
         }
         if b.arp_monitor().is_some() {
             if polled {

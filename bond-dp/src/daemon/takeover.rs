@@ -75,13 +75,7 @@ pub(super) fn host_devices<'a>(
     records: &'a [BondRecord],
 ) -> Vec<&'a str> {
     let mut out: Vec<&str> = configs
-        .flat_map(|c| {
-            let access = match &c.host {
-                crate::config::HostSpec::Xdp(iface) => Some(iface.as_str()),
-                _ => None,
-            };
-            c.tap_name().into_iter().chain(access)
-        })
+        .flat_map(|c| c.tap_name().into_iter().chain(c.access_port()))
         .collect();
     out.extend(records.iter().filter_map(|r| r.tap.as_deref()));
     out
@@ -140,14 +134,7 @@ pub(super) fn take_over(
     // An XDP program attached without a link by an older bond-dp that died stays on the
     // member and drops everything; programs held by links or of other tools stay.
     for bond in bonds {
-        let ports = bond
-            .member_names()
-            .chain(match &bond.config.host {
-                crate::config::HostSpec::Xdp(iface) => Some(iface.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>();
-        for iface in ports {
+        for iface in bond.member_names().chain(bond.config.access_port()) {
             match remove_leftover(iface) {
                 Ok(true) => warn!(
                     bond = bond.name(),
