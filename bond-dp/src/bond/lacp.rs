@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Bond, Event};
 use crate::control::{AggregatorInfo, BondStatus, LacpduDetails, MemberLacpStatus};
 use crate::lacp::pdu::PortInfo;
-use crate::lacp::{Lacp, LacpConfig, PortLink};
+use crate::lacp::{Dropped, Lacp, LacpConfig, PortLink};
 use crate::policy::{MemberId, Mode};
 use crate::wire::MacAddr;
 
@@ -27,7 +27,7 @@ impl Bond {
         Some(Lacp::new(cfg, &ports))
     }
 
-    fn port_link(&self, member: MemberId) -> PortLink {
+    pub(super) fn port_link(&self, member: MemberId) -> PortLink {
         let m = &self.members[member];
         PortLink {
             up: m.mii.carries_traffic(),
@@ -54,13 +54,23 @@ impl Bond {
     }
 
     /// A slow-protocol frame `member` received; returns the frames to send in answer (marker
-    /// responses). Malformed frames are counted and dropped.
-    pub fn lacp_receive(&mut self, member: MemberId, frame: &[u8]) -> Vec<(MemberId, Vec<u8>)> {
-        let mut out = Vec::new();
-        if let Some(lacp) = self.lacp.as_mut() {
-            let _ = lacp.receive(member, frame, &mut out);
+    /// responses), or why the frame was dropped (it is counted by reason).
+    pub fn lacp_receive(
+        &mut self,
+        member: MemberId,
+        frame: &[u8],
+        out: &mut Vec<(MemberId, Vec<u8>)>,
+    ) -> Result<(), Dropped> {
+        match self.lacp.as_mut() {
+            Some(lacp) => lacp.receive(member, frame, out),
+            None => Ok(()),
         }
-        out
+    }
+
+    /// The last LACPDU of a member that leaves the bond, or of every member when the bond
+    /// stops: it tells the partner to stop using the link now.
+    pub fn lacp_farewell(&mut self, member: MemberId) -> Option<Vec<u8>> {
+        self.lacp.as_mut()?.farewell(member)
     }
 
     /// Runs the LACP machines up to `now`. Returns the LACPDUs to send, and what changed for
@@ -115,6 +125,7 @@ impl Bond {
                 partner_churned_count: p.partner_churn.1,
                 actor: details(&p.actor),
                 partner: details(&p.partner),
+                frames: p.counters,
             });
         }
     }

@@ -347,8 +347,11 @@ impl Bond {
             let next = self.best_active(true);
             self.change_active(next, &mut events);
         }
-        // LACP starts over on the new member list (the partner renegotiates).
-        self.lacp = self.new_lacp();
+        // A new LACP port; the others go on as they were.
+        let link = self.port_link(self.members.len() - 1);
+        if let Some(lacp) = self.lacp.as_mut() {
+            lacp.add_port(own, link);
+        }
         self.membership_changed = true;
         Ok(events)
     }
@@ -390,7 +393,9 @@ impl Bond {
             });
             self.set_active(next);
         }
-        self.lacp = self.new_lacp();
+        if let Some(lacp) = self.lacp.as_mut() {
+            lacp.remove_port(id);
+        }
         self.membership_changed = true;
         Ok((events, member.facts.mac))
     }
@@ -490,6 +495,11 @@ impl Bond {
     pub fn peer_notification_due(&mut self, now: Duration) -> Option<MemberId> {
         let due = self.notifier.due(now)?;
         (self.carrier() && self.active == Some(due)).then_some(due)
+    }
+
+    /// The member of that name.
+    pub fn member_id(&self, name: &str) -> Option<MemberId> {
+        self.members.iter().position(|m| m.name == name)
     }
 
     pub fn member_name(&self, id: MemberId) -> &str {

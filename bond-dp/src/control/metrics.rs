@@ -49,6 +49,21 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
             "gauge",
         ),
         family(
+            "bond_dp_member_lacpdus_total",
+            "802.3ad: LACPDUs the member sent and received.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_lacp_markers_total",
+            "802.3ad: marker PDUs received, and responses sent.",
+            "counter",
+        ),
+        family(
+            "bond_dp_member_lacp_dropped_total",
+            "802.3ad: slow-protocol frames dropped, by reason.",
+            "counter",
+        ),
+        family(
             "bond_dp_member_tx_packets_total",
             "Frames sent on the member.",
             "counter",
@@ -113,6 +128,32 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
                     &labels,
                     flag(distributing),
                 );
+                let f = &l.frames;
+                for (family, label, n) in [
+                    ("lacpdus", "direction=\"rx\"", f.lacpdus_received),
+                    ("lacpdus", "direction=\"tx\"", f.lacpdus_sent),
+                    ("lacp_markers", "direction=\"rx\"", f.markers_received),
+                    ("lacp_markers", "direction=\"tx\"", f.marker_responses_sent),
+                    ("lacp_dropped", "reason=\"malformed\"", f.malformed),
+                    (
+                        "lacp_dropped",
+                        "reason=\"unknown_subtype\"",
+                        f.unknown_subtype,
+                    ),
+                    (
+                        "lacp_dropped",
+                        "reason=\"wrong_destination\"",
+                        f.wrong_destination,
+                    ),
+                    (
+                        "lacp_dropped",
+                        "reason=\"illegal_loopback\"",
+                        f.illegal_loopback,
+                    ),
+                ] {
+                    let name = format!("bond_dp_member_{family}_total");
+                    put(&name, &format!("{labels},{label}"), n as f64);
+                }
             }
             if let Some(c) = counters.and_then(|c| c.members.get(i)) {
                 put(

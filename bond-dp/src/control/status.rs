@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::lacp::LacpCounters;
 use serde::{Deserialize, Serialize};
 
 use crate::config::BondOptions;
@@ -89,6 +90,9 @@ pub struct MemberLacpStatus {
     pub partner_churned_count: u32,
     pub actor: LacpduDetails,
     pub partner: LacpduDetails,
+    /// LACPDUs and markers sent and received, and bad frames by reason.
+    #[serde(default)]
+    pub frames: LacpCounters,
 }
 
 /// An LACPDU's actor or partner information, as /proc shows it.

@@ -88,6 +88,10 @@ impl Control {
                 .and_then(|facts| bond.add_member(iface, facts))
                 .map(|events| (events, None))
         } else {
+            // Not the last member: that one is refused.
+            if let Some(id) = bond.member_id(iface).filter(|_| bond.member_count() > 1) {
+                super::lacp_farewell(&mut bond, id);
+            }
             bond.remove_member(iface)
                 .map(|(events, own_mac)| (events, Some(own_mac)))
         };

@@ -23,7 +23,8 @@ use crate::bond::{Bond, Event};
 use crate::config::BondConfig;
 use crate::control::ControlServer;
 use crate::dataplane::DataPlane;
-use crate::monitor::read_link;
+use crate::monitor::{read_link, PacketSocket};
+use crate::policy::MemberId;
 use control::Control;
 use monitor::monitor_loop;
 
@@ -249,6 +250,13 @@ pub fn run(
         None => info!("signal received, shutting down"),
         Some(e) => tracing::error!("{e}: shutting down, to be restarted"),
     }
+    // 802.3ad: tell the partner first, so it stops sending into links about to go quiet.
+    for bond in &bonds {
+        let mut b = bond.lock().expect("bond lock");
+        for m in 0..b.member_count() {
+            lacp_farewell(&mut b, m);
+        }
+    }
     // The control threads hold the planes too: take each one out, so that it stops and
     // detaches from the members now, whoever else holds the cell.
     for plane in &planes {
@@ -269,6 +277,18 @@ pub fn run(
 /// A bond's data plane, shared by the monitor and the control socket (which rebuilds it when
 /// members join or leave). Lock order: the bond, then its plane.
 type SharedPlane = Arc<Mutex<Option<DataPlane>>>;
+
+/// 802.3ad: sends `member`'s last LACPDU (out of sync, not aggregating) on a packet socket of
+/// its own, so that the partner stops using the link at once.
+fn lacp_farewell(b: &mut Bond, member: MemberId) {
+    let Some(frame) = b.lacp_farewell(member) else {
+        return;
+    };
+    let name = b.member_name(member).to_string();
+    if let Err(e) = PacketSocket::open(&name).and_then(|s| s.send(&frame)) {
+        warn!(bond = b.name(), member = %name, "sending the last LACPDU: {e}");
+    }
+}
 
 /// Logs a change as the kernel's bonding driver words it.
 fn log_event(bond: &str, event: &Event) {

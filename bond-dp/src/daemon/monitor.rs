@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{log_event, DaemonError, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
@@ -349,7 +349,13 @@ impl<'a> Watched<'a> {
         for (m, socket) in self.sockets.iter().enumerate() {
             let Some(socket) = socket else { continue };
             while let Some(n) = socket.recv(&mut buf) {
-                out.extend(b.lacp_receive(m, &buf[..n]));
+                if let Err(why) = b.lacp_receive(m, &buf[..n], &mut out) {
+                    debug!(
+                        bond = b.name(),
+                        member = b.member_name(m),
+                        "slow-protocol frame dropped: {why}"
+                    );
+                }
             }
         }
         let (frames, events) = b.lacp_advance(now);

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use crate::config::{AdSelect, BondOptions, LacpRate};
 use crate::wire::MacAddr;
-use pdu::{Marker, PduError, PortInfo, PortState, SlowPdu};
+use pdu::{Marker, PduError, PortInfo, PortState, SlowPdu, SLOW_PROTOCOLS_MAC};
 pub use port::{Churn, PortLink};
 use port::{MuxState, Port, Selected};
+use thiserror::Error;
 
 const TICK: Duration = Duration::from_millis(100);
 
@@ -43,9 +44,11 @@ impl LacpConfig {
     }
 }
 
-/// An aggregator: the ports that share a key and a partner. Its id is its index + 1.
+/// An aggregator: the ports that share a key and a partner. Its id stays while the bond runs,
+/// whatever ports come and go.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Aggregator {
+    id: usize,
     ports: Vec<usize>,
     actor_key: u16,
     partner_system: MacAddr,
@@ -60,14 +63,53 @@ impl Aggregator {
     }
 }
 
-/// What frames did, for status and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What one port's slow-protocol frames did, for status and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LacpCounters {
     pub lacpdus_received: u64,
     pub lacpdus_sent: u64,
-    pub markers_answered: u64,
-    /// Slow-protocol frames dropped as malformed or unknown.
-    pub bad_received: u64,
+    pub markers_received: u64,
+    pub marker_responses_sent: u64,
+    /// Frames dropped, by reason.
+    pub malformed: u64,
+    pub unknown_subtype: u64,
+    pub wrong_destination: u64,
+    pub illegal_loopback: u64,
+}
+
+impl LacpCounters {
+    fn count_drop(&mut self, why: &Dropped) {
+        match why {
+            Dropped::Malformed(PduError::UnknownSubtype(_)) => self.unknown_subtype += 1,
+            Dropped::Malformed(_) => self.malformed += 1,
+            Dropped::WrongDestination(_) => self.wrong_destination += 1,
+            Dropped::IllegalLoopback => self.illegal_loopback += 1,
+        }
+    }
+
+    fn add(&mut self, o: &LacpCounters) {
+        self.lacpdus_received += o.lacpdus_received;
+        self.lacpdus_sent += o.lacpdus_sent;
+        self.markers_received += o.markers_received;
+        self.marker_responses_sent += o.marker_responses_sent;
+        self.malformed += o.malformed;
+        self.unknown_subtype += o.unknown_subtype;
+        self.wrong_destination += o.wrong_destination;
+        self.illegal_loopback += o.illegal_loopback;
+    }
+}
+
+/// Why a received slow-protocol frame was dropped.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum Dropped {
+    #[error("malformed: {0}")]
+    Malformed(PduError),
+    #[error("sent to {0}, not the slow-protocols address")]
+    WrongDestination(MacAddr),
+    /// The kernel's "illegal loopback": our own LACPDU came back (two members cabled to
+    /// each other, or a switch reflecting it).
+    #[error("illegal loopback: the LACPDU carries this bond's own system id")]
+    IllegalLoopback,
 }
 
 /// One port as status shows it (the kernel's 802.3ad block per slave).
@@ -80,6 +122,7 @@ pub struct PortStatus {
     pub partner_churn: (Churn, u32),
     pub collecting: bool,
     pub distributing: bool,
+    pub counters: LacpCounters,
 }
 
 /// The active aggregator as status shows it.
@@ -99,35 +142,122 @@ pub struct Lacp {
     aggregators: Vec<Aggregator>,
     active: Option<usize>,
     next_tick: Option<Duration>,
-    pub counters: LacpCounters,
+    /// The number the next port gets: numbers are never reused while the bond runs, so a
+    /// partner never mistakes a newcomer for a port it knew.
+    next_port_number: u16,
+    next_aggregator_id: usize,
 }
 
 impl Lacp {
     /// LACP over ports with these MACs (each member's own) and links, in member order.
     pub fn new(cfg: LacpConfig, ports: &[(MacAddr, PortLink)]) -> Lacp {
-        let ports = ports
-            .iter()
-            .enumerate()
-            .map(|(i, &(mac, link))| {
-                Port::new(
-                    i as u16 + 1,
-                    (cfg.system_priority, cfg.system),
-                    cfg.user_port_key,
-                    mac,
-                    link,
-                    cfg.fast,
-                    cfg.active,
-                )
-            })
-            .collect::<Vec<_>>();
-        Lacp {
+        let mut lacp = Lacp {
             cfg,
-            aggregators: vec![Aggregator::default(); ports.len()],
-            ports,
+            ports: Vec::new(),
+            aggregators: Vec::new(),
             active: None,
             next_tick: None,
-            counters: LacpCounters::default(),
+            next_port_number: 1,
+            next_aggregator_id: 1,
+        };
+        for &(mac, link) in ports {
+            lacp.add_port(mac, link);
         }
+        lacp
+    }
+
+    /// A port joins, last in member order, with the next unused port number. The other
+    /// ports keep their state: the partner sees one more link, nothing else.
+    pub fn add_port(&mut self, mac: MacAddr, link: PortLink) {
+        let cfg = &self.cfg;
+        self.ports.push(Port::new(
+            self.next_port_number,
+            (cfg.system_priority, cfg.system),
+            cfg.user_port_key,
+            mac,
+            link,
+            cfg.fast,
+            cfg.active,
+        ));
+        self.next_port_number = self.next_port_number.wrapping_add(1).max(1);
+        self.aggregators.push(Aggregator {
+            id: self.next_aggregator_id,
+            ..Aggregator::default()
+        });
+        self.next_aggregator_id += 1;
+    }
+
+    /// Port `port` leaves; the ones after it move up one place, keeping their state. The
+    /// caller says goodbye first ([`Lacp::farewell`]).
+    pub fn remove_port(&mut self, port: usize) {
+        if let Some(a) = self.ports[port].aggregator {
+            self.aggregators[a].ports.retain(|&q| q != port);
+        }
+        self.ports.remove(port);
+        for a in &mut self.aggregators {
+            for q in &mut a.ports {
+                if *q > port {
+                    *q -= 1;
+                }
+            }
+        }
+        // One aggregator per port: let an empty one go, not the active one if it can help.
+        let empty = |a: &Aggregator| a.ports.is_empty();
+        let gone = (0..self.aggregators.len())
+            .rev()
+            .filter(|&a| empty(&self.aggregators[a]))
+            .min_by_key(|&a| Some(a) == self.active)
+            .expect("one aggregator per port");
+        self.aggregators.remove(gone);
+        let renumber = |a: &mut Option<usize>| {
+            *a = match *a {
+                Some(x) if x == gone => None,
+                Some(x) if x > gone => Some(x - 1),
+                x => x,
+            }
+        };
+        renumber(&mut self.active);
+        for p in &mut self.ports {
+            renumber(&mut p.aggregator);
+        }
+        if self.active.is_some_and(|a| empty(&self.aggregators[a])) {
+            self.active = None;
+        }
+    }
+
+    /// The LACPDU a leaving port sends last, as the kernel does on unbind and when the bond
+    /// goes down: not in sync, not collecting or distributing, not aggregating, so the
+    /// partner stops using the link at once instead of after its timeout.
+    pub fn farewell(&mut self, port: usize) -> Option<Vec<u8>> {
+        let p = &mut self.ports[port];
+        if !p.link.up {
+            return None;
+        }
+        let mut actor = p.actor;
+        for bit in [
+            PortState::SYNCHRONIZATION,
+            PortState::COLLECTING,
+            PortState::DISTRIBUTING,
+            PortState::AGGREGATION,
+        ] {
+            actor.state.set(bit, false);
+        }
+        p.counters.lacpdus_sent += 1;
+        let pdu = pdu::Lacpdu {
+            actor,
+            partner: p.partner,
+            collector_max_delay: 0,
+        };
+        Some(pdu.to_frame(p.mac))
+    }
+
+    /// Every port's counters added up.
+    pub fn totals(&self) -> LacpCounters {
+        let mut t = LacpCounters::default();
+        for p in &self.ports {
+            t.add(&p.counters);
+        }
+        t
     }
 
     pub fn set_link(&mut self, port: usize, link: PortLink) {
@@ -135,33 +265,58 @@ impl Lacp {
     }
 
     /// A slow-protocol frame received on `port`. A marker request is answered at once
-    /// (into `out`); an LACPDU goes to the port's receive machine; anything malformed is
-    /// counted and dropped.
+    /// (into `out`); an LACPDU goes to the port's receive machine. A frame not sent to the
+    /// slow-protocols address, our own LACPDU come back, or anything malformed is counted
+    /// by reason and dropped.
     pub fn receive(
         &mut self,
         port: usize,
         frame: &[u8],
         out: &mut Vec<(usize, Vec<u8>)>,
-    ) -> Result<(), PduError> {
-        match SlowPdu::parse(frame) {
-            Ok(SlowPdu::Lacp(pdu)) => {
-                self.counters.lacpdus_received += 1;
-                self.ports[port].receive(&pdu);
+    ) -> Result<(), Dropped> {
+        if port >= self.ports.len() {
+            return Ok(()); // a port that just left
+        }
+        let result = self.accept(port, frame, out);
+        if let Err(why) = &result {
+            self.ports[port].counters.count_drop(why);
+        }
+        result
+    }
+
+    fn accept(
+        &mut self,
+        port: usize,
+        frame: &[u8],
+        out: &mut Vec<(usize, Vec<u8>)>,
+    ) -> Result<(), Dropped> {
+        let pdu = SlowPdu::parse(frame).map_err(Dropped::Malformed)?;
+        // The parse checked the length.
+        let dst = MacAddr(frame[..6].try_into().expect("a whole Ethernet header"));
+        if dst != SLOW_PROTOCOLS_MAC {
+            return Err(Dropped::WrongDestination(dst));
+        }
+        let p = &mut self.ports[port];
+        match pdu {
+            SlowPdu::Lacp(pdu) if pdu.actor.system == self.cfg.system => {
+                Err(Dropped::IllegalLoopback)
+            }
+            SlowPdu::Lacp(pdu) => {
+                p.counters.lacpdus_received += 1;
+                p.receive(&pdu);
                 Ok(())
             }
-            Ok(SlowPdu::Marker(m)) if !m.response => {
-                self.counters.markers_answered += 1;
-                let answer = Marker {
-                    response: true,
-                    ..m
-                };
-                out.push((port, answer.to_frame(self.ports[port].mac)));
+            SlowPdu::Marker(m) => {
+                p.counters.markers_received += 1;
+                if !m.response {
+                    p.counters.marker_responses_sent += 1;
+                    let answer = Marker {
+                        response: true,
+                        ..m
+                    };
+                    out.push((port, answer.to_frame(p.mac)));
+                }
                 Ok(())
-            }
-            Ok(SlowPdu::Marker(_)) => Ok(()),
-            Err(e) => {
-                self.counters.bad_received += 1;
-                Err(e)
             }
         }
     }
@@ -200,7 +355,7 @@ impl Lacp {
         }
         for (i, p) in self.ports.iter_mut().enumerate() {
             if let Some(pdu) = p.tx_tick() {
-                self.counters.lacpdus_sent += 1;
+                p.counters.lacpdus_sent += 1;
                 out.push((i, pdu.to_frame(p.mac)));
             }
             p.churn_tick();
@@ -248,12 +403,13 @@ impl Lacp {
                             .expect("one aggregator per port")
                     };
                     self.aggregators[free] = Aggregator {
+                        id: self.aggregators[free].id,
                         ports: Vec::new(),
                         actor_key: p.actor.key,
                         partner_system: p.partner.system,
                         partner_system_priority: p.partner.system_priority,
                         partner_key: p.partner.key,
-                        individual: !p.partner.state.has(PortState::AGGREGATION),
+                        individual: p.individual(),
                     };
                     free
                 }
@@ -265,9 +421,11 @@ impl Lacp {
         self.active = self.choose_active();
     }
 
-    /// `ad_select`: an aggregator with a partner beats one without; then stable keeps the
-    /// current one while it still works, bandwidth takes the fastest, count the largest;
-    /// ties go to the lowest id.
+    /// `ad_select`, as the kernel's ad_agg_selection_logic: an aggregating aggregator beats an
+    /// individual one, one with a partner beats one without; then bandwidth takes the
+    /// fastest, count the most ports (then the fastest), and stable keeps the current one
+    /// while it still works. A challenger must do strictly better: on a tie the active
+    /// aggregator stays, else the lowest wins.
     fn choose_active(&self) -> Option<usize> {
         let enabled = |a: &Aggregator| a.ports.iter().filter(|&&p| self.ports[p].link.up).count();
         let bandwidth = |a: &Aggregator| -> u64 {
@@ -278,25 +436,24 @@ impl Lacp {
                 .sum()
         };
         let score = |a: &Aggregator| {
-            let measure = match self.cfg.ad_select {
+            let count = match self.cfg.ad_select {
                 AdSelect::Count => enabled(a) as u64,
-                AdSelect::Stable | AdSelect::Bandwidth => bandwidth(a),
+                AdSelect::Stable | AdSelect::Bandwidth => 0,
             };
-            (a.has_partner(), measure)
+            (!a.individual, a.has_partner(), count, bandwidth(a))
         };
-        let mut best: Option<usize> = None;
+        let works = |i: &usize| enabled(&self.aggregators[*i]) > 0;
+        let current = self.active.filter(works);
+        let mut best = current;
         for (i, a) in self.aggregators.iter().enumerate() {
-            if enabled(a) == 0 {
-                continue;
-            }
-            if best.is_none_or(|b| score(a) > score(&self.aggregators[b])) {
+            if works(&i) && best.is_none_or(|b| score(a) > score(&self.aggregators[b])) {
                 best = Some(i);
             }
         }
         if self.cfg.ad_select == AdSelect::Stable {
-            if let (Some(cur), Some(b)) = (self.active, best) {
+            if let (Some(cur), Some(b)) = (current, best) {
                 let (c, b) = (&self.aggregators[cur], &self.aggregators[b]);
-                if enabled(c) > 0 && (c.has_partner() || !b.has_partner()) {
+                if c.has_partner() || !b.has_partner() {
                     return Some(cur);
                 }
             }
@@ -325,13 +482,14 @@ impl Lacp {
         let p = &self.ports[port];
         let (actor_churn, partner_churn) = p.churn();
         PortStatus {
-            aggregator_id: p.aggregator.map(|a| a + 1),
+            aggregator_id: p.aggregator.map(|a| self.aggregators[a].id),
             actor: p.actor,
             partner: p.partner,
             actor_churn,
             partner_churn,
             collecting: self.collecting(port),
             distributing: self.distributing(port),
+            counters: p.counters,
         }
     }
 
@@ -339,7 +497,7 @@ impl Lacp {
         let id = self.active?;
         let a = &self.aggregators[id];
         Some(AggregatorStatus {
-            id: id + 1,
+            id: a.id,
             ports: a.ports.len(),
             actor_key: a.actor_key,
             partner_key: a.partner_key,

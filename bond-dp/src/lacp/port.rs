@@ -3,6 +3,7 @@
 //! lives with the aggregators, in the parent module. Time is counted in ticks of 100 ms.
 
 use super::pdu::{Lacpdu, PortInfo, PortState};
+use super::LacpCounters;
 use crate::wire::MacAddr;
 
 /// Timers, in ticks of 100 ms.
@@ -12,12 +13,16 @@ pub const FAST_PERIODIC: u32 = 10;
 pub const SLOW_PERIODIC: u32 = 300;
 pub const AGGREGATE_WAIT: u32 = 20;
 pub const CHURN_DETECTION: u32 = 600;
-/// LACPDUs a port may send per second.
-const TX_PER_SECOND: u8 = 3;
+/// LACPDUs a port may send in any one second (802.1AX, 6.4.16).
+const TX_PER_SECOND: usize = 3;
+const TICKS_PER_SECOND: u32 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RxState {
     PortDisabled,
+    /// A half-duplex link: LACP does not run on it, and it is an individual link (the
+    /// kernel's AD_RX_LACP_DISABLED).
+    LacpDisabled,
     Expired,
     Defaulted,
     Current,
@@ -145,10 +150,12 @@ pub struct Port {
     matched: bool,
     pub aggregator: Option<usize>,
     ntt: bool,
-    tx_budget: u8,
-    tx_window: u32,
+    /// Ticks since the port was made, and when its last LACPDUs left (the rate limit).
+    ticks: u32,
+    sent_at: [Option<u32>; TX_PER_SECOND],
     actor_churn: ChurnMachine,
     partner_churn: ChurnMachine,
+    pub counters: LacpCounters,
 }
 
 impl Port {
@@ -202,10 +209,11 @@ impl Port {
             matched: false,
             aggregator: None,
             ntt: false,
-            tx_budget: TX_PER_SECOND,
-            tx_window: 0,
+            ticks: 0,
+            sent_at: [None; TX_PER_SECOND],
             actor_churn: ChurnMachine::new(),
             partner_churn: ChurnMachine::new(),
+            counters: LacpCounters::default(),
         };
         port.actor.key = port.oper_key();
         port.actor.state.set(PortState::DEFAULTED, true);
@@ -224,6 +232,17 @@ impl Port {
 
     fn enabled(&self) -> bool {
         self.link.up
+    }
+
+    /// LACP runs only on full-duplex links, as in the kernel.
+    fn lacp_enabled(&self) -> bool {
+        self.link.full_duplex
+    }
+
+    /// An individual link aggregates with no other: its partner does not aggregate, or LACP
+    /// does not run on it.
+    pub fn individual(&self) -> bool {
+        !self.partner.state.has(PortState::AGGREGATION) || self.rx == RxState::LacpDisabled
     }
 
     /// The link changed: a new key or a lost link takes the port out of its aggregator.
@@ -252,7 +271,7 @@ impl Port {
 
     /// A received LACPDU.
     pub fn receive(&mut self, pdu: &Lacpdu) {
-        if self.rx != RxState::PortDisabled {
+        if !matches!(self.rx, RxState::PortDisabled | RxState::LacpDisabled) {
             self.enter_current(pdu);
         }
     }
@@ -266,8 +285,14 @@ impl Port {
             }
             return;
         }
+        if !self.lacp_enabled() {
+            if self.rx != RxState::LacpDisabled {
+                self.enter_lacp_disabled();
+            }
+            return;
+        }
         match self.rx {
-            RxState::PortDisabled => self.enter_expired(),
+            RxState::PortDisabled | RxState::LacpDisabled => self.enter_expired(),
             RxState::Current | RxState::Expired => {
                 self.current_while = self.current_while.saturating_sub(1);
                 if self.current_while == 0 {
@@ -288,6 +313,15 @@ impl Port {
         self.partner.state.set(PortState::SHORT_TIMEOUT, true);
         self.current_while = SHORT_TIMEOUT;
         self.actor.state.set(PortState::EXPIRED, true);
+    }
+
+    fn enter_lacp_disabled(&mut self) {
+        self.rx = RxState::LacpDisabled;
+        self.selected = Selected::Unselected;
+        self.partner = self.partner_admin;
+        self.partner.state.set(PortState::AGGREGATION, false);
+        self.matched = true;
+        self.actor.state.set(PortState::EXPIRED, false);
     }
 
     fn enter_defaulted(&mut self) {
@@ -360,6 +394,10 @@ impl Port {
         if !self.periodic_on {
             self.periodic_on = true;
             self.periodic_timer = FAST_PERIODIC;
+        } else if interval == FAST_PERIODIC && self.periodic_timer > FAST_PERIODIC {
+            // The partner asked for fast LACPDUs: it gets one now, not at the next slow
+            // period (the kernel's SLOW_PERIODIC -> PERIODIC_TX).
+            self.periodic_timer = 1;
         }
         self.periodic_timer = self.periodic_timer.saturating_sub(1).min(interval);
         if self.periodic_timer == 0 {
@@ -386,35 +424,42 @@ impl Port {
                 self.wait_while = self.wait_while.saturating_sub(1);
                 self.ready = self.wait_while == 0;
                 if self.ready && agg_ready {
-                    self.set_mux(MuxState::Attached);
+                    self.set_mux(MuxState::Attached, agg_active);
                 }
             }
             MuxState::Attached if !selected => self.enter_detached(),
             MuxState::Attached => {
                 if partner_sync && agg_active {
-                    self.set_mux(MuxState::CollectingDistributing);
+                    self.set_mux(MuxState::CollectingDistributing, true);
+                } else if self.actor.state.has(PortState::SYNCHRONIZATION) != agg_active {
+                    // In sync only while the aggregator carries the bond's traffic, so the
+                    // partner never distributes on a link whose frames we drop.
+                    self.actor.state.set(PortState::SYNCHRONIZATION, agg_active);
+                    self.ntt = true;
                 }
             }
             MuxState::CollectingDistributing => {
                 if !selected {
                     self.enter_detached();
                 } else if !partner_sync || !agg_active {
-                    self.set_mux(MuxState::Attached);
+                    self.set_mux(MuxState::Attached, agg_active);
                 }
             }
         }
     }
 
     fn enter_detached(&mut self) {
-        self.set_mux(MuxState::Detached);
+        self.set_mux(MuxState::Detached, false);
         self.ready = false;
     }
 
-    fn set_mux(&mut self, mux: MuxState) {
+    /// Enters a mux state; `agg_active`: the port's aggregator is the bond's active one (the
+    /// kernel sets sync in ATTACHED only then).
+    fn set_mux(&mut self, mux: MuxState, agg_active: bool) {
         self.mux = mux;
         let (sync, coll_dist) = match mux {
             MuxState::Detached | MuxState::Waiting => (false, false),
-            MuxState::Attached => (true, false),
+            MuxState::Attached => (agg_active, false),
             MuxState::CollectingDistributing => (true, true),
         };
         self.actor.state.set(PortState::SYNCHRONIZATION, sync);
@@ -425,20 +470,22 @@ impl Port {
 
     // --- transmit and churn ---
 
-    /// The LACPDU to send now, if one is due and the rate limit allows it.
+    /// The LACPDU to send now, if one is due and the rate limit allows it: at most three in
+    /// any one second (a sliding window, not fixed ones that let six through in half a
+    /// second).
     pub fn tx_tick(&mut self) -> Option<Lacpdu> {
-        self.tx_window += 1;
-        if self.tx_window >= 10 {
-            self.tx_window = 0;
-            self.tx_budget = TX_PER_SECOND;
-        }
+        self.ticks = self.ticks.wrapping_add(1);
         let speaks = self.actor.state.has(PortState::ACTIVITY)
             || self.partner.state.has(PortState::ACTIVITY);
-        if !self.ntt || !self.enabled() || !speaks || self.tx_budget == 0 {
+        let oldest = self.sent_at[0];
+        let within_limit = oldest.is_none_or(|t| self.ticks.wrapping_sub(t) >= TICKS_PER_SECOND);
+        let lacp = self.enabled() && self.lacp_enabled() && speaks;
+        if !self.ntt || !lacp || !within_limit {
             return None;
         }
         self.ntt = false;
-        self.tx_budget -= 1;
+        self.sent_at.rotate_left(1);
+        self.sent_at[TX_PER_SECOND - 1] = Some(self.ticks);
         Some(Lacpdu {
             actor: self.actor,
             partner: self.partner,
