@@ -210,10 +210,15 @@ fn with_every_member_down_frames_are_dropped_and_counted_until_one_returns() {
         .as_u64()
         .unwrap_or(0);
     assert!(dropped > 0, "frames with no member are counted: {json}");
+    // The TAP loses carrier with the bond, as the kernel's bond device does.
+    wait_for("bond0 without carrier", Duration::from_secs(5), || {
+        (!has_carrier(&tb, "bond0")).then_some(())
+    });
     tb.in_peer("ip link set p1 up");
     wait_for("ping over m1", Duration::from_secs(10), || {
         ping_once(&tb.bond_ns)
     });
+    assert!(has_carrier(&tb, "bond0"), "carrier back with a member");
     assert!(
         terminate(tb.child(bond)).success(),
         "no crash while all members were down"
@@ -281,8 +286,17 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
         "{out:?}"
     );
 
+    // The kernel's runtime options: the transmit hash, the ARP monitor's settings.
+    for args in [
+        &["xmit_hash_policy", "layer3+4"][..],
+        &["arp_validate", "all"][..],
+    ] {
+        let out = set(&tb, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
     // Refusals name what was wrong and change nothing.
     for (args, says) in [
+        (&["foo", "1"][..], "unknown option"),
         (&["active_slave", "m7"][..], "m7 is not a member"),
         (
             &["mode", "balance-rr"][..],

@@ -381,10 +381,18 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
     } else {
         Request::Status
     };
+    // Without a name, every bond's page under its name, as `head /proc/net/bonding/*`
+    // shows the kernel's.
+    let titled = args.name.is_none() && !args.json;
     let names = bond_names(args.name, &args.run_dir)?;
     let mut answers = Vec::new();
     for name in &names {
-        answers.push(query(&args.run_dir, name, &request).map_err(|e| Failure(1, e.to_string()))?);
+        let page = query(&args.run_dir, name, &request).map_err(|e| Failure(1, e.to_string()))?;
+        answers.push(if titled {
+            format!("==> {name} <==\n{page}")
+        } else {
+            page
+        });
     }
     if args.json && names.len() > 1 {
         println!(

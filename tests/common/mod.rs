@@ -347,17 +347,30 @@ impl Testbed {
 
     /// As `spawn_bond_dp`, with environment variables set for it.
     pub fn spawn_bond_dp_env(&mut self, args: &[&str], env: &[(&str, &str)]) -> usize {
+        self.spawn_bond_dp_limited(args, env, None)
+    }
+
+    /// As `spawn_bond_dp_env`, with at most `nofile` file descriptors (prlimit).
+    pub fn spawn_bond_dp_limited(
+        &mut self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> usize {
         let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &self.bond_ns,
-            env!("CARGO_BIN_EXE_bond-dp"),
-        ])
-        .args(args)
-        .arg("--run-dir")
-        .arg(self.run_dir.path())
-        .envs(env.iter().copied());
+        cmd.args(["netns", "exec", &self.bond_ns]);
+        if let Some(n) = nofile {
+            cmd.args([
+                "prlimit".to_string(),
+                format!("--nofile={n}:{n}"),
+                "--".into(),
+            ]);
+        }
+        cmd.arg(env!("CARGO_BIN_EXE_bond-dp"))
+            .args(args)
+            .arg("--run-dir")
+            .arg(self.run_dir.path())
+            .envs(env.iter().copied());
 
         self.children.spawn(cmd)
     }
@@ -386,7 +399,12 @@ impl Testbed {
     /// `bond-dp ARGS` for a bond named bond0 with a TAP port: once the TAP exists it gets
     /// 10.77.0.1 and must reach the peer.
     pub fn start_bond0(&mut self, args: &[&str]) -> usize {
-        let bond = self.spawn_bond_dp(args);
+        self.start_bond0_with_limit(args, None)
+    }
+
+    /// As `start_bond0`, with at most `nofile` file descriptors for the daemon.
+    pub fn start_bond0_with_limit(&mut self, args: &[&str], nofile: Option<u64>) -> usize {
+        let bond = self.spawn_bond_dp_limited(args, &[], nofile);
         let ns = self.bond_ns.clone();
         wait_for("bond0 TAP device", Duration::from_secs(10), || {
             Command::new("ip")

@@ -12,7 +12,7 @@ use crate::monitor::{ArpMonitor, LinkFacts, MiiMachine, PeerNotifier, Transition
 mod lacp;
 use crate::policy::{
     find_best_active, reselect_on_member_up, Candidate, LinkState, MemberId, MemberTx, Mode,
-    TxSnapshot,
+    Tuning, TxSnapshot,
 };
 use crate::wire::{MacAddr, NeighbourMsg};
 
@@ -219,6 +219,12 @@ impl Bond {
         name: &str,
         value: &str,
     ) -> Result<(Vec<Event>, Vec<Warning>), String> {
+        if !crate::config::OPTION_NAMES.contains(&name) {
+            // The options' own error: "unknown option", with the nearest one.
+            let mut scratch = self.config.options.clone();
+            let e = scratch.set(name, value).err();
+            return Err(e.map_or_else(|| format!("unknown option {name}"), |e| e.to_string()));
+        }
         if !RUNTIME_OPTIONS.contains(&name) {
             return Err(format!(
                 "{name} cannot be changed while the bond runs (at runtime: {}); restart the \
@@ -229,15 +235,40 @@ impl Bond {
         let mut options = self.config.options.clone();
         options.set(name, value).map_err(|e| e.to_string())?;
         let mut warnings = options.finish().map_err(|e| e.to_string())?;
+        // A primary need not be a member: the kernel records the name, and the member of that
+        // name becomes primary when it joins. Everything else must name members.
+        let mut checked = options.clone();
+        checked.primary = None;
         warnings.extend(
-            options
+            checked
                 .check_members(&self.config.members)
                 .map_err(|e| e.to_string())?,
         );
+        if let Some(p) = options.primary.as_ref().filter(|_| name == "primary") {
+            if self.member_id(p).is_none() {
+                warnings.push(Warning(format!(
+                    "{p} is not a member yet: recorded as primary for when it joins"
+                )));
+            }
+        }
+        let o = &options;
+        if matches!(
+            name,
+            "num_grat_arp" | "num_unsol_na" | "peer_notif_delay" | "miimon"
+        ) {
+            self.notifier = PeerNotifier::new(o.num_peer_notif, peer_notif_interval(o));
+        }
+        for m in &mut self.members {
+            m.mii.updelay = Duration::from_millis(o.updelay.into());
+            m.mii.downdelay = Duration::from_millis(o.downdelay.into());
+        }
+        if ARP_OPTIONS.contains(&name) {
+            self.arp = ArpMonitor::new(o, self.members.len());
+        }
         let mut events = Vec::new();
         if name == "active_slave" {
             let wanted = options.active_slave.as_deref();
-            let id = wanted.and_then(|w| self.members.iter().position(|m| m.name == w));
+            let id = wanted.and_then(|w| self.member_id(w));
             if let Some(id) = id.filter(|&id| Some(id) != self.active) {
                 if !self.members[id].mii.carries_traffic() || !self.members[id].facts.carrier {
                     return Err(format!(
@@ -245,15 +276,12 @@ impl Bond {
                         self.members[id].name
                     ));
                 }
+                self.config.options = options;
                 self.change_active(Some(id), &mut events);
+                self.changed = true;
+                return Ok((events, warnings));
             }
         }
-        let o = &options;
-        for m in &mut self.members {
-            m.mii.updelay = Duration::from_millis(o.updelay.into());
-            m.mii.downdelay = Duration::from_millis(o.downdelay.into());
-        }
-        self.notifier = PeerNotifier::new(o.num_peer_notif, peer_notif_interval(o));
         self.config.options = options;
         if matches!(name, "primary" | "primary_reselect") {
             // As the kernel does when these change: choose again, primary first.
@@ -342,8 +370,10 @@ impl Bond {
         let mac = self.initial_macs().members.last().copied().unwrap_or(own);
         self.macs.members.push(mac);
         let mut events = Vec::new();
-        if self.active.is_none() {
-            // Like the kernel: a bond without an active member takes the newcomer if it can.
+        let is_primary = self.config.options.primary.as_deref() == Some(name);
+        if self.active.is_none() || (is_primary && self.config.options.mode.uses_primary()) {
+            // Like the kernel: a bond without an active member takes the newcomer if it can,
+            // and a primary that comes back is made active again (force_primary).
             let next = self.best_active(true);
             self.change_active(next, &mut events);
         }
@@ -376,6 +406,11 @@ impl Bond {
         self.config.members.remove(id);
         self.config.options.prio.remove(name);
         self.config.options.queue_id.remove(name);
+        // The kernel forgets an active_slave that leaves; a primary is kept by name, for
+        // when a member of that name joins again.
+        if self.config.options.active_slave.as_deref() == Some(name) {
+            self.config.options.active_slave = None;
+        }
         self.macs.members.remove(id);
         if let Some(arp) = self.arp.as_mut() {
             arp.remove_member(id);
@@ -387,11 +422,15 @@ impl Bond {
         };
         if was_active {
             let next = self.best_active(false);
-            events.push(Event::ActiveChanged {
-                from: Some(name.to_string()),
-                to: next.map(|a| self.members[a].name.clone()),
-            });
-            self.set_active(next);
+            if self.config.options.mode.uses_primary() {
+                events.push(Event::ActiveChanged {
+                    from: Some(name.to_string()),
+                    to: next.map(|a| self.members[a].name.clone()),
+                });
+                self.set_active(next);
+            } else {
+                self.active = next;
+            }
         }
         if let Some(lacp) = self.lacp.as_mut() {
             lacp.remove_port(id);
@@ -412,6 +451,11 @@ impl Bond {
 
     fn change_active(&mut self, next: Option<MemberId>, events: &mut Vec<Event>) {
         if next == self.active {
+            return;
+        }
+        if !self.config.options.mode.uses_primary() {
+            // No active member to speak of: nothing to say, as in the kernel.
+            self.active = next;
             return;
         }
         events.push(Event::ActiveChanged {
@@ -595,13 +639,25 @@ impl Bond {
             (0..self.members.len()).find(|&m| self.can_tx(m))
         };
         let delivers = (0..self.members.len()).map(|m| self.delivers(m)).collect();
-        TxSnapshot::new(members, active, self.macs.host).with_receive(delivers, self.watches_arp())
+        let mut snap = TxSnapshot::new(members, active, self.macs.host)
+            .with_receive(delivers, self.watches_arp());
+        snap.tuning = Some(Tuning {
+            hash: self.config.options.xmit_hash_policy,
+            packets_per_member: self.config.options.packets_per_slave,
+        });
+        snap
     }
 
     pub fn status(&self) -> BondStatus {
         let o = &self.config.options;
         let mut st = BondStatus::from_options(&self.config.name, o, self.config.host.to_string());
-        st.active = self.active().map(String::from);
+        // Only modes with one active member have one to show (ab, tlb, alb).
+        st.active = self
+            .active()
+            .filter(|_| o.mode.uses_primary())
+            .map(String::from);
+        // A primary that is not a member is shown as none, as the kernel's primary_slave.
+        st.primary = st.primary.filter(|p| self.member_id(p).is_some());
         st.carrier = self.carrier();
         st.failovers = self.failovers;
         st.last_failover_ms = self.last_failover.map(|t| t.as_millis() as u64);
@@ -648,6 +704,25 @@ pub const RUNTIME_OPTIONS: &[&str] = &[
     "all_slaves_active",
     "min_links",
     "prio",
+    "xmit_hash_policy",
+    "packets_per_slave",
+    "arp_interval",
+    "arp_ip_target",
+    "ns_ip6_target",
+    "arp_validate",
+    "arp_all_targets",
+    "arp_missed_max",
+];
+
+/// The runtime options that remake the ARP monitor.
+const ARP_OPTIONS: &[&str] = &[
+    "arp_interval",
+    "arp_ip_target",
+    "ns_ip6_target",
+    "arp_validate",
+    "arp_all_targets",
+    "arp_missed_max",
+    "miimon",
 ];
 
 /// How far apart peer notification rounds go: `peer_notif_delay`, or one monitor interval
@@ -823,6 +898,8 @@ mod tests {
         );
         let (_, warnings) = b.set_option("downdelay", "350").unwrap();
         assert!(warnings[0].0.contains("rounded"), "{warnings:?}");
+        // The notification rounds the changes of active member asked for go out first.
+        while b.peer_notification_due(ms(1000)).is_some() {}
         b.observe(&[false, true], ms(1000));
         assert_eq!(b.next_wakeup(), Some(ms(1300)), "the new downdelay applies");
     }
@@ -955,5 +1032,73 @@ mod tests {
             }
             assert_eq!(b.carrier(), carrier, "min_links={min_links}");
         }
+    }
+
+    #[test]
+    fn setting_the_active_member_tells_the_peers() {
+        let mut b = bond(
+            "mode=active-backup miimon=100 num_grat_arp=1",
+            &[true, true],
+        );
+        b.observe(&[true, true], ms(100));
+        while b.peer_notification_due(ms(200)).is_some() {}
+        b.set_option("active_slave", "m1").unwrap();
+        let due = (2..20).find_map(|t| b.peer_notification_due(ms(100 * t)));
+        assert_eq!(due, Some(1), "a gratuitous ARP round on m1");
+    }
+
+    #[test]
+    fn a_removed_active_slave_or_primary_blocks_nothing_and_a_primary_comes_back() {
+        let mut b = bond(
+            "mode=active-backup miimon=100 primary=m0 active_slave=m0",
+            &[true, true, true],
+        );
+        assert_eq!(b.active(), Some("m0"));
+        b.remove_member("m0").unwrap();
+        assert_eq!(b.status().primary, None, "Primary Slave: None");
+        b.set_option("miimon", "50")
+            .expect("other options still change");
+        assert_eq!(b.config.options.miimon, 50);
+        let (_, warnings) = b.set_option("primary", "m0").unwrap();
+        assert!(warnings[0].0.contains("not a member yet"), "{warnings:?}");
+        assert_eq!(b.active(), Some("m1"));
+        // The primary joins again and, under primary_reselect=always, is made active.
+        let events = b.add_member("m0", facts(9, true)).unwrap();
+        assert_eq!(b.active(), Some("m0"), "{events:?}");
+        assert_eq!(b.status().primary.as_deref(), Some("m0"));
+    }
+
+    #[test]
+    fn the_transmit_policy_and_arp_monitor_change_at_runtime() {
+        let mut b = bond("mode=balance-xor miimon=100", &[true, true]);
+        b.set_option("xmit_hash_policy", "layer3+4").unwrap();
+        let t = b.snapshot().tuning.unwrap();
+        assert_eq!(t.hash, crate::policy::HashPolicy::Layer34);
+        let mut rr = bond("mode=balance-rr miimon=100", &[true, true]);
+        rr.set_option("packets_per_slave", "4").unwrap();
+        assert_eq!(rr.snapshot().tuning.unwrap().packets_per_member, 4);
+        let mut ab = bond("mode=active-backup miimon=0", &[true, true]);
+        assert!(ab.arp_monitor().is_none());
+        ab.set_option("arp_ip_target", "192.0.2.1").unwrap();
+        ab.set_option("arp_interval", "100").unwrap();
+        let arp = ab.arp_monitor().expect("ARP monitoring now");
+        assert_eq!(arp.targets.len(), 1);
+        let e = b.set_option("mimon", "100").unwrap_err();
+        assert!(e.contains("unknown option") && e.contains("miimon"), "{e}");
+        let e = b.set_option("mode", "balance-rr").unwrap_err();
+        assert!(e.contains("cannot be changed while the bond runs"), "{e}");
+    }
+
+    #[test]
+    fn modes_without_an_active_member_show_and_say_none() {
+        let mut b = bond("mode=balance-xor miimon=100", &[true, true]);
+        let events = b.observe(&[false, true], ms(100));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::ActiveChanged { .. })),
+            "{events:?}"
+        );
+        assert_eq!(b.status().active, None);
     }
 }

@@ -1,13 +1,16 @@
 //! The control socket: one Unix stream socket per bond, `<run_dir>/<bond>.sock`, mode 0600.
 //! A client writes one request line and reads the answer until the server closes.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
+use std::thread::JoinHandle;
 use std::time::Duration;
+
+use super::server::{serve, Limits, Listener, Stream, Verdict};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -49,10 +52,19 @@ pub fn socket_path(run_dir: &Path, bond: &str) -> PathBuf {
     run_dir.join(format!("{bond}.sock"))
 }
 
-/// Serves one bond's control socket on a thread of its own; removes the socket when dropped.
+/// Serves one bond's control socket on a thread of its own (see [`super::server`] for how
+/// clients are bounded); removes the socket when dropped.
 pub struct ControlServer {
     path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
+
+/// A request line's limit: a `set` names an option and a value, nothing longer.
+const REQUEST_BYTES: usize = 4096;
+/// How long a client may take to send its line and read the answer.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(2);
+const MAX_CLIENTS: usize = 32;
 
 impl ControlServer {
     /// Binds `<run_dir>/<bond>.sock`. Fails if a live process already serves that bond;
@@ -78,18 +90,29 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        let handler = Arc::new(handler);
-        thread::Builder::new()
-            .name(format!("ctl-{bond}"))
-            .spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    let handler = Arc::clone(&handler);
-                    // A slow or stuck client must not hold up the next one.
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                    let _ = serve(stream, &*handler);
-                }
-            })?;
-        Ok(ControlServer { path })
+        let limits = Limits {
+            request_bytes: REQUEST_BYTES,
+            deadline: CLIENT_DEADLINE,
+            clients: MAX_CLIENTS,
+        };
+        let too_large = format!("error: request longer than {REQUEST_BYTES} bytes\n").into_bytes();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = serve(
+            &format!("ctl-{bond}"),
+            Listener::Unix(listener),
+            limits,
+            Arc::clone(&stop),
+            too_large,
+            move |bytes, stream| match bytes.iter().position(|&b| b == b'\n') {
+                Some(end) => Verdict::Answer(answer(&bytes[..end], stream, &handler).into_bytes()),
+                None => Verdict::More,
+            },
+        )?;
+        Ok(ControlServer {
+            path,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -97,55 +120,39 @@ impl ControlServer {
     }
 }
 
-fn serve(mut stream: UnixStream, handler: &dyn Fn(Request) -> String) -> io::Result<()> {
-    let mut line = String::new();
-    BufReader::new(&mut stream).read_line(&mut line)?;
+fn answer(line: &[u8], stream: &Stream, handler: &dyn Fn(Request) -> String) -> String {
     // The socket's mode already keeps others out; the peer's credentials make sure even if
     // the mode is loosened, only root (or the daemon's own user) controls the bond.
-    let uid = peer_uid(&stream)?;
+    let uid = match stream.peer_uid() {
+        Ok(uid) => uid,
+        Err(e) => return format!("error: who is asking: {e}\n"),
+    };
     // SAFETY: geteuid has no preconditions.
     let own = unsafe { libc::geteuid() };
-    let answer = if uid != 0 && uid != own {
-        format!("error: permission denied: the control socket answers root only, not uid {uid}\n")
-    } else {
-        match Request::from_line(&line) {
-            Some(req) => handler(req),
-            None => format!("error: unknown request \"{}\"\n", line.trim()),
-        }
-    };
-    stream.write_all(answer.as_bytes())
-}
-
-/// The user id of the process at the other end (SO_PEERCRED).
-fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+    if uid != 0 && uid != own {
+        return format!(
+            "error: permission denied: the control socket answers root only, not uid {uid}\n"
+        );
     }
-    Ok(cred.uid)
+    let line = String::from_utf8_lossy(line);
+    match Request::from_line(&line) {
+        Some(req) => handler(req),
+        None => format!("error: unknown request \"{}\"\n", line.trim()),
+    }
 }
 
 impl Drop for ControlServer {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// How long `bond-dp status` and `set` wait for the daemon.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Asks the bond's process; explains a bond that is not running.
 pub fn query(run_dir: &Path, bond: &str, request: &Request) -> io::Result<String> {
@@ -164,10 +171,21 @@ pub fn query(run_dir: &Path, bond: &str, request: &Request) -> io::Result<String
             ),
         )
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    writeln!(stream, "{}", request.as_line())?;
+    stream.set_read_timeout(Some(QUERY_TIMEOUT))?;
+    stream.set_write_timeout(Some(QUERY_TIMEOUT))?;
+    let busy = |e: io::Error| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "bond {bond} did not answer within {} s: its daemon is busy or stuck",
+                QUERY_TIMEOUT.as_secs()
+            ),
+        ),
+        _ => e,
+    };
+    writeln!(stream, "{}", request.as_line()).map_err(busy)?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
+    stream.read_to_string(&mut answer).map_err(busy)?;
     Ok(answer)
 }
 

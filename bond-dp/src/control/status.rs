@@ -184,7 +184,7 @@ impl BondStatus {
         let mode = Mode::from_number(self.mode_number.into()).unwrap_or_default();
         let _ = writeln!(
             s,
-            "Ethernet Channel Bonding Driver: bond-dp {}\n",
+            "Ethernet Channel Bonding Driver: v{}-bond-dp\n",
             self.version
         );
         let _ = write!(s, "Bonding Mode: {}", mode.description());
@@ -354,7 +354,7 @@ mod tests {
         st.members = vec![member("m0", "02:00:00:00:00:01")];
         assert_eq!(
             st.to_proc(),
-            "Ethernet Channel Bonding Driver: bond-dp 0.1.0
+            "Ethernet Channel Bonding Driver: v0.1.0-bond-dp
 
 Bonding Mode: fault-tolerance (active-backup)
 Primary Slave: m0 (primary_reselect always)

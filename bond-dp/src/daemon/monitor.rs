@@ -17,8 +17,8 @@ use crate::config::CarrierWatch;
 use crate::dataplane::{DataPlane, Stopped};
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
-    host_addresses, read_ifindex, read_link, set_mac, CarrierReader, HostAddress, LinkEvents,
-    PacketSocket, StallWatch,
+    host_addresses, read_ifindex, read_link, set_carrier, set_mac, CarrierReader, HostAddress,
+    LinkEvents, PacketSocket, StallWatch,
 };
 use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
@@ -37,6 +37,8 @@ struct Watched<'a> {
     fast: bool,
     /// The interface whose addresses peer notifications announce (the TAP).
     host_iface: Option<String>,
+    /// The carrier last given to the TAP.
+    host_carrier: Option<bool>,
     next_poll: Duration,
     /// The XDP program's per-member counts at the last ARP interval.
     frames_before: Vec<u64>,
@@ -71,6 +73,7 @@ impl<'a> Watched<'a> {
             fast: b.config.options.miimon > 0
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
             host_iface: b.config.tap_name().map(String::from),
+            host_carrier: None,
             next_poll: Duration::ZERO,
             frames_before: Vec::new(),
             macs: MacPlan {
@@ -85,6 +88,7 @@ impl<'a> Watched<'a> {
             run_dir: run_dir.to_path_buf(),
         };
         watched.members_changed(&b);
+        watched.follow_carrier(&b);
         watched
     }
 
@@ -391,6 +395,22 @@ impl<'a> Watched<'a> {
     fn publish(&mut self, b: &Bond) {
         self.with_plane(|p| p.update(b));
         self.set_macs(b, b.macs().clone());
+        self.follow_carrier(b);
+    }
+
+    /// The TAP has carrier while the bond has (some member usable; 802.3ad: min_links).
+    fn follow_carrier(&mut self, b: &Bond) {
+        let Some(iface) = &self.host_iface else {
+            return;
+        };
+        let carrier = b.carrier();
+        if self.host_carrier == Some(carrier) {
+            return;
+        }
+        match set_carrier(iface, carrier) {
+            Ok(()) => self.host_carrier = Some(carrier),
+            Err(e) => warn!(bond = b.name(), "setting {iface}'s carrier: {e}"),
+        }
     }
 
     /// A worker of the bond's data plane that died, as the daemon's error.

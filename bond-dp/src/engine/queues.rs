@@ -102,7 +102,13 @@ impl MemberQueues {
     /// Picks up a newly published member snapshot (cheap when there is none) and lets the
     /// selector age its state (tlb rebalancing). Once per burst.
     pub fn refresh(&mut self) {
+        let seen = self.seen;
         self.snapshots.refresh(&mut self.seen, &mut self.snap);
+        if self.seen != seen {
+            if let Some(t) = &self.snap.tuning {
+                self.selector.retune(t);
+            }
+        }
         self.selector.tick(self.started.elapsed(), &self.snap);
     }
 

@@ -13,7 +13,9 @@ pub mod stall;
 pub use arp::ArpMonitor;
 pub use link::{read_ifindex, read_link, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
-pub use netlink::{add_address, delete_link, host_addresses, set_mac, HostAddress, LinkEvents};
+pub use netlink::{
+    add_address, delete_link, host_addresses, set_carrier, set_mac, HostAddress, LinkEvents,
+};
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;
 pub use stall::StallWatch;

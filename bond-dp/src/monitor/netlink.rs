@@ -235,6 +235,16 @@ pub fn set_mac(iface: &str, mac: MacAddr) -> io::Result<()> {
     request(RouteNetlinkMessage::SetLink(link), 0)
 }
 
+/// Sets `iface`'s carrier (IFLA_CARRIER, as `ip link set IFACE carrier on|off`): the bond's
+/// TAP carries the bond's carrier, as the kernel's bond device does, so routing daemons,
+/// keepalived and networkd see the bond go down when every member is down.
+pub fn set_carrier(iface: &str, on: bool) -> io::Result<()> {
+    let mut link = LinkMessage::default();
+    link.header.index = if_index(iface)?;
+    link.attributes.push(LinkAttribute::Carrier(u8::from(on)));
+    request(RouteNetlinkMessage::SetLink(link), 0)
+}
+
 /// Gives `iface` the address `ip`/`prefix_len`, as `ip addr add` does; one it has already
 /// is fine.
 pub fn add_address(iface: &str, ip: IpAddr, prefix_len: u8) -> io::Result<()> {

@@ -16,7 +16,7 @@ pub use alb::Rlb;
 pub use hash::HashPolicy;
 pub use mode::Mode;
 pub use select::{Decision, Rewrite, TxSelector};
-pub use snapshot::{MemberId, MemberTx, TxSnapshot};
+pub use snapshot::{MemberId, MemberTx, Tuning, TxSnapshot};
 pub use tlb::{Tlb, TLB_BUCKETS, TLB_REBALANCE_INTERVAL};
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The per-frame decision for every mode.
 
-use super::{HashPolicy, MemberId, Mode, Rlb, Tlb, TxSnapshot};
+use super::{HashPolicy, MemberId, Mode, Rlb, Tlb, Tuning, TxSnapshot};
 use crate::wire::arp::{ArpPacket, OP_REPLY, OP_REQUEST};
 use crate::wire::{ethertype, ipproto, L2Header, MacAddr};
 
@@ -106,6 +106,18 @@ impl TxSelector {
                 tlb,
                 rlb: Rlb::default(),
             })),
+        }
+    }
+
+    /// Takes the settings changed at runtime (`bond-dp set xmit_hash_policy`,
+    /// `packets_per_slave`); the mode stays.
+    pub fn retune(&mut self, t: &Tuning) {
+        match self {
+            TxSelector::Hash(policy) => *policy = t.hash,
+            TxSelector::RoundRobin(rr) => rr.packets_per_member = t.packets_per_member,
+            TxSelector::Tlb(tlb) => tlb.hash = t.hash,
+            TxSelector::Alb(alb) => alb.tlb.hash = t.hash,
+            TxSelector::ActiveBackup | TxSelector::Broadcast => {}
         }
     }
 

@@ -3,6 +3,7 @@
 //! The link monitor (and LACP) build a new snapshot on every change and swap it in; workers
 //! read one snapshot per burst. Building one allocates; reading one never does.
 
+use super::HashPolicy;
 use crate::wire::MacAddr;
 
 /// A member's position in enslave order.
@@ -33,6 +34,16 @@ pub struct TxSnapshot {
     /// The ARP monitor wants the ARP packets members receive, also on members that do not
     /// deliver.
     pub watch_arp: bool,
+    /// Transmit settings the operator may change while the bond runs; `None` keeps what the
+    /// workers were built with.
+    pub tuning: Option<Tuning>,
+}
+
+/// The transmit policy's settings that change at runtime, as the kernel's sysfs allows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pub hash: HashPolicy,
+    pub packets_per_member: u32,
 }
 
 impl TxSnapshot {
@@ -45,6 +56,7 @@ impl TxSnapshot {
             bond_mac,
             delivers: Vec::new(),
             watch_arp: false,
+            tuning: None,
         }
     }
 
