@@ -16,7 +16,8 @@ use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 use rtrb::{Consumer, RingBuffer};
 
 use crate::engine::{
-    ArpReport, BondCounters, HostSide, MemberQueues, SnapshotCell, Worker, WorkerPort, ARP_REPORTS,
+    ArpReport, BondCounters, CarriedCounters, CountersView, HostSide, MemberQueues, SnapshotCell,
+    Worker, WorkerPort, ARP_REPORTS,
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::MAX_QUEUES;
@@ -24,8 +25,8 @@ use crate::policy::TxSelector;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
 use crate::xdp::{
-    rx_queue_count, AttachMode, MemberAction, MemberPort, PortConfig, UmemArea, XdpCountersReader,
-    XdpProgram,
+    rx_queue_count, AttachMode, MemberAction, MemberPort, PortConfig, UmemArea, XdpCounters,
+    XdpCountersReader, XdpProgram,
 };
 
 #[derive(Debug, Error)]
@@ -48,7 +49,11 @@ pub struct DataPlane {
     /// The cores the workers go on when the engine settings name none.
     default_cores: Vec<usize>,
     pub snapshots: Arc<SnapshotCell>,
+    /// This data plane's own counts: they start at zero (see `counters_view` for totals).
     pub counters: BondCounters,
+    /// The members, in slot order, and what data planes before this one counted for them.
+    names: Vec<String>,
+    carried: CarriedCounters,
     /// Per member: how the program runs on it; `None` for a member whose device is absent.
     pub attach_modes: Vec<Option<AttachMode>>,
     /// Per member: the device the data plane attached to (its ifindex), `None` if absent.
@@ -89,10 +94,31 @@ impl DataPlane {
             HostSide::Copy(port) => Some(port),
             HostSide::Xsk(_) => None,
         });
+        let mut carried = std::mem::take(&mut self.carried);
+        carried.carry(&self.names, &self.counters.view());
+        carried.carry_xdp(&self.names, &self.xdp_live());
         Stopped {
             tap,
             cores: std::mem::take(&mut self.default_cores),
+            carried,
         }
+    }
+
+    /// The bond's counters since it started, over every data plane it had: they never go
+    /// backwards when members come and go.
+    pub fn counters_view(&self) -> CountersView {
+        self.carried.add_to(&self.names, self.counters.view())
+    }
+
+    /// The XDP program's per-member counts since the bond started.
+    pub fn xdp_counters(&self) -> Vec<XdpCounters> {
+        self.carried.add_xdp_to(&self.names, self.xdp_live())
+    }
+
+    fn xdp_live(&self) -> Vec<XdpCounters> {
+        (0..self.attach_modes.len() as u32)
+            .map(|slot| self.xdp.read(slot))
+            .collect()
     }
 
     fn stop_workers(&mut self) -> Vec<HostSide> {
@@ -302,6 +328,8 @@ impl DataPlane {
             default_cores: default_cores.to_vec(),
             snapshots,
             counters: BondCounters::new(cfg.members.len(), worker_counters),
+            names: cfg.members.clone(),
+            carried: CarriedCounters::default(),
             attach_modes,
             ifindexes,
             frame_count: umem_frames,
@@ -353,13 +381,16 @@ fn action(bond: &Bond, member: usize) -> MemberAction {
 pub struct Stopped {
     tap: Option<Box<dyn HostPort>>,
     cores: Vec<usize>,
+    carried: CarriedCounters,
 }
 
 impl Stopped {
     /// Brings the data plane up again for the bond's current members. On failure the TAP is
     /// still here, for another try (with the members that worked).
     pub fn start(&mut self, bond: &Bond) -> Result<DataPlane, DataPlaneError> {
-        DataPlane::start_with(bond, &self.cores, false, &mut self.tap).map(|(plane, _)| plane)
+        let (mut plane, _) = DataPlane::start_with(bond, &self.cores, false, &mut self.tap)?;
+        plane.carried = self.carried.clone();
+        Ok(plane)
     }
 }
 

@@ -89,6 +89,12 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
             "counter",
         ),
         family(
+            "bond_dp_member_kernel_drops_total",
+            "What the kernel dropped or refused on the member's AF_XDP sockets before bond-dp \
+             saw it (XDP_STATISTICS), by reason.",
+            "counter",
+        ),
+        family(
             "bond_dp_drops_total",
             "Frames the bond dropped, by reason.",
             "counter",
@@ -173,6 +179,15 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
                     &labels,
                     c.tx_ring_full as f64,
                 );
+                for (reason, n) in [
+                    ("rx_dropped", c.kernel_rx_dropped),
+                    ("rx_ring_full", c.kernel_rx_ring_full),
+                    ("fill_ring_empty", c.kernel_fill_ring_empty),
+                    ("tx_invalid", c.kernel_tx_invalid),
+                ] {
+                    let labels = format!("{labels},reason=\"{reason}\"");
+                    put("bond_dp_member_kernel_drops_total", &labels, n as f64);
+                }
             }
         }
         if let Some(c) = counters {

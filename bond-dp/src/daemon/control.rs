@@ -135,10 +135,8 @@ pub(super) fn bond_status(bond: &Bond, plane: &SharedPlane) -> BondStatus {
             .map(|m| m.map_or("absent".into(), |m| format!("{m:?}").to_lowercase()))
             .collect(),
         workers: bond.config.engine.workers,
-        counters: p.counters.view(),
-        xdp: (0..p.attach_modes.len() as u32)
-            .map(|slot| p.xdp.read(slot))
-            .collect(),
+        counters: p.counters_view(),
+        xdp: p.xdp_counters(),
     });
     status
 }

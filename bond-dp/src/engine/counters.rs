@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::xdp::XdpCounters;
+
 /// One AF_XDP socket's traffic: a member queue served by one worker.
 #[derive(Debug)]
 pub struct QueueCounters {
@@ -25,6 +27,12 @@ pub struct QueueCounters {
     pub tx_in_flight: AtomicU64,
     /// Transmit wake-ups the kernel refused (the device will not send).
     pub tx_errors: AtomicU64,
+    /// The socket's XDP_STATISTICS, as last read: frames the kernel dropped before bond-dp
+    /// saw them.
+    pub kernel_rx_dropped: AtomicU64,
+    pub kernel_rx_ring_full: AtomicU64,
+    pub kernel_fill_ring_empty: AtomicU64,
+    pub kernel_tx_invalid: AtomicU64,
 }
 
 impl QueueCounters {
@@ -40,6 +48,10 @@ impl QueueCounters {
             tx_completed: AtomicU64::new(0),
             tx_in_flight: AtomicU64::new(0),
             tx_errors: AtomicU64::new(0),
+            kernel_rx_dropped: AtomicU64::new(0),
+            kernel_rx_ring_full: AtomicU64::new(0),
+            kernel_fill_ring_empty: AtomicU64::new(0),
+            kernel_tx_invalid: AtomicU64::new(0),
         }
     }
 }
@@ -109,6 +121,10 @@ impl BondCounters {
                         tx_completed: get(&q.tx_completed),
                         tx_in_flight: get(&q.tx_in_flight),
                         tx_errors: get(&q.tx_errors),
+                        kernel_rx_dropped: get(&q.kernel_rx_dropped),
+                        kernel_rx_ring_full: get(&q.kernel_rx_ring_full),
+                        kernel_fill_ring_empty: get(&q.kernel_fill_ring_empty),
+                        kernel_tx_invalid: get(&q.kernel_tx_invalid),
                     },
                 };
                 view.members[q.member].add(&queue.counts);
@@ -147,10 +163,18 @@ pub struct MemberCountersView {
     pub tx_completed: u64,
     pub tx_in_flight: u64,
     pub tx_errors: u64,
+    #[serde(default)]
+    pub kernel_rx_dropped: u64,
+    #[serde(default)]
+    pub kernel_rx_ring_full: u64,
+    #[serde(default)]
+    pub kernel_fill_ring_empty: u64,
+    #[serde(default)]
+    pub kernel_tx_invalid: u64,
 }
 
 impl MemberCountersView {
-    fn add(&mut self, o: &MemberCountersView) {
+    pub fn add(&mut self, o: &MemberCountersView) {
         self.tx_packets += o.tx_packets;
         self.tx_bytes += o.tx_bytes;
         self.rx_packets += o.rx_packets;
@@ -159,6 +183,124 @@ impl MemberCountersView {
         self.tx_completed += o.tx_completed;
         self.tx_in_flight += o.tx_in_flight;
         self.tx_errors += o.tx_errors;
+        self.kernel_rx_dropped += o.kernel_rx_dropped;
+        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
+        self.kernel_fill_ring_empty += o.kernel_fill_ring_empty;
+        self.kernel_tx_invalid += o.kernel_tx_invalid;
+    }
+}
+
+/// Totals of data planes that were stopped to start again (members joined or left, a
+/// member's device came back), by member name, so that counters never go backwards.
+#[derive(Clone, Debug, Default)]
+pub struct CarriedCounters {
+    members: std::collections::HashMap<String, MemberCountersView>,
+    drops: [u64; 4],
+    /// The XDP program's counts per member (each data plane loads a program of its own).
+    xdp: std::collections::HashMap<String, XdpCounters>,
+}
+
+impl CarriedCounters {
+    /// Adds a stopping data plane's final counts, its members named in `names` order.
+    pub fn carry(&mut self, names: &[String], view: &CountersView) {
+        for (name, counts) in names.iter().zip(&view.members) {
+            let mut c = counts.clone();
+            c.tx_in_flight = 0; // a level, not a count
+            self.members.entry(name.clone()).or_default().add(&c);
+        }
+        for (d, n) in self.drops.iter_mut().zip(view.drops()) {
+            *d += n;
+        }
+    }
+
+    /// Adds a stopping program's final per-member counts, in `names` order.
+    pub fn carry_xdp(&mut self, names: &[String], counts: &[XdpCounters]) {
+        for (name, c) in names.iter().zip(counts) {
+            let t = self.xdp.entry(name.clone()).or_default();
+            t.redirected += c.redirected;
+            t.control_passed += c.control_passed;
+            t.inactive_dropped += c.inactive_dropped;
+            t.no_socket_dropped += c.no_socket_dropped;
+        }
+    }
+
+    /// A live program's per-member counts with what was carried added.
+    pub fn add_xdp_to(&self, names: &[String], mut live: Vec<XdpCounters>) -> Vec<XdpCounters> {
+        for (name, c) in names.iter().zip(&mut live) {
+            if let Some(t) = self.xdp.get(name) {
+                c.redirected += t.redirected;
+                c.control_passed += t.control_passed;
+                c.inactive_dropped += t.inactive_dropped;
+                c.no_socket_dropped += t.no_socket_dropped;
+            }
+        }
+        live
+    }
+
+    /// `live` with what was carried added, its members named in `names` order.
+    pub fn add_to(&self, names: &[String], mut live: CountersView) -> CountersView {
+        for (name, counts) in names.iter().zip(&mut live.members) {
+            if let Some(old) = self.members.get(name) {
+                counts.add(old);
+            }
+        }
+        let [a, b, c, d] = self.drops;
+        live.drop_no_member += a;
+        live.drop_host_busy += b;
+        live.drop_no_frame += c;
+        live.drop_too_long += d;
+        live
+    }
+}
+
+impl CountersView {
+    fn drops(&self) -> [u64; 4] {
+        [
+            self.drop_no_member,
+            self.drop_host_busy,
+            self.drop_no_frame,
+            self.drop_too_long,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carried_counters_never_go_backwards_as_members_come_and_go() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let view = |rx: &[u64], drops: u64| CountersView {
+            members: rx
+                .iter()
+                .map(|&rx_packets| MemberCountersView {
+                    rx_packets,
+                    tx_in_flight: 3,
+                    ..Default::default()
+                })
+                .collect(),
+            drop_no_member: drops,
+            ..Default::default()
+        };
+        let mut carried = CarriedCounters::default();
+        // m0, m1 ran; then m1 left and m2 joined: m0 goes on from 10, m2 starts at 0.
+        carried.carry(&names(&["m0", "m1"]), &view(&[10, 20], 5));
+        let now = carried.add_to(&names(&["m0", "m2"]), view(&[1, 2], 1));
+        assert_eq!(now.members[0].rx_packets, 11);
+        assert_eq!(now.members[1].rx_packets, 2);
+        assert_eq!(now.members[0].tx_in_flight, 3, "levels are not summed");
+        assert_eq!(now.drop_no_member, 6);
+        // m1 comes back: its old count with it.
+        carried.carry(&names(&["m0", "m2"]), &view(&[1, 2], 1));
+        let back = carried.add_to(&names(&["m0", "m2", "m1"]), view(&[0, 0, 1], 0));
+        assert_eq!(
+            back.members
+                .iter()
+                .map(|m| m.rx_packets)
+                .collect::<Vec<_>>(),
+            [11, 2, 21]
+        );
     }
 }
 

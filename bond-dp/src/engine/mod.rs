@@ -7,8 +7,8 @@ mod snapshot_cell;
 mod worker;
 
 pub use counters::{
-    BondCounters, CountersView, MemberCountersView, QueueCounters, QueueCountersView,
-    WorkerCounters,
+    BondCounters, CarriedCounters, CountersView, MemberCountersView, QueueCounters,
+    QueueCountersView, WorkerCounters,
 };
 pub use queues::{ArpReport, MemberQueues, WorkerPort, ARP_REPORTS, BURST};
 pub use snapshot_cell::SnapshotCell;

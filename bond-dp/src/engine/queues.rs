@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use xsk_rs::FrameDesc;
 
@@ -19,6 +19,9 @@ use crate::xdp::{FramePool, MemberPort, UmemArea};
 
 /// Frames moved per direction per loop.
 pub const BURST: usize = 64;
+
+/// How often a share reads its sockets' XDP_STATISTICS (a system call each).
+const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
 
 /// An ARP or neighbour discovery packet a member received, for the ARP monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +55,9 @@ pub struct MemberQueues {
     snap: Arc<TxSnapshot>,
     seen: u64,
     started: Instant,
+    /// Time since `started` at the last refresh, and when the kernel's statistics are due.
+    now: Duration,
+    kernel_stats_due: Duration,
     pub(super) counters: Arc<WorkerCounters>,
     /// Per-member batches, allocated once.
     batches: Vec<Vec<FrameDesc>>,
@@ -90,6 +96,8 @@ impl MemberQueues {
             seen: 0,
             snapshots,
             started: Instant::now(),
+            now: Duration::ZERO,
+            kernel_stats_due: Duration::ZERO,
             counters: Arc::clone(&counters),
             batches: (0..members)
                 .map(|_| Vec::with_capacity(BURST * 2))
@@ -109,7 +117,8 @@ impl MemberQueues {
                 self.selector.retune(t);
             }
         }
-        self.selector.tick(self.started.elapsed(), &self.snap);
+        self.now = self.started.elapsed();
+        self.selector.tick(self.now, &self.snap);
     }
 
     /// Takes back completed transmissions, refills the fill rings and wakes RX if asked, on
@@ -126,6 +135,24 @@ impl MemberQueues {
         }
         for port in extra {
             upkeep(port, &mut self.pool);
+        }
+        if self.now >= self.kernel_stats_due {
+            self.kernel_stats_due = self.now + KERNEL_STATS_EVERY;
+            self.read_kernel_stats();
+        }
+    }
+
+    /// What the kernel dropped on each socket before bond-dp saw it (a full RX ring, an empty
+    /// fill ring), into the counters.
+    fn read_kernel_stats(&self) {
+        for (port, c) in self.ports.iter().zip(&self.counters.queues) {
+            let Ok(k) = port.kernel_stats() else { continue };
+            c.kernel_rx_dropped.store(k.rx_dropped, Ordering::Relaxed);
+            c.kernel_rx_ring_full
+                .store(k.rx_ring_full, Ordering::Relaxed);
+            c.kernel_fill_ring_empty
+                .store(k.fill_ring_empty, Ordering::Relaxed);
+            c.kernel_tx_invalid.store(k.tx_invalid, Ordering::Relaxed);
         }
     }
 

@@ -17,9 +17,13 @@ const NAP: Duration = Duration::from_micros(50);
 /// Debug builds only: `BOND_DP_FAULT=worker-panic` makes workers panic on their first frames,
 /// for the tests that prove a dead worker takes the daemon down (for a restart) rather than
 /// leaving a half-dead bond.
-fn injected_panic() -> bool {
-    cfg!(debug_assertions) && std::env::var("BOND_DP_FAULT").is_ok_and(|f| f == "worker-panic")
+fn injected(fault: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var("BOND_DP_FAULT").is_ok_and(|f| f == fault)
 }
+
+/// Debug builds only: `BOND_DP_FAULT=worker-slow` makes workers nap this long every loop, so
+/// that a test can overrun the sockets' rings whatever the machine's speed.
+const INJECTED_NAP: Duration = Duration::from_millis(50);
 
 /// Where the bond's host side is, as one worker sees it.
 pub enum HostSide {
@@ -51,11 +55,15 @@ impl Worker {
     /// Runs until `stop` is set; hands the host side back.
     pub fn run(mut self, stop: &AtomicBool) -> HostSide {
         let mut idle = 0u32;
-        let fault = injected_panic();
+        let fault = injected("worker-panic");
+        let slow = injected("worker-slow");
         while !stop.load(Ordering::Relaxed) {
             let moved = self.poll_once();
             if fault && moved > 0 {
                 panic!("fault injected by BOND_DP_FAULT=worker-panic: the first frames moved");
+            }
+            if slow {
+                std::thread::sleep(INJECTED_NAP);
             }
             debug_assert!(
                 self.frames_accounted(),

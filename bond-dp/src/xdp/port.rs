@@ -195,6 +195,19 @@ pub struct MemberPort {
     pub zero_copy: bool,
     tx_errors: u64,
     scratch: Vec<FrameDesc>,
+    fd: i32,
+}
+
+/// What the kernel dropped or found wrong on one socket (XDP_STATISTICS), since it was bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames the kernel dropped for this socket (RX ring full, or no room at all).
+    pub rx_dropped: u64,
+    pub rx_ring_full: u64,
+    /// Times a frame arrived and the fill ring had no buffer for it.
+    pub fill_ring_empty: u64,
+    /// Descriptors the kernel refused to send (out of the UMEM, too long).
+    pub tx_invalid: u64,
 }
 
 impl MemberPort {
@@ -250,6 +263,34 @@ impl MemberPort {
             zero_copy,
             tx_errors: 0,
             scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
+            fd,
+        })
+    }
+
+    /// The socket's XDP_STATISTICS: what the kernel dropped before bond-dp saw it.
+    pub fn kernel_stats(&self) -> io::Result<KernelStats> {
+        // SAFETY: an all-zero xdp_statistics is a valid value (plain integers).
+        let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+        // SAFETY: `fd` is this port's open XDP socket (it lives as long as `rx`); `st` and
+        // `len` are valid for writes of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd,
+                libc::SOL_XDP,
+                libc::XDP_STATISTICS,
+                (&mut st as *mut libc::xdp_statistics).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(KernelStats {
+            rx_dropped: st.rx_dropped,
+            rx_ring_full: st.rx_ring_full,
+            fill_ring_empty: st.rx_fill_ring_empty_descs,
+            tx_invalid: st.tx_invalid_descs,
         })
     }
 

@@ -1,0 +1,122 @@
+//! What the kernel drops is seen, and counters never go backwards (root, veth testbeds).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{require_root, tap_bond_args, terminate, wait_for, Testbed};
+
+/// `bond-dp set bond0 ARGS` in the testbed.
+fn set(tb: &Testbed, args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &tb.bond_ns,
+            env!("CARGO_BIN_EXE_bond-dp"),
+            "set",
+            "bond0",
+        ])
+        .args(args)
+        .arg("--run-dir")
+        .arg(tb.run_dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "set {args:?}: {out:?}");
+}
+
+fn member(json: &serde_json::Value, m: usize, field: &str) -> u64 {
+    json["data_plane"]["counters"]["members"][m][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {field} for member {m}: {json}"))
+}
+
+#[test]
+fn a_storm_the_kernel_drops_shows_in_status_and_metrics() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("storm", 2);
+    let mut args = tap_bond_args("mode=balance-xor,miimon=100").to_vec();
+    args.extend(["--ring-size", "64", "--metrics", "127.0.0.1:9624"]);
+    // Workers that nap 50 ms a loop: 20,000 frames overrun a 64-frame ring on any machine.
+    let bond = tb.spawn_bond_dp_env(&args, &[("BOND_DP_FAULT", "worker-slow")]);
+    wait_for("bond0", Duration::from_secs(10), || {
+        tb.status("bond0", &[])
+            .filter(|s| s.contains("MII Status: up"))
+    });
+    let storm = "import socket\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('p0', 0))\n\
+         f = bytes.fromhex('ffffffffffff02000000aa010800') + bytes(50)\n\
+         for _ in range(20000):\n    s.send(f)\n";
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &tb.peer_ns, "python3", "-c", storm])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json = wait_for("kernel drops counted", Duration::from_secs(10), || {
+        let json = tb.status_json("bond0");
+        (member(&json, 0, "kernel_rx_dropped") + member(&json, 0, "kernel_rx_ring_full") > 0)
+            .then_some(json)
+    });
+    let redirected = json["data_plane"]["xdp"][0]["redirected"].as_u64().unwrap();
+    let delivered = member(&json, 0, "rx_packets");
+    assert!(
+        delivered < redirected,
+        "the program redirected {redirected}, the bond saw {delivered}: {json}"
+    );
+    let scrape = "import urllib.request; \
+         print(urllib.request.urlopen('http://127.0.0.1:9624/metrics', timeout=5).read().decode())";
+    let page = std::process::Command::new("ip")
+        .args(["netns", "exec", &tb.bond_ns, "python3", "-c", scrape])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(
+        page.lines().any(|l| l.starts_with(
+            "bond_dp_member_kernel_drops_total{bond=\"bond0\",member=\"m0\",reason=\"rx_dropped\"}"
+        ) && !l.ends_with(" 0")),
+        "{page}"
+    );
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn counters_carry_on_across_member_changes() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("mono", 3);
+    let bond = tb.start_tap_bond("mode=balance-rr,miimon=50");
+    let out = tb.in_bond("ping -c 40 -i 0.01 -q 10.77.0.2");
+    assert!(out.status.success(), "{out:?}");
+    let before = tb.status_json("bond0");
+    let (tx, rx) = (
+        member(&before, 0, "tx_packets"),
+        member(&before, 0, "rx_packets"),
+    );
+    let redirected = before["data_plane"]["xdp"][0]["redirected"]
+        .as_u64()
+        .unwrap();
+    assert!(tx >= 10, "{before}");
+    set(&tb, &["slaves", "+m2"]);
+    set(&tb, &["slaves", "-m2"]);
+    let after = tb.status_json("bond0");
+    assert!(
+        member(&after, 0, "tx_packets") >= tx,
+        "tx went back: {before}\n{after}"
+    );
+    assert!(
+        member(&after, 0, "rx_packets") >= rx,
+        "rx went back: {after}"
+    );
+    assert!(
+        after["data_plane"]["xdp"][0]["redirected"]
+            .as_u64()
+            .unwrap()
+            >= redirected,
+        "XDP counts went back: {after}"
+    );
+    assert!(terminate(tb.child(bond)).success());
+}
