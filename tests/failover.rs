@@ -225,24 +225,6 @@ fn with_every_member_down_frames_are_dropped_and_counted_until_one_returns() {
     );
 }
 
-/// `bond-dp set` against the testbed's running bond0.
-fn set(tb: &Testbed, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &tb.bond_ns,
-            env!("CARGO_BIN_EXE_bond-dp"),
-            "set",
-            "bond0",
-        ])
-        .args(args)
-        .arg("--run-dir")
-        .arg(tb.run_dir.path())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
     if !require_root() {
@@ -253,7 +235,7 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
     tb.status_when("bond0", "m0 active", |s| {
         s.contains("Currently Active Slave: m0")
     });
-    let out = set(&tb, &["active_slave", "m1"]);
+    let out = tb.set(&["active_slave", "m1"]);
     assert!(out.status.success(), "{out:?}");
     tb.status_when("bond0", "m1 active", |s| {
         s.contains("Currently Active Slave: m1")
@@ -274,12 +256,12 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
     assert!(after > before, "m1 transmits: {before} -> {after}");
 
     // OPTION=VALUE works too; a rounded value comes back as a warning.
-    let out = set(&tb, &["miimon=50"]);
+    let out = tb.set(&["miimon=50"]);
     assert!(out.status.success(), "{out:?}");
     tb.status_when("bond0", "miimon 50", |s| {
         s.contains("MII Polling Interval (ms): 50\n")
     });
-    let out = set(&tb, &["downdelay", "120"]);
+    let out = tb.set(&["downdelay", "120"]);
     assert!(out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("rounded"),
@@ -291,7 +273,7 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
         &["xmit_hash_policy", "layer3+4"][..],
         &["arp_validate", "all"][..],
     ] {
-        let out = set(&tb, args);
+        let out = tb.set(args);
         assert!(out.status.success(), "{args:?}: {out:?}");
     }
     // Refusals name what was wrong and change nothing.
@@ -304,7 +286,7 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
         ),
         (&["miimon", "often"][..], "miimon"),
     ] {
-        let out = set(&tb, args);
+        let out = tb.set(args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
@@ -313,7 +295,7 @@ fn the_operator_moves_the_active_member_and_changes_options_at_runtime() {
     tb.status_when("bond0", "m0 down", |s| {
         member_block(s, "m0").contains("MII Status: down\n")
     });
-    let out = set(&tb, &["active_slave", "m0"]);
+    let out = tb.set(&["active_slave", "m0"]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("its link is down"),
         "{out:?}"
@@ -520,10 +502,10 @@ fn members_join_and_leave_while_traffic_flows() {
     let own1 = mac_of(&tb, "m1");
     let bond = tb.start_tap_bond("mode=balance-rr,miimon=50");
     let (received, text) = ping_through(&mut tb, 200, "0.01", |tb| {
-        let out = set(tb, &["slaves", "+m2"]);
+        let out = tb.set(&["slaves", "+m2"]);
         assert!(out.status.success(), "{out:?}");
         std::thread::sleep(Duration::from_millis(500));
-        let out = set(tb, &["slaves", "-m1"]);
+        let out = tb.set(&["slaves", "-m1"]);
         assert!(out.status.success(), "{out:?}");
     });
     assert!(
@@ -555,7 +537,7 @@ fn members_join_and_leave_while_traffic_flows() {
             "+IF to add a member or -IF to remove one",
         ),
     ] {
-        let out = set(&tb, args);
+        let out = tb.set(args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");

@@ -6,22 +6,8 @@ use std::time::Duration;
 
 use common::{require_root, tap_bond_args, terminate, wait_for, Testbed};
 
-/// `bond-dp set bond0 ARGS` in the testbed.
 fn set(tb: &Testbed, args: &[&str]) {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &tb.bond_ns,
-            env!("CARGO_BIN_EXE_bond-dp"),
-            "set",
-            "bond0",
-        ])
-        .args(args)
-        .arg("--run-dir")
-        .arg(tb.run_dir.path())
-        .output()
-        .unwrap();
+    let out = tb.set(args);
     assert!(out.status.success(), "set {args:?}: {out:?}");
 }
 

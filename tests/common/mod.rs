@@ -448,6 +448,24 @@ impl Testbed {
         })
     }
 
+    /// `bond-dp set bond0 ARGS` against the testbed's running bond0.
+    pub fn set(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.bond_ns,
+                env!("CARGO_BIN_EXE_bond-dp"),
+                "set",
+                "bond0",
+            ])
+            .args(args)
+            .arg("--run-dir")
+            .arg(self.run_dir.path())
+            .output()
+            .unwrap()
+    }
+
     pub fn status_json(&self, bond: &str) -> serde_json::Value {
         let text = self.status(bond, &["--json"]).expect("bond answers status");
         serde_json::from_str(&text).unwrap()
