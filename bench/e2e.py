@@ -113,10 +113,10 @@ AF_PACKET_BOND = [
 BOND_PORTS = ["--portlist=0,3"]
 
 
-def bond_dp_daemon(options=BOND_OPTIONS, extra=()):
+def bond_dp_daemon(options=BOND_OPTIONS, extra=(), binary=BOND_DP):
     """bond-dp on m0,m1 with the access port a0, once its control socket is up."""
     proc = subprocess.Popen(
-        in_ns("b", [BOND_DP, "run", "--bond", "bond0", "--members", "m0,m1", "--host", "xdp:a0",
+        in_ns("b", [binary, "run", "--bond", "bond0", "--members", "m0,m1", "--host", "xdp:a0",
                     "--options", options, "--cores", str(WORKER_CORE),
                     "--run-dir", RUN_DIR, "--log-level", "warn", *extra]))
     deadline = time.time() + 10
@@ -265,7 +265,17 @@ def main():
     ap.add_argument("--only", choices=list(CONTENDERS), action="append",
                     help="run only these directions")
     ap.add_argument("--no-dpdk", action="store_true", help="leave DPDK out")
+    ap.add_argument("--baseline", metavar="BOND_DP",
+                    help="another build of bond-dp (say, the commit before a fast-path change) "
+                         "as a contender in forward and receive")
     args = ap.parse_args()
+    if args.baseline:
+        for d in ("forward", "receive"):
+            path = FORWARD if d == "forward" else RECEIVE
+            CONTENDERS[d].insert(1, (
+                f"baseline {args.baseline}",
+                lambda s, path=path: measure_through(
+                    lambda _: bond_dp_daemon(binary=args.baseline), path, s)))
     have_dpdk = shutil.which("dpdk-testpmd") and not args.no_dpdk
     directions = args.only or list(CONTENDERS)
 

@@ -109,7 +109,9 @@ up)
     done
     case $peer in
     bridge)
-        ip -n "$peer_ns" link add br0 type bridge
+        # A fixed MAC: a bridge otherwise takes its lowest port's, which changes when a port
+        # comes and goes and leaves the bond's ARP entry for the peer stale.
+        ip -n "$peer_ns" link add br0 address 02:00:00:00:b0:00 type bridge
         for ((i = 0; i < members; i++)); do ip -n "$peer_ns" link set "p$i" master br0; done
         ;;
     ovs-slb) start_ovs "lacp=off bond_mode=balance-slb" ;;

@@ -215,3 +215,89 @@ fn a_second_copy_is_refused_and_names_the_running_one() {
     assert!(has_xdp(&tb, "m0"));
     assert!(terminate(tb.child(first)).success());
 }
+
+fn mtu_of(tb: &Testbed, iface: &str) -> u32 {
+    let out = tb.in_bond(&format!("cat /sys/class/net/{iface}/mtu"));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn mtu_and_mac_changed_from_outside_are_followed() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("mtumac", 2);
+    let bond = tb.start_bond0(&RUN);
+    let bond_mac = mac_of(&tb, "m0");
+    // A MAC changed from outside is put back: m1 would stop receiving the bond's frames.
+    tb.in_bond("ip link set m1 address 02:00:00:00:99:99");
+    wait_for("m1's MAC put back", Duration::from_secs(5), || {
+        (mac_of(&tb, "m1") == bond_mac).then_some(())
+    });
+    // An MTU changed from outside is kept, as the kernel keeps it; frames longer than it
+    // allows are dropped and counted.
+    tb.in_bond("ip link set m0 mtu 1000");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = try_in_bond(&tb, "ping -c 3 -i 0.2 -W 1 -s 1200 10.77.0.2");
+    let json = tb.status_json("bond0");
+    let too_big = json["data_plane"]["counters"]["members"][0]["tx_too_big"]
+        .as_u64()
+        .unwrap();
+    assert!(too_big >= 3, "{json}");
+    assert_eq!(mtu_of(&tb, "m0"), 1000, "kept");
+    // The host side's MTU reaches every member, as the kernel's bond passes its MTU on.
+    tb.in_bond("ip link set bond0 mtu 1400");
+    wait_for("members at MTU 1400", Duration::from_secs(5), || {
+        (mtu_of(&tb, "m0") == 1400 && mtu_of(&tb, "m1") == 1400).then_some(())
+    });
+    reachable(&tb, "after the MTU change");
+    // More than the engine carries (2048-byte frames) is set back.
+    tb.in_bond("ip link set bond0 mtu 9000");
+    wait_for("bond0 set back", Duration::from_secs(5), || {
+        (mtu_of(&tb, "bond0") == 1400).then_some(())
+    });
+    assert_eq!(mtu_of(&tb, "m0"), 1400);
+    let log = {
+        assert!(terminate(tb.child(bond)).success());
+        stderr_of(tb.take(bond))
+    };
+    assert!(log.contains("changed from outside"), "{log}");
+    assert!(log.contains("larger than the engine carries"), "{log}");
+}
+
+#[test]
+fn a_member_deleted_and_created_again_is_attached_afresh() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("recreate", 3);
+    let bond = tb.start_bond0(&RUN);
+    // m1 goes: the bond reports it, and a membership change still rebuilds the data plane.
+    tb.in_bond("ip link del m1");
+    tb.status_when("bond0", "m1 down", |s| {
+        common::member_block(s, "m1").contains("MII Status: down")
+    });
+    reachable(&tb, "over m0 with m1 gone");
+    let out = tb.set(&["slaves", "+m2"]);
+    assert!(out.status.success(), "{out:?}");
+    reachable(&tb, "after a rebuild without m1");
+    // A new device of m1's name: attached to as the member (XDP on it, its link up).
+    tb.in_bond(&format!(
+        "ip link add m1 type veth peer name p1 netns {}; ip link set m1 up",
+        tb.peer_ns
+    ));
+    tb.in_peer("ip link set p1 master br0; ethtool -K p1 tx off >/dev/null; ip link set p1 up");
+    tb.status_when("bond0", "m1 up again", |s| {
+        common::member_block(s, "m1").contains("MII Status: up")
+    });
+    wait_for("XDP on the new m1", Duration::from_secs(5), || {
+        has_xdp(&tb, "m1").then_some(())
+    });
+    // m0 and m2 go down: traffic goes over the new m1.
+    tb.in_peer("ip link set p0 down; ip link set p2 down");
+    tb.status_when("bond0", "m1 active", |s| {
+        s.contains("Currently Active Slave: m1")
+    });
+    reachable(&tb, "over the new m1");
+    assert!(terminate(tb.child(bond)).success());
+}

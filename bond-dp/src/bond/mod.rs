@@ -200,6 +200,19 @@ impl Bond {
         self.lacp_link_changed(member);
     }
 
+    /// A member's MTU as read now. A change (from outside, or passed on from the host side)
+    /// is kept, as the kernel keeps it; frames too long for the member are then dropped and
+    /// counted. Returns the old MTU if it changed.
+    pub fn update_mtu(&mut self, member: MemberId, mtu: u32) -> Option<u32> {
+        let m = &mut self.members[member];
+        if m.facts.mtu == mtu {
+            return None;
+        }
+        let old = std::mem::replace(&mut m.facts.mtu, mtu);
+        self.changed = true;
+        Some(old)
+    }
+
     /// A member's device was removed and another with its name appeared (or it came back
     /// from another namespace): a new device, with its own MAC and link. Its MAC plan is
     /// what it would have had from the start; the caller rebuilds the data plane around it.
@@ -631,6 +644,8 @@ impl Bond {
                 mac: m.facts.mac,
                 speed_mbps: m.facts.speed_mbps.unwrap_or(0),
                 can_tx: self.can_tx(id),
+                // An Ethernet header and one VLAN tag beyond the MTU, as a NIC takes.
+                max_frame: m.facts.mtu.saturating_add(18),
             })
             .collect();
         let active = if self.config.options.mode.uses_primary() {
@@ -751,6 +766,7 @@ mod tests {
             carrier,
             speed_mbps: Some(10_000),
             full_duplex: Some(true),
+            mtu: 1500,
         }
     }
 

@@ -38,6 +38,9 @@ pub enum CarrierWatch {
     Miimon,
 }
 
+/// What the kernel keeps in front of every frame it hands to AF_XDP.
+pub const XDP_PACKET_HEADROOM: u32 = 256;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Poll-mode worker threads; worker `w` serves queues `q` with `q % workers == w` of every
@@ -187,6 +190,18 @@ impl EngineConfig {
             let need = 2 * self.ring_size as usize * ports_per_worker + 2 * self.ring_size as usize;
             (need.next_power_of_two() as u32).max(4096)
         })
+    }
+
+    /// The longest frame a UMEM frame carries: the frame less the headroom the kernel keeps
+    /// in front of every received frame (XDP_PACKET_HEADROOM).
+    pub fn max_frame(&self) -> u32 {
+        self.frame_size - XDP_PACKET_HEADROOM
+    }
+
+    /// The largest member MTU the engine carries: the longest frame less an Ethernet header
+    /// and one VLAN tag.
+    pub fn max_mtu(&self) -> u32 {
+        self.max_frame() - 18
     }
 
     /// Refuses sizes that cannot work together (checked at start, with the numbers).

@@ -89,6 +89,11 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
             "counter",
         ),
         family(
+            "bond_dp_member_tx_too_big_total",
+            "Frames longer than the member's MTU allows, dropped.",
+            "counter",
+        ),
+        family(
             "bond_dp_member_kernel_drops_total",
             "What the kernel dropped or refused on the member's AF_XDP sockets before bond-dp \
              saw it (XDP_STATISTICS), by reason.",
@@ -178,6 +183,11 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
                     "bond_dp_member_tx_ring_full_total",
                     &labels,
                     c.tx_ring_full as f64,
+                );
+                put(
+                    "bond_dp_member_tx_too_big_total",
+                    &labels,
+                    c.tx_too_big as f64,
                 );
                 for (reason, n) in [
                     ("rx_dropped", c.kernel_rx_dropped),

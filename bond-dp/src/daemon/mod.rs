@@ -193,6 +193,17 @@ pub fn run(
         for w in &b.config.warnings {
             warn!(bond = b.name(), "{w}");
         }
+        let max = b.config.engine.max_mtu();
+        for (name, link) in b.member_links().filter(|(_, l)| l.mtu > max) {
+            warn!(
+                bond = b.name(),
+                member = name,
+                "MTU {} is larger than the engine carries ({max} with frame_size {}): longer \
+                 frames are dropped and counted; set frame_size=4096 for jumbo frames",
+                link.mtu,
+                b.config.engine.frame_size
+            );
+        }
         let plane = DataPlane::start(&b, &cores).map_err(|e| DaemonError::DataPlane {
             bond: b.name().to_string(),
             reason: e.to_string(),

@@ -17,8 +17,8 @@ use crate::config::CarrierWatch;
 use crate::dataplane::{DataPlane, Stopped};
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
-    host_addresses, read_ifindex, read_link, set_carrier, set_mac, CarrierReader, HostAddress,
-    LinkEvents, PacketSocket, StallWatch,
+    host_addresses, read_ifindex, read_link, read_mac, read_mtu, set_carrier, set_mac, set_mtu,
+    CarrierReader, HostAddress, LinkEvents, PacketSocket, StallWatch,
 };
 use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
@@ -39,6 +39,8 @@ struct Watched<'a> {
     host_iface: Option<String>,
     /// The carrier last given to the TAP.
     host_carrier: Option<bool>,
+    /// The TAP's MTU as last seen: a change is passed on to the members.
+    host_mtu: Option<u32>,
     next_poll: Duration,
     /// The XDP program's per-member counts at the last ARP interval.
     frames_before: Vec<u64>,
@@ -74,6 +76,7 @@ impl<'a> Watched<'a> {
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
             host_iface: b.config.tap_name().map(String::from),
             host_carrier: None,
+            host_mtu: None,
             next_poll: Duration::ZERO,
             frames_before: Vec::new(),
             macs: MacPlan {
@@ -176,6 +179,89 @@ impl<'a> Watched<'a> {
         if replaced || self.stopped.is_some() {
             self.restart_plane(b);
             super::takeover::save(b, &self.run_dir);
+        }
+        self.follow_host_mtu(b);
+        self.follow_macs_and_mtus(b);
+    }
+
+    /// A member's MAC changed from outside is put back (a NIC filters other addresses, so
+    /// the member would stop receiving the bond's frames); an MTU changed from outside is
+    /// kept, as the kernel keeps it, and frames too long for it are dropped and counted.
+    fn follow_macs_and_mtus(&mut self, b: &mut Bond) {
+        for m in 0..self.names.len() {
+            if self.devices[m].is_none() || self.names[m].is_empty() {
+                continue;
+            }
+            let name = self.names[m].clone();
+            if let Ok(mac) = read_mac(&name) {
+                let planned = self.macs.members[m];
+                if mac != planned {
+                    warn!(
+                        bond = b.name(),
+                        member = %name,
+                        "its MAC was changed from outside to {mac}: putting back {planned}"
+                    );
+                    if let Err(e) = set_mac(&name, planned) {
+                        warn!(bond = b.name(), member = %name, "putting back {planned}: {e}");
+                        self.macs.members[m] = mac;
+                    }
+                }
+            }
+            let Ok(mtu) = read_mtu(&name) else { continue };
+            if let Some(old) = b.update_mtu(m, mtu) {
+                let max = b.config.engine.max_mtu();
+                warn!(
+                    bond = b.name(),
+                    member = %name,
+                    "MTU changed from {old} to {mtu}: kept; frames longer than it allows are \
+                     dropped and counted (tx_too_big){}",
+                    if mtu > max {
+                        format!("; the engine carries frames up to MTU {max} only")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+    }
+
+    /// `ip link set bond0 mtu N` on the TAP reaches every member, as the kernel's bond passes
+    /// its MTU to its slaves; an MTU larger than the engine carries is set back.
+    fn follow_host_mtu(&mut self, b: &mut Bond) {
+        let Some(iface) = self.host_iface.clone() else {
+            return;
+        };
+        let Ok(mtu) = read_mtu(&iface) else { return };
+        let Some(before) = self.host_mtu.replace(mtu) else {
+            return; // the first look
+        };
+        if mtu == before {
+            return;
+        }
+        let max = b.config.engine.max_mtu();
+        if mtu > max {
+            error!(
+                bond = b.name(),
+                "{iface}: MTU {mtu} is larger than the engine carries ({max}, frame_size {} \
+                 less headroom): set back to {before}; raise frame_size for jumbo frames",
+                b.config.engine.frame_size
+            );
+            if set_mtu(&iface, before).is_ok() {
+                self.host_mtu = Some(before);
+            }
+            return;
+        }
+        info!(
+            bond = b.name(),
+            "{iface}: MTU {mtu}, passed on to the members"
+        );
+        for (m, name) in self.names.clone().iter().enumerate() {
+            match set_mtu(name, mtu) {
+                Ok(()) => {
+                    b.update_mtu(m, mtu);
+                }
+                Err(e) => warn!(bond = b.name(), member = %name, "setting MTU {mtu}: {e}"),
+            }
         }
     }
 

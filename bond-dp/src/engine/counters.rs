@@ -27,6 +27,8 @@ pub struct QueueCounters {
     pub tx_in_flight: AtomicU64,
     /// Transmit wake-ups the kernel refused (the device will not send).
     pub tx_errors: AtomicU64,
+    /// Frames longer than the member's MTU allows, dropped.
+    pub tx_too_big: AtomicU64,
     /// The socket's XDP_STATISTICS, as last read: frames the kernel dropped before bond-dp
     /// saw them.
     pub kernel_rx_dropped: AtomicU64,
@@ -48,6 +50,7 @@ impl QueueCounters {
             tx_completed: AtomicU64::new(0),
             tx_in_flight: AtomicU64::new(0),
             tx_errors: AtomicU64::new(0),
+            tx_too_big: AtomicU64::new(0),
             kernel_rx_dropped: AtomicU64::new(0),
             kernel_rx_ring_full: AtomicU64::new(0),
             kernel_fill_ring_empty: AtomicU64::new(0),
@@ -121,6 +124,7 @@ impl BondCounters {
                         tx_completed: get(&q.tx_completed),
                         tx_in_flight: get(&q.tx_in_flight),
                         tx_errors: get(&q.tx_errors),
+                        tx_too_big: get(&q.tx_too_big),
                         kernel_rx_dropped: get(&q.kernel_rx_dropped),
                         kernel_rx_ring_full: get(&q.kernel_rx_ring_full),
                         kernel_fill_ring_empty: get(&q.kernel_fill_ring_empty),
@@ -164,6 +168,8 @@ pub struct MemberCountersView {
     pub tx_in_flight: u64,
     pub tx_errors: u64,
     #[serde(default)]
+    pub tx_too_big: u64,
+    #[serde(default)]
     pub kernel_rx_dropped: u64,
     #[serde(default)]
     pub kernel_rx_ring_full: u64,
@@ -183,6 +189,7 @@ impl MemberCountersView {
         self.tx_completed += o.tx_completed;
         self.tx_in_flight += o.tx_in_flight;
         self.tx_errors += o.tx_errors;
+        self.tx_too_big += o.tx_too_big;
         self.kernel_rx_dropped += o.kernel_rx_dropped;
         self.kernel_rx_ring_full += o.kernel_rx_ring_full;
         self.kernel_fill_ring_empty += o.kernel_fill_ring_empty;

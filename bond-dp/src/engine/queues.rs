@@ -241,6 +241,21 @@ impl MemberQueues {
                 continue;
             };
             let c = &self.counters.queues[p];
+            // Frames the member's MTU does not allow (changed from outside, or smaller than
+            // the host side's) are dropped, as the kernel's device would.
+            let max = self.snap.members.get(m).map_or(u32::MAX, |t| t.max_frame) as usize;
+            let before = batch.len();
+            let pool = &mut self.pool;
+            batch.retain(|d| {
+                let fits = d.lengths().data() <= max;
+                if !fits {
+                    pool.put(*d);
+                }
+                fits
+            });
+            if batch.len() < before {
+                WorkerCounters::add(&c.tx_too_big, (before - batch.len()) as u64);
+            }
             let bytes: u64 = batch.iter().map(|d| d.lengths().data() as u64).sum();
             let dropped = self.ports[p].send(batch, &mut self.pool);
             WorkerCounters::add(&c.tx_packets, (batch.len() - dropped) as u64);

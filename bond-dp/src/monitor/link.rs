@@ -15,6 +15,7 @@ pub struct LinkFacts {
     pub carrier: bool,
     pub speed_mbps: Option<u32>,
     pub full_duplex: Option<bool>,
+    pub mtu: u32,
 }
 
 fn attr(iface: &str, name: &str) -> io::Result<String> {
@@ -47,7 +48,22 @@ pub fn read_link(iface: &str) -> io::Result<LinkFacts> {
         carrier,
         speed_mbps,
         full_duplex,
+        mtu: read_mtu(iface)?,
     })
+}
+
+/// The device's MTU.
+pub fn read_mtu(iface: &str) -> io::Result<u32> {
+    attr(iface, "mtu")?
+        .parse()
+        .map_err(|e: std::num::ParseIntError| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// The device's MAC address as it is now.
+pub fn read_mac(iface: &str) -> io::Result<MacAddr> {
+    attr(iface, "address")?
+        .parse()
+        .map_err(|e: String| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// The interface index of `iface` in this network namespace.

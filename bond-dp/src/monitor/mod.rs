@@ -11,10 +11,11 @@ pub mod packet;
 pub mod stall;
 
 pub use arp::ArpMonitor;
-pub use link::{read_ifindex, read_link, CarrierReader, LinkFacts};
+pub use link::{read_ifindex, read_link, read_mac, read_mtu, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
 pub use netlink::{
-    add_address, delete_link, host_addresses, set_carrier, set_mac, HostAddress, LinkEvents,
+    add_address, delete_link, host_addresses, set_carrier, set_mac, set_mtu, HostAddress,
+    LinkEvents,
 };
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;

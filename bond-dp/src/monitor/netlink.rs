@@ -235,6 +235,14 @@ pub fn set_mac(iface: &str, mac: MacAddr) -> io::Result<()> {
     request(RouteNetlinkMessage::SetLink(link), 0)
 }
 
+/// Sets `iface`'s MTU, as `ip link set IFACE mtu N` does.
+pub fn set_mtu(iface: &str, mtu: u32) -> io::Result<()> {
+    let mut link = LinkMessage::default();
+    link.header.index = if_index(iface)?;
+    link.attributes.push(LinkAttribute::Mtu(mtu));
+    request(RouteNetlinkMessage::SetLink(link), 0)
+}
+
 /// Sets `iface`'s carrier (IFLA_CARRIER, as `ip link set IFACE carrier on|off`): the bond's
 /// TAP carries the bond's carrier, as the kernel's bond device does, so routing daemons,
 /// keepalived and networkd see the bond go down when every member is down.

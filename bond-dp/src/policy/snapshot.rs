@@ -17,6 +17,9 @@ pub struct MemberTx {
     pub speed_mbps: u32,
     /// Link up and, in 802.3ad, distributing in the active aggregator.
     pub can_tx: bool,
+    /// The longest frame the member sends (its MTU with an Ethernet header and a VLAN tag);
+    /// longer ones are dropped and counted.
+    pub max_frame: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,6 +84,7 @@ impl TxSnapshot {
                 mac: MacAddr([2, 0, 0, 0, (i >> 8) as u8, (i as u8).wrapping_add(1)]),
                 speed_mbps: 10_000,
                 can_tx: true,
+                max_frame: u32::MAX,
             })
             .collect();
         TxSnapshot::new(

@@ -241,6 +241,7 @@ fn snapshot(up: &[bool], active: Option<MemberId>) -> TxSnapshot {
             mac: MacAddr([2, 0, 0, 0, 1, i as u8]),
             speed_mbps: 10_000,
             can_tx,
+            max_frame: u32::MAX,
         })
         .collect();
     TxSnapshot::new(members, active, MacAddr([2, 0, 0, 0, 0, 0xb0]))

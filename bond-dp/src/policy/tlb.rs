@@ -149,6 +149,7 @@ mod tests {
                 mac: MacAddr::ZERO,
                 speed_mbps: s,
                 can_tx: true,
+                max_frame: u32::MAX,
             })
             .collect();
         TxSnapshot::new(members, Some(0), MacAddr::ZERO)
