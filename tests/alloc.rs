@@ -119,12 +119,11 @@ fn inner_burst_loop() {
                 app.write(&mut desc, &frames[(sent + burst.len()) % frames.len()]);
                 burst.push(desc);
             }
-            app.send_burst(&burst);
             sent += burst.len();
-            received.clear();
+            app.send_burst(&mut burst);
             app.recv_burst(&mut received, 64);
-            for &desc in &received {
-                app.free(desc);
+            for frame in received.drain(..) {
+                app.free(frame);
             }
         }
         sent

@@ -22,4 +22,10 @@ pub mod limits;
 pub mod monitor;
 pub mod policy;
 pub mod wire;
+/// The AF_XDP layer hands out raw frame descriptors, which safe code could use while the
+/// kernel owns the frame: it is the crate's own, but for the raw forwarder of the
+/// benchmarks (feature `raw-xdp`). Applications use [`host::AppPort`] and its owned frames.
+#[cfg(feature = "raw-xdp")]
 pub mod xdp;
+#[cfg(not(feature = "raw-xdp"))]
+pub(crate) mod xdp;

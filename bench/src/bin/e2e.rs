@@ -264,7 +264,7 @@ fn forward(from: &[String], to: &str, seconds: f64, core: Option<usize>) -> Resu
             port.refill(&mut pool);
             let _ = port.wake_rx();
             burst.clear();
-            if port.recv(&mut burst, BURST) > 0 {
+            if port.recv(&mut burst, BURST, &mut pool) > 0 {
                 moved += (burst.len() - tx.send(&burst, &mut pool)) as u64;
             }
         }
@@ -296,9 +296,8 @@ fn txonly(
             next += 1;
             burst.push(desc);
         }
-        app.send_burst(&burst);
         sent += burst.len() as u64;
-        burst.clear();
+        app.send_burst(&mut burst);
     }
     let view = plane.counters.view();
     let on_wire: u64 = view.members.iter().map(|m| m.tx_packets).sum();

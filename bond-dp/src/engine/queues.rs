@@ -162,7 +162,7 @@ impl MemberQueues {
     /// program lets only those through on them) are taken back here.
     pub fn recv(&mut self, i: usize, out: &mut Vec<FrameDesc>, max: usize) -> usize {
         let start = out.len();
-        let n = self.ports[i].recv(out, max);
+        let n = self.ports[i].recv(out, max, &mut self.pool);
         if n == 0 {
             return 0;
         }

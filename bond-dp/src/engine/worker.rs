@@ -127,7 +127,7 @@ impl Worker {
             HostSide::Xsk(access) => {
                 for port in access.iter_mut() {
                     let room = BURST - self.burst.len();
-                    port.recv(&mut self.burst, room);
+                    port.recv(&mut self.burst, room, &mut q.pool);
                 }
             }
             HostSide::Copy(host) => {

@@ -12,68 +12,117 @@
 //! is the application's until it hands it back with [`AppPort::send_burst`] or
 //! [`AppPort::free`], to the port it came from.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use xsk_rs::FrameDesc;
 
 use crate::engine::MemberQueues;
+
+/// A UMEM frame the application holds. It is neither `Copy` nor `Clone`: the only way to
+/// give it back is to hand it over ([`AppPort::send_burst`], [`AppPort::free`]), so safe code
+/// cannot touch a frame the kernel owns again.
+///
+/// ```compile_fail
+/// fn copy<T: Copy>() {}
+/// copy::<bond_dp::host::Frame>();
+/// ```
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<bond_dp::host::Frame>();
+/// ```
+#[derive(Debug)]
+pub struct Frame {
+    desc: FrameDesc,
+    /// The port it belongs to: frames go home to the share of the UMEM they came from.
+    port: u32,
+}
+
+static NEXT_PORT: AtomicU32 = AtomicU32::new(1);
 
 pub struct AppPort {
     queues: MemberQueues,
     /// The member socket `recv_burst` reads first, rotated so that none starves.
     next_rx: usize,
+    id: u32,
+    /// Scratch for bursts crossing to the engine, allocated once.
+    descs: Vec<FrameDesc>,
 }
 
 impl AppPort {
     pub fn new(queues: MemberQueues) -> AppPort {
-        AppPort { queues, next_rx: 0 }
+        AppPort {
+            queues,
+            next_rx: 0,
+            id: NEXT_PORT.fetch_add(1, Ordering::Relaxed),
+            descs: Vec::with_capacity(crate::engine::BURST),
+        }
     }
 
     /// A frame to fill, if one is free (frames come back as their transmission completes).
-    pub fn alloc(&mut self) -> Option<FrameDesc> {
-        if let Some(desc) = self.queues.pool.take() {
-            return Some(desc);
-        }
-        self.queues.service(&mut []);
-        self.queues.pool.take()
+    pub fn alloc(&mut self) -> Option<Frame> {
+        let desc = match self.queues.pool.take() {
+            Some(desc) => desc,
+            None => {
+                self.queues.service(&mut []);
+                self.queues.pool.take()?
+            }
+        };
+        Some(Frame {
+            desc,
+            port: self.id,
+        })
     }
 
     /// Writes `bytes` as the frame's contents; false when they do not fit in a UMEM frame.
-    pub fn write(&self, desc: &mut FrameDesc, bytes: &[u8]) -> bool {
-        self.queues.umem.write(desc, bytes)
+    pub fn write(&self, frame: &mut Frame, bytes: &[u8]) -> bool {
+        self.check(frame);
+        self.queues.umem.write(&mut frame.desc, bytes)
     }
 
     /// The frame's contents.
-    pub fn data(&self, desc: &FrameDesc) -> &[u8] {
-        self.queues.umem.data(desc)
+    pub fn data(&self, frame: &Frame) -> &[u8] {
+        self.check(frame);
+        self.queues.umem.data(&frame.desc)
     }
 
     /// The frame's contents, to edit in place.
-    pub fn data_mut<'a>(&'a self, desc: &'a mut FrameDesc) -> &'a mut [u8] {
-        self.queues.umem.data_mut(desc)
+    pub fn data_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
+        self.check(frame);
+        self.queues.umem.data_mut(&mut frame.desc)
     }
 
-    /// Sends frames through the bond; all of them are the bond's again. Each goes to the
-    /// member the mode picks; like a NIC queue, a member whose TX ring is full drops what
-    /// does not fit, and the drop is counted. Completed frames are reclaimed first, so the
-    /// rings fill only when the kernel falls behind.
-    pub fn send_burst(&mut self, frames: &[FrameDesc]) {
+    /// Sends the frames through the bond, taking them all out of `frames`: they are the
+    /// bond's again. Each goes to the member the mode picks; like a NIC queue, a member whose
+    /// TX ring is full drops what does not fit, and the drop is counted. Completed frames are
+    /// reclaimed first, so the rings fill only when the kernel falls behind.
+    pub fn send_burst(&mut self, frames: &mut Vec<Frame>) {
+        self.descs.clear();
+        for frame in frames.drain(..) {
+            self.check(&frame);
+            self.descs.push(frame.desc);
+        }
         self.queues.refresh();
         self.queues.service(&mut []);
-        self.queues.transmit(frames);
+        self.queues.transmit(&self.descs);
     }
 
     /// Frames the bond received, appended to `out` (at most `max`); also does the upkeep
     /// [`AppPort::poll`] does.
-    pub fn recv_burst(&mut self, out: &mut Vec<FrameDesc>, max: usize) -> usize {
+    pub fn recv_burst(&mut self, out: &mut Vec<Frame>, max: usize) -> usize {
         self.poll();
         let ports = self.queues.ports.len();
-        let mut got = 0;
+        self.descs.clear();
         for k in 0..ports {
-            if got == max {
+            if self.descs.len() >= max {
                 break;
             }
-            got += self.queues.recv((self.next_rx + k) % ports, out, max - got);
+            let room = max - self.descs.len();
+            self.queues
+                .recv((self.next_rx + k) % ports, &mut self.descs, room);
         }
-        self.next_rx = (self.next_rx + 1) % ports;
+        self.next_rx = (self.next_rx + 1) % ports.max(1);
+        let (port, got) = (self.id, self.descs.len());
+        out.extend(self.descs.drain(..).map(|desc| Frame { desc, port }));
         got
     }
 
@@ -84,8 +133,9 @@ impl AppPort {
     }
 
     /// Gives a frame back (one received, or allocated and not sent).
-    pub fn free(&mut self, desc: FrameDesc) {
-        self.queues.pool.put(desc);
+    pub fn free(&mut self, frame: Frame) {
+        self.check(&frame);
+        self.queues.pool.put(frame.desc);
     }
 
     /// UMEM frames the port holds (free, or in its sockets' rings); the rest of its share
@@ -97,5 +147,15 @@ impl AppPort {
     /// The port's share of the UMEM.
     pub fn frames_owned(&self) -> usize {
         self.queues.frames_owned()
+    }
+
+    /// A frame handed to another port than the one it came from would leave one share
+    /// short and the other over: a programming error, stopped where it happens.
+    fn check(&self, frame: &Frame) {
+        assert_eq!(
+            frame.port, self.id,
+            "a frame of AppPort {} handed to AppPort {}: frames go back to their own port",
+            frame.port, self.id
+        );
     }
 }

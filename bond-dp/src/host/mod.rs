@@ -4,7 +4,7 @@
 pub mod app;
 pub mod tap;
 
-pub use app::AppPort;
+pub use app::{AppPort, Frame};
 pub use tap::TapPort;
 
 /// A host-side port, polled by the worker.

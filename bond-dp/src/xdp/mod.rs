@@ -4,6 +4,7 @@
 pub mod port;
 pub mod program;
 
+#[cfg(feature = "raw-xdp")]
 pub use xsk_rs::FrameDesc;
 
 pub use port::{rx_queue_count, FramePool, MemberPort, PortConfig, UmemArea};

@@ -90,7 +90,7 @@ impl UmemArea {
         let count = NonZeroU32::new(cfg.frame_count).ok_or_else(|| err("no frames".into()))?;
         let (umem, descs) = Umem::new(config, count, false).map_err(|e| err(e.to_string()))?;
         let frame_count = descs.len();
-        Ok((UmemArea { umem, frame_count }, FramePool { free: descs }))
+        Ok((UmemArea { umem, frame_count }, FramePool::new(descs)))
     }
 
     pub fn frame_count(&self) -> usize {
@@ -152,32 +152,142 @@ impl<'a> OwnedContents<'a> for xsk_rs::umem::frame::DataMut<'a> {
     }
 }
 
-/// Free frames.
+/// Free frames, and (in debug builds) the ledger of where each of the share's frames is.
 pub struct FramePool {
     free: Vec<FrameDesc>,
+    #[cfg(debug_assertions)]
+    ledger: Ledger,
 }
 
 impl FramePool {
+    fn new(free: Vec<FrameDesc>) -> FramePool {
+        FramePool {
+            #[cfg(debug_assertions)]
+            ledger: Ledger::new(free.iter().map(FrameDesc::addr)),
+            free,
+        }
+    }
+
     pub fn free(&self) -> usize {
         self.free.len()
     }
 
     pub fn take(&mut self) -> Option<FrameDesc> {
-        self.free.pop()
+        let desc = self.free.pop()?;
+        self.mark(&desc, Place::Free, Place::Held);
+        Some(desc)
     }
 
     pub fn put(&mut self, desc: FrameDesc) {
+        self.mark(&desc, Place::Held, Place::Free);
         self.free.push(desc);
+    }
+
+    /// Debug builds: the frame moves from `from` to `to`, or the process stops here with
+    /// where it really was (a frame in two places, or lost).
+    #[inline]
+    fn mark(&mut self, _desc: &FrameDesc, _from: Place, _to: Place) {
+        #[cfg(debug_assertions)]
+        self.ledger.mark(_desc.addr(), _from, _to);
     }
 
     /// Deals the frames out into `n` pools of equal size, one per worker.
     pub fn split(mut self, n: usize) -> Vec<FramePool> {
         let each = self.free.len() / n.max(1);
         (0..n)
-            .map(|_| FramePool {
-                free: self.free.split_off(self.free.len() - each),
-            })
+            .map(|_| FramePool::new(self.free.split_off(self.free.len() - each)))
             .collect()
+    }
+}
+
+/// Where a UMEM frame is: free in the pool, held by the bond or the application (received,
+/// being sent), given to the kernel to receive into, or to transmit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Free,
+    Held,
+    Fill,
+    Tx,
+}
+
+/// Each frame's one place, checked at every move (debug builds and tests): a frame freed
+/// twice, sent while in the fill ring, or taken from another share stops the process at once,
+/// where a count would let a duplicated and a lost frame cancel out.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    places: std::collections::HashMap<usize, Place>,
+}
+
+impl Ledger {
+    pub fn new(free: impl IntoIterator<Item = usize>) -> Ledger {
+        Ledger {
+            places: free.into_iter().map(|a| (a, Place::Free)).collect(),
+        }
+    }
+
+    pub fn mark(&mut self, addr: usize, from: Place, to: Place) {
+        match self.places.get_mut(&addr) {
+            Some(place) if *place == from => *place = to,
+            Some(place) => panic!(
+                "UMEM frame {addr:#x} going from {from:?} to {to:?} is {place:?}: a frame in \
+                 two places"
+            ),
+            None => panic!("UMEM frame {addr:#x} is not this share's (going to {to:?})"),
+        }
+    }
+
+    /// How many frames are in `place`.
+    #[cfg(test)]
+    fn count(&self, place: Place) -> usize {
+        self.places.values().filter(|&&p| p == place).count()
+    }
+}
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::{Ledger, Place};
+
+    fn ledger() -> Ledger {
+        Ledger::new([0, 2048, 4096])
+    }
+
+    #[test]
+    fn frames_move_one_place_at_a_time() {
+        let mut l = ledger();
+        l.mark(0, Place::Free, Place::Fill);
+        l.mark(0, Place::Fill, Place::Held);
+        l.mark(0, Place::Held, Place::Tx);
+        l.mark(2048, Place::Free, Place::Held);
+        assert_eq!(
+            [Place::Free, Place::Held, Place::Fill, Place::Tx].map(|p| l.count(p)),
+            [1, 1, 0, 1]
+        );
+        l.mark(0, Place::Tx, Place::Free);
+        l.mark(2048, Place::Held, Place::Free);
+        assert_eq!(l.count(Place::Free), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "a frame in two places")]
+    fn a_frame_freed_twice_stops_at_once() {
+        let mut l = ledger();
+        l.mark(0, Place::Free, Place::Held);
+        l.mark(0, Place::Held, Place::Free);
+        l.mark(0, Place::Held, Place::Free);
+    }
+
+    #[test]
+    #[should_panic(expected = "a frame in two places")]
+    fn a_frame_sent_while_the_kernel_fills_it_stops_at_once() {
+        let mut l = ledger();
+        l.mark(4096, Place::Free, Place::Fill);
+        l.mark(4096, Place::Held, Place::Tx);
+    }
+
+    #[test]
+    #[should_panic(expected = "not this share's")]
+    fn a_frame_of_another_share_stops_at_once() {
+        ledger().mark(8192, Place::Held, Place::Free);
     }
 }
 
@@ -316,6 +426,10 @@ impl MemberPort {
         // guaranteed room for all n (produce is all-or-nothing).
         let done = unsafe { self.fill.produce(&pool.free[start..]) };
         if done == n {
+            #[cfg(debug_assertions)]
+            for desc in &pool.free[start..] {
+                pool.ledger.mark(desc.addr(), Place::Free, Place::Fill);
+            }
             pool.free.truncate(start);
             self.in_fill += n;
         }
@@ -326,6 +440,9 @@ impl MemberPort {
         // SAFETY: completed frames are no longer used by the kernel.
         let n = unsafe { self.comp.consume(&mut self.scratch) };
         self.in_tx -= n;
+        for desc in &self.scratch[..n] {
+            pool.mark(desc, Place::Tx, Place::Free);
+        }
         pool.free.extend_from_slice(&self.scratch[..n]);
         if n == 0 && self.in_tx > 0 {
             // Frames are queued but none completed: they may be waiting for a kick (copy
@@ -364,12 +481,16 @@ impl MemberPort {
         self.tx_errors
     }
 
-    /// Received frames, appended to `out` (at most `max`); the caller now holds them.
-    pub fn recv(&mut self, out: &mut Vec<FrameDesc>, max: usize) -> usize {
+    /// Received frames, appended to `out` (at most `max`); the caller now holds them
+    /// (`pool` keeps the ledger).
+    pub fn recv(&mut self, out: &mut Vec<FrameDesc>, max: usize, pool: &mut FramePool) -> usize {
         let max = max.min(self.scratch.len());
         // SAFETY: received frames are handed to us by the kernel; it no longer writes them.
         let n = unsafe { self.rx.consume(&mut self.scratch[..max]) };
         self.in_fill -= n;
+        for desc in &self.scratch[..n] {
+            pool.mark(desc, Place::Fill, Place::Held);
+        }
         out.extend_from_slice(&self.scratch[..n]);
         n
     }
@@ -384,7 +505,12 @@ impl MemberPort {
             sent = unsafe { self.tx.produce(&frames[..n]) };
             self.in_tx += sent;
         }
-        pool.free.extend_from_slice(&frames[sent..]);
+        for desc in &frames[..sent] {
+            pool.mark(desc, Place::Held, Place::Tx);
+        }
+        for &desc in &frames[sent..] {
+            pool.put(desc);
+        }
         if sent > 0 {
             self.kick_tx();
         }
