@@ -71,13 +71,30 @@ fn soak(tag: &str, options: &str, peer: &str, seed: u64) {
     let bond = tb.start_tap_bond(options);
     let pid = daemon_pid(tb.child(bond));
     let settled = |tb: &Testbed| {
-        tb.status_when("bond0", "both members up", |s| {
+        let whole = |s: &str| {
             ["m0", "m1"].iter().all(|m| {
                 let block = member_block(s, m);
                 block.contains("MII Status: up")
                     && (!s.contains("802.3ad") || block.contains("port state: 63"))
             })
-        })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = tb.status("bond0", &[]).unwrap_or_default();
+            if whole(&page) {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                let links = tb.in_bond("ip -br link; ip -d link show m0; ip -d link show m1");
+                let peer = tb.in_peer("ip -br link");
+                panic!(
+                    "the members did not come back up:\n{page}\n{}\n{}",
+                    String::from_utf8_lossy(&links.stdout),
+                    String::from_utf8_lossy(&peer.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     };
     settled(&tb);
     let before = footprint(pid);

@@ -106,3 +106,40 @@ fn counters_carry_on_across_member_changes() {
     );
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn a_log_nobody_reads_never_stops_the_bond() {
+    if !require_root() {
+        return;
+    }
+    // The daemon's stderr is a pipe this test never reads (64 KiB), and every bad
+    // slow-protocol frame is logged at debug: 20,000 of them would fill it many times over.
+    let mut tb = Testbed::new("stall", 2);
+    let bond = tb.start_tap_bond_with(
+        "mode=802.3ad,lacp_rate=fast,xmit_hash_policy=layer3+4",
+        &["--log-level", "debug"],
+    );
+    let flood = "import socket\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('p0', 0))\n\
+         f = bytes.fromhex('0180c200000202000000aa0188090901') + bytes(44)\n\
+         for _ in range(20000):\n    s.send(f)\n";
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &tb.peer_ns, "python3", "-c", flood])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json = wait_for("bad frames counted", Duration::from_secs(10), || {
+        let json = tb.status_json("bond0");
+        let bad = json["members"][0]["lacp"]["frames"]["unknown_subtype"]
+            .as_u64()
+            .unwrap_or(0);
+        (bad > 1000).then_some(json)
+    });
+    assert!(json["members"][0]["lacp"]["frames"].is_object(), "{json}");
+    // The bond still answers and carries traffic (status goes through the bond's lock).
+    for _ in 0..3 {
+        assert!(tb.status("bond0", &[]).is_some(), "status answers");
+    }
+    assert!(terminate(tb.child(bond)).success());
+}

@@ -226,10 +226,17 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             args.log_level
         ))
     })?;
+    // A thread of its own writes the logs; when stderr stalls (a full pipe nobody reads, a
+    // journal that lags) lines are dropped rather than the monitor blocked under a bond's
+    // lock. The guard flushes what is queued when `run` returns.
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("log")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
 
     let (configs, config_run_dir, config_metrics) = match &args.config {
