@@ -2,10 +2,11 @@
 // bond-dp's XDP program, attached to every member interface.
 //
 // Per frame: look up the member (by ingress ifindex). Slow-protocol frames (LACPDU, marker)
-// go to the kernel stack, where bond-dp's control path reads them. Frames on a member that
-// must not deliver (inactive backup, non-collecting 802.3ad port) are dropped and counted,
-// but for ARP when the ARP monitor validates it (the data plane reads those, then drops them).
-// Everything else is redirected into the member queue's AF_XDP socket.
+// go to the kernel stack, where bond-dp's control path reads them. ARP and neighbour
+// discovery to or from one of the ARP/NS monitor's targets is copied into a ring buffer the
+// monitor reads, so that no storm in the data queues can hide a reply from it. Frames on a
+// member that must not deliver (inactive backup, non-collecting 802.3ad port) are dropped
+// and counted. Everything else is redirected into the member queue's AF_XDP socket.
 //
 // When no socket takes a frame (none bound on its queue, or bond-dp's sockets are gone) the
 // frame goes to the kernel stack rather than being dropped: a bond-dp that died must never
@@ -20,9 +21,8 @@
 #define ETH_P_SLOW 0x8809
 
 enum member_action {
-    ACTION_DELIVER = 0,        /* into the AF_XDP socket */
-    ACTION_DROP = 1,           /* inactive: drop */
-    ACTION_DROP_KEEP_ARP = 2,  /* inactive, but the ARP monitor reads its ARP and ND */
+    ACTION_DELIVER = 0, /* into the AF_XDP socket */
+    ACTION_DROP = 1,    /* inactive: drop */
 };
 
 #define ETH_P_ARP_BE __builtin_bswap16(0x0806)
@@ -32,26 +32,49 @@ enum member_action {
 #define ND_NEIGHBOR_SOLICIT 135
 #define ND_NEIGHBOR_ADVERT 136
 
-/* What the ARP monitor reads: ARP, or an IPv6 neighbour solicitation or advertisement,
- * untagged or in one 802.1Q tag. */
-static __always_inline int is_neighbour_msg(struct ethhdr *eth, void *data_end)
+/* An address as the targets map keys it: IPv6, or IPv4 mapped (::ffff:a.b.c.d). */
+struct addr {
+    __u8 bytes[16];
+};
+
+/* The addresses a neighbour message speaks of: ARP's sender and target; for IPv6 neighbour
+ * discovery, source, destination and the ICMPv6 target. Returns how many (0: not one). */
+static __always_inline int neighbour_addrs(struct ethhdr *eth, void *data_end, struct addr *a)
 {
     if ((void *)(eth + 1) > data_end)
         return 0;
     __be16 proto = eth->h_proto;
     __u8 *l3 = (void *)(eth + 1);
-    if (proto == ETH_P_8021Q_BE) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (proto != ETH_P_8021Q_BE)
+            break;
         if ((void *)(l3 + 4) > data_end)
             return 0;
         proto = *(__be16 *)(l3 + 2);
         l3 += 4;
     }
-    if (proto == ETH_P_ARP_BE)
-        return 1;
-    /* IPv6 header (40 bytes), then the ICMPv6 type. */
-    if (proto != ETH_P_IPV6_BE || (void *)(l3 + 41) > data_end)
+    if (proto == ETH_P_ARP_BE) {
+        /* Ethernet/IPv4 ARP: sender IP at 14, target IP at 24. */
+        if ((void *)(l3 + 28) > data_end)
+            return 0;
+        for (int i = 0; i < 2; i++) {
+            __builtin_memset(a[i].bytes, 0, 10);
+            a[i].bytes[10] = 0xff;
+            a[i].bytes[11] = 0xff;
+            __builtin_memcpy(&a[i].bytes[12], l3 + (i ? 24 : 14), 4);
+        }
+        return 2;
+    }
+    /* IPv6 header (40 bytes), ICMPv6 type, then the target address at 8. */
+    if (proto != ETH_P_IPV6_BE || (void *)(l3 + 64) > data_end)
         return 0;
-    return l3[6] == IPPROTO_ICMPV6_ && (l3[40] == ND_NEIGHBOR_SOLICIT || l3[40] == ND_NEIGHBOR_ADVERT);
+    if (l3[6] != IPPROTO_ICMPV6_ || (l3[40] != ND_NEIGHBOR_SOLICIT && l3[40] != ND_NEIGHBOR_ADVERT))
+        return 0;
+    __builtin_memcpy(a[0].bytes, l3 + 8, 16);
+    __builtin_memcpy(a[1].bytes, l3 + 24, 16);
+    __builtin_memcpy(a[2].bytes, l3 + 48, 16);
+    return 3;
 }
 
 struct member_state {
@@ -64,6 +87,7 @@ enum counter {
     CNT_CONTROL = 1,
     CNT_INACTIVE = 2,
     CNT_NO_SOCKET = 3,
+    CNT_NEIGHBOUR = 4, /* ARP and neighbour discovery, any: arp_validate=filter's traffic */
     CNT_MAX,
 };
 _Static_assert(CNT_MAX == COUNTERS_PER_MEMBER, "limits.h: COUNTERS_PER_MEMBER");
@@ -90,12 +114,57 @@ struct {
     __type(value, __u64);
 } counters SEC(".maps");
 
+/* The ARP/NS monitor's targets; empty when it has none. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MAX_TARGETS);
+    __type(key, struct addr);
+    __type(value, __u8);
+} targets SEC(".maps");
+
+/* Neighbour messages for the monitor: the member slot, the frame's length, its start. */
+struct neighbour_report {
+    __u32 slot;
+    __u32 len;
+    __u8 frame[NEIGHBOUR_COPY];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 256 * 1024);
+} neighbours SEC(".maps");
+
 static __always_inline void count(__u32 slot, __u32 what)
 {
     __u32 key = slot * CNT_MAX + what;
     __u64 *c = bpf_map_lookup_elem(&counters, &key);
     if (c)
         *c += 1;
+}
+
+/* Copies the frame's start into the monitor's ring buffer (full: the monitor is behind, and
+ * the message is lost as a probe lost on the wire would be). */
+static __always_inline void report_neighbour(struct xdp_md *ctx, __u32 slot)
+{
+    __u32 len = ctx->data_end - ctx->data;
+    if (len < ETH_HLEN)
+        return;
+    /* What follows the Ethernet header, bounded where the verifier sees it: in the register
+     * the copy's length comes from (0 to 127, so the length is 14 to 141). */
+    __u32 rest = len - ETH_HLEN;
+    if (rest > NEIGHBOUR_COPY - ETH_HLEN - 1)
+        rest = NEIGHBOUR_COPY - ETH_HLEN - 1;
+    asm volatile("%[rest] &= %[mask]" : [rest] "+r"(rest) : [mask] "i"(NEIGHBOUR_COPY - ETH_HLEN - 1));
+    struct neighbour_report *r = bpf_ringbuf_reserve(&neighbours, sizeof(*r), 0);
+    if (!r)
+        return;
+    r->slot = slot;
+    r->len = rest + ETH_HLEN;
+    if (bpf_xdp_load_bytes(ctx, 0, r->frame, rest + ETH_HLEN) != 0) {
+        bpf_ringbuf_discard(r, 0);
+        return;
+    }
+    bpf_ringbuf_submit(r, 0);
 }
 
 SEC("xdp")
@@ -113,8 +182,20 @@ int bond_xdp(struct xdp_md *ctx)
         count(st->slot, CNT_CONTROL);
         return XDP_PASS;
     }
-    if (st->action == ACTION_DROP ||
-        (st->action == ACTION_DROP_KEEP_ARP && !is_neighbour_msg(eth, data_end))) {
+    struct addr addrs[3];
+    int n = neighbour_addrs(eth, data_end, addrs);
+    if (n > 0) {
+        count(st->slot, CNT_NEIGHBOUR);
+        /* One lookup after another: the verifier refuses pointers combined. */
+        int wanted = bpf_map_lookup_elem(&targets, &addrs[0]) != NULL;
+        if (!wanted)
+            wanted = bpf_map_lookup_elem(&targets, &addrs[1]) != NULL;
+        if (!wanted && n > 2)
+            wanted = bpf_map_lookup_elem(&targets, &addrs[2]) != NULL;
+        if (wanted)
+            report_neighbour(ctx, st->slot);
+    }
+    if (st->action != ACTION_DELIVER) {
         count(st->slot, CNT_INACTIVE);
         return XDP_DROP;
     }

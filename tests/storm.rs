@@ -143,3 +143,61 @@ fn a_log_nobody_reads_never_stops_the_bond() {
     }
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn a_broadcast_storm_does_not_fail_the_arp_monitor_over() {
+    if !require_root() {
+        return;
+    }
+    // The ARP monitor validates every member's replies; the workers nap 50 ms a loop and
+    // the rings hold 64 frames, so a storm fills the data queues whatever the machine's
+    // speed. The replies reach the monitor past them, copied by the XDP program.
+    let mut tb = Testbed::new("arpstorm", 2);
+    let mut args = tap_bond_args(
+        "mode=active-backup,arp_interval=100,arp_ip_target=10.77.0.2,arp_validate=all,primary=m0",
+    )
+    .to_vec();
+    args.extend(["--ring-size", "64"]);
+    let bond = tb.spawn_bond_dp_env(&args, &[("BOND_DP_FAULT", "worker-slow")]);
+    wait_for(
+        "bond0 with both members proven",
+        Duration::from_secs(15),
+        || {
+            tb.in_bond("ip addr replace 10.77.0.1/24 dev bond0 2>/dev/null || true");
+            tb.status("bond0", &[]).filter(|s| {
+                s.contains("Currently Active Slave: m0") && s.matches("MII Status: up").count() == 3
+            })
+        },
+    );
+    // Past the monitor's first intervals, whatever they decided.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = tb.status_json("bond0");
+    assert_eq!(before["active"], "m0", "{before}");
+    let storm = "import socket, time\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('br0', 0))\n\
+         f = bytes.fromhex('ffffffffffff02000000aa010800') + bytes(50)\n\
+         end = time.time() + 3\n\
+         while time.time() < end:\n    for _ in range(100):\n        s.send(f)\n";
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &tb.peer_ns, "python3", "-c", storm])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let after = tb.status_json("bond0");
+    let dropped: u64 = (0..2)
+        .map(|m| member(&after, m, "kernel_rx_dropped") + member(&after, m, "kernel_rx_ring_full"))
+        .sum();
+    assert!(dropped > 0, "the storm overran the data queues: {after}");
+    assert_eq!(
+        after["failovers"], before["failovers"],
+        "no failover: {before}\n{after}"
+    );
+    for m in 0..2 {
+        assert_eq!(
+            after["members"][m]["link_failure_count"], before["members"][m]["link_failure_count"],
+            "member {m} never failed: {after}"
+        );
+    }
+    assert!(terminate(tb.child(bond)).success());
+}

@@ -2,6 +2,7 @@
 //! on one shared UMEM, the host port, and the worker thread that moves frames between them.
 //! Dropping it stops the worker and detaches the program from every member.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -13,15 +14,15 @@ use crate::monitor::read_ifindex;
 
 use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
-use rtrb::{Consumer, RingBuffer};
 
 use crate::engine::{
-    ArpReport, BondCounters, CarriedCounters, CountersView, HostSide, MemberQueues, SnapshotCell,
-    Worker, WorkerPort, ARP_REPORTS,
+    BondCounters, CarriedCounters, CountersView, HostSide, MemberQueues, SnapshotCell, Worker,
+    WorkerPort,
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::MAX_QUEUES;
 use crate::policy::TxSelector;
+use crate::wire::NeighbourMsg;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
 use crate::xdp::{
@@ -62,8 +63,11 @@ pub struct DataPlane {
     pub frame_count: usize,
     /// The XDP program's per-member counters.
     pub xdp: XdpCountersReader,
-    /// ARP packets the queue shares saw for the ARP monitor (one ring each).
-    arp_reports: Mutex<Vec<Consumer<ArpReport>>>,
+    /// The ARP and neighbour discovery the XDP program copies for the ARP monitor: the
+    /// reader, what it read, and the targets the program copies for.
+    neighbours: Mutex<libbpf_rs::RingBuffer<'static>>,
+    neighbours_read: Arc<Mutex<Vec<ArpReport>>>,
+    targets: Mutex<Vec<IpAddr>>,
     // Dropped last (after the workers stopped): detaches from the members.
     program: XdpProgram,
 }
@@ -227,6 +231,18 @@ impl DataPlane {
             program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
         }
         let xdp = program.counters_reader()?;
+        let neighbours_read: Arc<Mutex<Vec<ArpReport>>> = Arc::default();
+        let neighbours = {
+            let read = Arc::clone(&neighbours_read);
+            program.neighbour_reader(move |slot, frame| {
+                if let Some(msg) = NeighbourMsg::parse(frame) {
+                    let member = slot as usize;
+                    read.lock()
+                        .expect("neighbour lock")
+                        .push(ArpReport { member, msg });
+                }
+            })?
+        };
         let (umem, pool) = UmemArea::new(&port_cfg)?;
         let umem_frames = umem.frame_count();
         let snapshots = Arc::new(SnapshotCell::new(bond.snapshot()));
@@ -235,7 +251,6 @@ impl DataPlane {
         let mut built = Vec::new();
         let mut worker_counters = Vec::new();
         let mut apps = Vec::new();
-        let mut arp_readers = Vec::new();
         if tap.is_none() && !in_process {
             *tap = match &cfg.host {
                 HostSpec::Tap => Some(open_tap(&cfg.name, bond)?),
@@ -260,8 +275,6 @@ impl DataPlane {
                 o.tlb_dynamic_lb,
                 0x5eed + u64::from(w),
             );
-            let (reports, report_reader) = RingBuffer::new(ARP_REPORTS);
-            arp_readers.push(report_reader);
             let (queues, counters) = MemberQueues::new(
                 umem.clone(),
                 pool,
@@ -269,7 +282,6 @@ impl DataPlane {
                 ports,
                 selector,
                 Arc::clone(&snapshots),
-                reports,
             );
             worker_counters.push(counters);
             if in_process {
@@ -333,21 +345,22 @@ impl DataPlane {
             attach_modes,
             ifindexes,
             frame_count: umem_frames,
-            arp_reports: Mutex::new(arp_readers),
+            neighbours: Mutex::new(neighbours),
+            neighbours_read,
+            targets: Mutex::new(Vec::new()),
             xdp,
             program,
         };
         Ok((plane, apps))
     }
 
-    /// The ARP packets members received since the last call (ARP monitoring only).
+    /// The ARP and neighbour discovery messages to or from the ARP monitor's targets that
+    /// members received since the last call.
     pub fn take_arp_reports(&self, out: &mut Vec<ArpReport>) {
-        let mut readers = self.arp_reports.lock().expect("ARP report lock");
-        for reader in readers.iter_mut() {
-            while let Ok(report) = reader.pop() {
-                out.push(report);
-            }
+        if let Err(e) = self.neighbours.lock().expect("neighbour lock").consume() {
+            tracing::warn!(bond = %self.bond, "reading the ARP monitor's ring buffer: {e}");
         }
+        out.append(&mut self.neighbours_read.lock().expect("neighbour lock"));
     }
 
     /// Publishes the bond's current members to the worker and the XDP program.
@@ -364,14 +377,27 @@ impl DataPlane {
                 tracing::warn!(bond = %self.bond, "{e}");
             }
         }
+        let mut targets = self.targets.lock().expect("targets lock");
+        let wanted = bond.watched_targets();
+        if *targets != wanted {
+            match self.program.set_targets(&targets, wanted) {
+                Ok(()) => *targets = wanted.to_vec(),
+                Err(e) => tracing::warn!(bond = %self.bond, "{e}"),
+            }
+        }
     }
+}
+
+/// An ARP or neighbour discovery message a member received, for the ARP monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpReport {
+    pub member: usize,
+    pub msg: NeighbourMsg,
 }
 
 fn action(bond: &Bond, member: usize) -> MemberAction {
     if bond.delivers(member) {
         MemberAction::Deliver
-    } else if bond.watches_arp() {
-        MemberAction::DropKeepArp
     } else {
         MemberAction::Drop
     }

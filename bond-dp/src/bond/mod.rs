@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::config::{BondConfig, FailOverMac, Warning};
 use crate::control::{BondStatus, MemberStatus};
 use crate::lacp::Lacp;
-use crate::monitor::{ArpMonitor, LinkFacts, MiiMachine, PeerNotifier, Transition};
+use crate::monitor::{ArpMonitor, Arrivals, LinkFacts, MiiMachine, PeerNotifier, Transition};
 
 mod lacp;
 use crate::policy::{
@@ -310,9 +310,13 @@ impl Bond {
         self.arp.as_ref()
     }
 
-    /// Whether the data plane must hand the ARP monitor the ARP packets members receive.
-    pub fn watches_arp(&self) -> bool {
-        self.arp.as_ref().is_some_and(ArpMonitor::wants_arp)
+    /// The addresses whose ARP and neighbour discovery the ARP monitor reads (the XDP
+    /// program copies those to it): its targets, if it validates or filters.
+    pub fn watched_targets(&self) -> &[IpAddr] {
+        match &self.arp {
+            Some(arp) if arp.wants_arp() => &arp.targets,
+            _ => &[],
+        }
     }
 
     /// One ARP monitor interval at `now`: `frames[m]` says whether anything arrived on member
@@ -322,7 +326,7 @@ impl Bond {
     pub fn arp_tick(
         &mut self,
         now: Duration,
-        frames: &[bool],
+        arrived: &[Arrivals],
         seen: impl IntoIterator<Item = (MemberId, NeighbourMsg)>,
         host_ips: &[IpAddr],
     ) -> (Vec<Event>, Vec<MemberId>) {
@@ -335,8 +339,13 @@ impl Bond {
         let Some(arp) = self.arp.as_mut() else {
             return (Vec::new(), Vec::new());
         };
-        for (m, _) in frames.iter().enumerate().filter(|(_, &seen)| seen) {
-            arp.frames_seen(m, active, now);
+        for (m, a) in arrived.iter().enumerate() {
+            if a.frames {
+                arp.frames_seen(m, active, now);
+            }
+            if a.neighbours {
+                arp.neighbours_arrived(m, active, now);
+            }
         }
         for (m, msg) in seen {
             arp.neighbour_seen(m, &msg, active, host_ips, now);
@@ -654,8 +663,7 @@ impl Bond {
             (0..self.members.len()).find(|&m| self.can_tx(m))
         };
         let delivers = (0..self.members.len()).map(|m| self.delivers(m)).collect();
-        let mut snap = TxSnapshot::new(members, active, self.macs.host)
-            .with_receive(delivers, self.watches_arp());
+        let mut snap = TxSnapshot::new(members, active, self.macs.host).with_receive(delivers);
         snap.tuning = Some(Tuning {
             hash: self.config.options.xmit_hash_policy,
             packets_per_member: self.config.options.packets_per_slave,

@@ -31,7 +31,8 @@ impl Request {
         }
     }
 
-    fn from_line(line: &str) -> Option<Request> {
+    /// A request line as a client sends it; `None` for anything else.
+    pub fn parse_line(line: &str) -> Option<Request> {
         let line = line.trim();
         match line {
             "status" => Some(Request::Status),
@@ -135,7 +136,7 @@ fn answer(line: &[u8], stream: &Stream, handler: &dyn Fn(Request) -> String) -> 
         );
     }
     let line = String::from_utf8_lossy(line);
-    match Request::from_line(&line) {
+    match Request::parse_line(&line) {
         Some(req) => handler(req),
         None => format!("error: unknown request \"{}\"\n", line.trim()),
     }

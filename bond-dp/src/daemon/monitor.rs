@@ -18,7 +18,7 @@ use crate::dataplane::{DataPlane, Stopped};
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
     host_addresses, read_ifindex, read_link, read_mac, read_mtu, set_carrier, set_mac, set_mtu,
-    CarrierReader, HostAddress, LinkEvents, PacketSocket, StallWatch,
+    Arrivals, CarrierReader, HostAddress, LinkEvents, PacketSocket, StallWatch,
 };
 use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
@@ -44,6 +44,7 @@ struct Watched<'a> {
     next_poll: Duration,
     /// The XDP program's per-member counts at the last ARP interval.
     frames_before: Vec<u64>,
+    neighbours_before: Vec<u64>,
     /// The MACs set on the members and the host side.
     macs: MacPlan,
     /// Per member: whether it stopped transmitting, as of the last poll.
@@ -79,6 +80,7 @@ impl<'a> Watched<'a> {
             host_mtu: None,
             next_poll: Duration::ZERO,
             frames_before: Vec::new(),
+            neighbours_before: Vec::new(),
             macs: MacPlan {
                 members: Vec::new(),
                 // The TAP starts with the planned MAC (`DataPlane::start`).
@@ -127,6 +129,7 @@ impl<'a> Watched<'a> {
         self.seen.clear();
         // A new XDP program counts from zero.
         self.frames_before = vec![0; n];
+        self.neighbours_before = vec![0; n];
         self.stalls = vec![StallWatch::default(); n];
         self.stalled = vec![false; n];
         self.devices = self
@@ -385,23 +388,31 @@ impl<'a> Watched<'a> {
     /// frame per member; the data plane hands over ARP packets), the verdicts, the probes.
     fn arp_round(&mut self, b: &mut Bond, now: Duration) {
         let members = b.member_count() as u32;
-        let (totals, reports) = self
+        let (counts, reports) = self
             .with_plane(|p| {
-                let totals: Vec<u64> = (0..members)
+                let counts: Vec<(u64, u64)> = (0..members)
                     .map(|m| {
                         let c = p.xdp.read(m);
-                        c.redirected + c.control_passed + c.inactive_dropped
+                        let frames = c.redirected + c.control_passed + c.inactive_dropped;
+                        (frames, c.neighbour)
                     })
                     .collect();
                 let mut reports = Vec::new();
                 p.take_arp_reports(&mut reports);
-                (totals, reports)
+                (counts, reports)
             })
             .unwrap_or_default();
-        let frames: Vec<bool> = totals
+        let arrived: Vec<Arrivals> = counts
             .iter()
-            .zip(&mut self.frames_before)
-            .map(|(&total, before)| std::mem::replace(before, total) != total)
+            .zip(
+                self.frames_before
+                    .iter_mut()
+                    .zip(&mut self.neighbours_before),
+            )
+            .map(|(&(frames, neighbours), (f, n))| Arrivals {
+                frames: std::mem::replace(f, frames) != frames,
+                neighbours: std::mem::replace(n, neighbours) != neighbours,
+            })
             .collect();
         let addresses = self
             .host_iface
@@ -410,7 +421,7 @@ impl<'a> Watched<'a> {
             .unwrap_or_default();
         let host_ips: Vec<IpAddr> = addresses.iter().map(|a| a.ip).collect();
         let seen = reports.iter().map(|r| (r.member, r.msg));
-        let (events, probes) = b.arp_tick(now, &frames, seen, &host_ips);
+        let (events, probes) = b.arp_tick(now, &arrived, seen, &host_ips);
         self.apply(b, &events);
         let mac = self.host_mac(b);
         let targets = b

@@ -10,6 +10,6 @@ pub use counters::{
     BondCounters, CarriedCounters, CountersView, MemberCountersView, QueueCounters,
     QueueCountersView, WorkerCounters,
 };
-pub use queues::{ArpReport, MemberQueues, WorkerPort, ARP_REPORTS, BURST};
+pub use queues::{MemberQueues, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;
 pub use worker::{HostSide, Worker};

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::FrameDesc;
 
-use rtrb::Producer;
-
 use super::{QueueCounters, SnapshotCell, WorkerCounters};
-use crate::policy::{Decision, MemberId, Rewrite, TxSelector, TxSnapshot};
-use crate::wire::{arp, ethernet, MacAddr, NeighbourMsg};
+use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
+use crate::wire::{arp, ethernet, MacAddr};
 use crate::xdp::{FramePool, MemberPort, UmemArea};
 
 /// Frames moved per direction per loop.
@@ -22,17 +20,6 @@ pub const BURST: usize = 64;
 
 /// How often a share reads its sockets' XDP_STATISTICS (a system call each).
 const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
-
-/// An ARP or neighbour discovery packet a member received, for the ARP monitor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArpReport {
-    pub member: MemberId,
-    pub msg: NeighbourMsg,
-}
-
-/// ARP reports a queue share keeps for the monitor between its looks (more are dropped: the
-/// monitor needs a few per interval, not all).
-pub const ARP_REPORTS: usize = 256;
 
 /// A member socket to serve.
 pub struct WorkerPort {
@@ -61,8 +48,6 @@ pub struct MemberQueues {
     pub(super) counters: Arc<WorkerCounters>,
     /// Per-member batches, allocated once.
     batches: Vec<Vec<FrameDesc>>,
-    /// Where ARP packets go when the ARP monitor watches them.
-    arp_reports: Producer<ArpReport>,
 }
 
 impl MemberQueues {
@@ -74,7 +59,6 @@ impl MemberQueues {
         ports: Vec<WorkerPort>,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
-        arp_reports: Producer<ArpReport>,
     ) -> (MemberQueues, Arc<WorkerCounters>) {
         let tx_port = (0..members)
             .map(|m| ports.iter().position(|p| p.member == m))
@@ -102,7 +86,6 @@ impl MemberQueues {
             batches: (0..members)
                 .map(|_| Vec::with_capacity(BURST * 2))
                 .collect(),
-            arp_reports,
         };
         (queues, counters)
     }
@@ -157,9 +140,7 @@ impl MemberQueues {
     }
 
     /// Receives up to `max` frames from member socket `i` into `out`, counting them; returns
-    /// how many were appended. When the ARP monitor watches, ARP and neighbour discovery
-    /// packets are reported to it, and those from members that do not deliver (the XDP
-    /// program lets only those through on them) are taken back here.
+    /// how many were appended.
     pub fn recv(&mut self, i: usize, out: &mut Vec<FrameDesc>, max: usize) -> usize {
         let start = out.len();
         let n = self.ports[i].recv(out, max, &mut self.pool);
@@ -170,22 +151,7 @@ impl MemberQueues {
         let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
         WorkerCounters::add(&c.rx_packets, n as u64);
         WorkerCounters::add(&c.rx_bytes, bytes);
-        if !self.snap.watch_arp {
-            return n;
-        }
-        let member = c.member;
-        for desc in &out[start..] {
-            if let Some(msg) = NeighbourMsg::parse(self.umem.data(desc)) {
-                let _ = self.arp_reports.push(ArpReport { member, msg });
-            }
-        }
-        if self.snap.delivers(member) {
-            return n;
-        }
-        for desc in out.drain(start..) {
-            self.pool.put(desc);
-        }
-        0
+        n
     }
 
     /// Sends held frames through the bond: each goes to the member the policy picks (MACs

@@ -33,6 +33,14 @@ struct Member {
     last_link_up: Duration,
 }
 
+/// What arrived on a member since the last interval, as the XDP program counts it: any
+/// frame, and ARP or neighbour discovery of any kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Arrivals {
+    pub frames: bool,
+    pub neighbours: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct ArpMonitor {
     interval: Duration,
@@ -114,6 +122,21 @@ impl ArpMonitor {
     pub fn frames_seen(&mut self, member: MemberId, active: Option<MemberId>, now: Duration) {
         let is_active = self.is_active(member, active);
         if !self.validates(is_active) && self.validate & FILTER == 0 {
+            self.members[member].last_rx = Some(now);
+        }
+    }
+
+    /// ARP or neighbour discovery of any kind arrived on `member` (the XDP program counts
+    /// them all; it copies only those of the targets): with `arp_validate=filter`, what
+    /// proves a member that is not validated.
+    pub fn neighbours_arrived(
+        &mut self,
+        member: MemberId,
+        active: Option<MemberId>,
+        now: Duration,
+    ) {
+        let is_active = self.is_active(member, active);
+        if !self.validates(is_active) && self.validate & FILTER != 0 {
             self.members[member].last_rx = Some(now);
         }
     }

@@ -10,7 +10,7 @@ pub mod notify;
 pub mod packet;
 pub mod stall;
 
-pub use arp::ArpMonitor;
+pub use arp::{ArpMonitor, Arrivals};
 pub use link::{read_ifindex, read_link, read_mac, read_mtu, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
 pub use netlink::{

@@ -34,9 +34,6 @@ pub struct TxSnapshot {
     pub bond_mac: MacAddr,
     /// Per member: whether what it receives goes to the host (empty: every member does).
     delivers: Vec<bool>,
-    /// The ARP monitor wants the ARP packets members receive, also on members that do not
-    /// deliver.
-    pub watch_arp: bool,
     /// Transmit settings the operator may change while the bond runs; `None` keeps what the
     /// workers were built with.
     pub tuning: Option<Tuning>,
@@ -58,15 +55,13 @@ impl TxSnapshot {
             active,
             bond_mac,
             delivers: Vec::new(),
-            watch_arp: false,
             tuning: None,
         }
     }
 
-    /// The receive side: which members deliver, and whether the ARP monitor watches ARP.
-    pub fn with_receive(mut self, delivers: Vec<bool>, watch_arp: bool) -> Self {
+    /// The receive side: which members deliver.
+    pub fn with_receive(mut self, delivers: Vec<bool>) -> Self {
         self.delivers = delivers;
-        self.watch_arp = watch_arp;
         self
     }
 

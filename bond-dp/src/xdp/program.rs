@@ -7,7 +7,12 @@
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libbpf_rs::query::ProgInfoIter;
-use libbpf_rs::{libbpf_sys, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, XdpFlags};
+use std::net::IpAddr;
+
+use libbpf_rs::{
+    libbpf_sys, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, RingBuffer, RingBufferBuilder,
+    XdpFlags,
+};
 use thiserror::Error;
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bond_xdp.o"));
@@ -52,8 +57,6 @@ impl AttachMode {
 pub enum MemberAction {
     Deliver = 0,
     Drop = 1,
-    /// Drop, but for ARP, which goes to the data plane for the ARP monitor.
-    DropKeepArp = 2,
 }
 
 /// Frame counts the program keeps per member.
@@ -63,6 +66,9 @@ pub struct XdpCounters {
     pub control_passed: u64,
     pub inactive_dropped: u64,
     pub no_socket_dropped: u64,
+    /// ARP and neighbour discovery frames, whatever became of them.
+    #[serde(default)]
+    pub neighbour: u64,
 }
 
 pub struct XdpProgram {
@@ -143,6 +149,53 @@ impl XdpProgram {
                 map: "xsks",
                 reason: e.to_string(),
             })
+    }
+
+    /// The ARP/NS monitor's targets: the program copies ARP and neighbour discovery to or
+    /// from them into the `neighbours` ring buffer. Only what changed is written, so no
+    /// target is ever missing while the set is updated.
+    pub fn set_targets(&self, old: &[IpAddr], new: &[IpAddr]) -> Result<(), XdpError> {
+        let map = self.map("targets")?;
+        let err = |e: libbpf_rs::Error| XdpError::Map {
+            map: "targets",
+            reason: e.to_string(),
+        };
+        for gone in old.iter().filter(|a| !new.contains(a)) {
+            let _ = map.delete(&target_key(*gone));
+        }
+        for added in new.iter().filter(|a| !old.contains(a)) {
+            map.update(&target_key(*added), &[1], MapFlags::ANY)
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// A reader of the neighbour messages the program copies for the monitor: each one is
+    /// handed to `each` as (member slot, frame start) when the reader is consumed.
+    pub fn neighbour_reader(
+        &self,
+        mut each: impl FnMut(u32, &[u8]) + 'static,
+    ) -> Result<RingBuffer<'static>, XdpError> {
+        let map = self.map("neighbours")?;
+        let err = |e: libbpf_rs::Error| XdpError::Map {
+            map: "neighbours",
+            reason: e.to_string(),
+        };
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&map, move |data: &[u8]| {
+                // struct neighbour_report: slot, len (native endian), then the frame.
+                if let (Some(slot), Some(len)) = (data.get(0..4), data.get(4..8)) {
+                    let slot = u32::from_ne_bytes(slot.try_into().expect("4 bytes"));
+                    let len = u32::from_ne_bytes(len.try_into().expect("4 bytes")) as usize;
+                    if let Some(frame) = data.get(8..8 + len) {
+                        each(slot, frame);
+                    }
+                }
+                0
+            })
+            .map_err(err)?;
+        builder.build().map_err(err)
     }
 
     /// A handle on the program's counters that any thread may read.
@@ -256,6 +309,14 @@ pub fn remove_leftover(iface: &str) -> Result<bool, XdpError> {
     Ok(removed)
 }
 
+/// A target as the program's `targets` map keys it: IPv6, or IPv4 mapped (::ffff:a.b.c.d).
+fn target_key(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
 /// Reads the per-member counters of a loaded program (Send and Sync: status threads use it).
 pub struct XdpCountersReader(MapHandle);
 
@@ -281,6 +342,7 @@ impl XdpCountersReader {
             control_passed: read(1),
             inactive_dropped: read(2),
             no_socket_dropped: read(3),
+            neighbour: read(4),
         }
     }
 }
