@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a fresh clone: installs missing build and test dependencies,
-# checks formatting and lints, builds the benchmarks, and runs the unit, command-line and
-# veth-testbed tests (the testbed tests need root).
+# checks formatting and lints, builds the benchmarks, runs the unit, command-line and
+# veth-testbed tests (the testbed tests need root), and fuzzes each parser for 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ cargo bench --workspace --no-run -q
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# Every parser of untrusted bytes under libFuzzer, briefly (scripts/fuzz.sh for long runs).
+scripts/fuzz.sh --seconds 10
 # One closing line for the whole run (cargo prints one per test binary, the last often a
 # doc-test binary with nothing in it).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -213,11 +213,13 @@ pub enum Place {
 /// Each frame's one place, checked at every move (debug builds and tests): a frame freed
 /// twice, sent while in the fill ring, or taken from another share stops the process at once,
 /// where a count would let a duplicated and a lost frame cancel out.
+#[cfg(debug_assertions)]
 #[derive(Debug, Default)]
 pub struct Ledger {
     places: std::collections::HashMap<usize, Place>,
 }
 
+#[cfg(debug_assertions)]
 impl Ledger {
     pub fn new(free: impl IntoIterator<Item = usize>) -> Ledger {
         Ledger {
@@ -243,7 +245,7 @@ impl Ledger {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, debug_assertions))]
 mod ledger_tests {
     use super::{Ledger, Place};
 
