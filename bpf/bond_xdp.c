@@ -167,8 +167,7 @@ static __always_inline void report_neighbour(struct xdp_md *ctx, __u32 slot)
     bpf_ringbuf_submit(r, 0);
 }
 
-SEC("xdp")
-int bond_xdp(struct xdp_md *ctx)
+static __always_inline int handle(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
@@ -208,6 +207,39 @@ int bond_xdp(struct xdp_md *ctx)
      * stack may. */
     count(st->slot, CNT_NO_SOCKET);
     return XDP_PASS;
+}
+
+SEC("xdp")
+int bond_xdp(struct xdp_md *ctx)
+{
+    return handle(ctx);
+}
+
+/* The driver's RX VLAN offload metadata (veth, and NICs that implement it). Only a program
+ * bound to one device may ask, so bond-dp loads this one per member where it can. */
+extern int bpf_xdp_metadata_rx_vlan_tag(const struct xdp_md *ctx, __be16 *vlan_proto,
+                                        __u16 *vlan_tci) __ksym;
+
+/* bond_xdp for a device whose driver took the frame's VLAN tag off into metadata (a NIC with
+ * rx-vlan offload, a veth behind a bridge): the tag goes back into the frame first, so the
+ * host sees VLAN 100 as VLAN 100, not as untagged traffic. */
+SEC("xdp")
+int bond_xdp_vlan(struct xdp_md *ctx)
+{
+    __be16 proto;
+    __u16 tci;
+    if (bpf_xdp_metadata_rx_vlan_tag(ctx, &proto, &tci) == 0 && bpf_xdp_adjust_head(ctx, -4) == 0) {
+        void *data = (void *)(long)ctx->data;
+        void *data_end = (void *)(long)ctx->data_end;
+        if (data + ETH_HLEN + 4 > data_end)
+            return XDP_PASS;
+        /* The MACs move 4 bytes to the front; the tag goes where they were. */
+        __builtin_memmove(data, data + 4, 2 * ETH_ALEN);
+        __be16 *tag = data + 2 * ETH_ALEN;
+        tag[0] = proto;
+        tag[1] = __builtin_bswap16(tci);
+    }
+    return handle(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -23,6 +23,7 @@ use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::MAX_QUEUES;
 use crate::policy::TxSelector;
 use crate::wire::NeighbourMsg;
+use crate::xdp::ethtool;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
 use crate::xdp::{
@@ -66,6 +67,8 @@ pub struct DataPlane {
     /// The ARP and neighbour discovery the XDP program copies for the ARP monitor: the
     /// reader, what it read, and the targets the program copies for.
     neighbours: Mutex<libbpf_rs::RingBuffer<'static>>,
+    /// Members whose rx-vlan offload was turned off, to turn on again at stop.
+    rx_vlan_restore: Vec<String>,
     neighbours_read: Arc<Mutex<Vec<ArpReport>>>,
     targets: Mutex<Vec<IpAddr>>,
     // Dropped last (after the workers stopped): detaches from the members.
@@ -217,12 +220,17 @@ impl DataPlane {
 
         let mut program = XdpProgram::load()?;
         let mut attach_modes = Vec::new();
+        let mut rx_vlan_restore = Vec::new();
         for (slot, member) in cfg.members.iter().enumerate() {
             if ifindexes[slot].is_none() {
                 attach_modes.push(None);
                 continue;
             }
-            attach_modes.push(Some(program.attach(member, xdp_mode)?));
+            let attached = program.attach(member, xdp_mode)?;
+            if !attached.vlan_metadata && keep_vlan_tags_inline(&cfg.name, member) {
+                rx_vlan_restore.push(member.clone());
+            }
+            attach_modes.push(Some(attached.mode));
             program.set_member(member, slot as u32, action(bond, slot))?;
         }
         if let HostSpec::Xdp(iface) = &cfg.host {
@@ -346,6 +354,7 @@ impl DataPlane {
             ifindexes,
             frame_count: umem_frames,
             neighbours: Mutex::new(neighbours),
+            rx_vlan_restore,
             neighbours_read,
             targets: Mutex::new(Vec::new()),
             xdp,
@@ -456,9 +465,41 @@ fn served_queues(engine: &EngineConfig, iface: &str) -> Result<u32, DataPlaneErr
     Ok(want)
 }
 
+/// Where the program cannot put back a VLAN tag the driver keeps as RX metadata, the member's
+/// rx-vlan offload goes off, so the NIC leaves tags in the frames; says so. True when it was
+/// turned off (to turn on again when the data plane stops).
+fn keep_vlan_tags_inline(bond: &str, member: &str) -> bool {
+    if !ethtool::rx_vlan_offload(member).unwrap_or(false) {
+        return false;
+    }
+    match ethtool::set_rx_vlan_offload(member, false) {
+        Ok(()) => {
+            info!(
+                bond,
+                member,
+                "rx-vlan offload turned off: XDP cannot read the RX VLAN metadata here (generic \
+                 XDP, or a driver without it), so VLAN tags must stay in the frames"
+            );
+            true
+        }
+        Err(e) => {
+            warn!(
+                bond,
+                member,
+                "VLAN tags the driver takes off on receive reach the host untagged: turning \
+                 rx-vlan offload off failed ({e}); run `ethtool -K {member} rxvlan off`"
+            );
+            false
+        }
+    }
+}
+
 impl Drop for DataPlane {
     fn drop(&mut self) {
         self.stop_workers();
+        for member in &self.rx_vlan_restore {
+            let _ = ethtool::set_rx_vlan_offload(member, true);
+        }
         info!(bond = %self.bond, "data plane stopped, XDP detached");
     }
 }

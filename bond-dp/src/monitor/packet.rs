@@ -59,6 +59,21 @@ impl PacketSocket {
             if rc < 0 {
                 return Err(io::Error::last_os_error());
             }
+            // With each frame, whether it came in a VLAN (the tag may be offloaded).
+            let on: libc::c_int = 1;
+            // SAFETY: `on` is a valid int for the length given.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_AUXDATA,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
         Ok(socket)
     }
@@ -76,11 +91,58 @@ impl PacketSocket {
         addr
     }
 
-    /// A frame received, if one is waiting: its length in `buf`.
+    /// An untagged frame received, if one is waiting: its length in `buf`. Frames that came
+    /// in a VLAN are skipped, also when a driver or bridge took the tag off (only untagged
+    /// slow protocols are LACP): the kernel says so in the frame's auxiliary data, or, where
+    /// no VLAN device takes the tag, by marking the frame for another host.
     pub fn recv(&self, buf: &mut [u8]) -> Option<usize> {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        usize::try_from(n).ok()
+        loop {
+            let (n, tagged) = self.recv_one(buf)?;
+            if !tagged {
+                return Some(n);
+            }
+        }
+    }
+
+    /// One frame: its length, and whether it came in a VLAN.
+    fn recv_one(&self, buf: &mut [u8]) -> Option<(usize, bool)> {
+        // SAFETY: plain data; all-zero is a valid value for the kernel to fill in.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: `msg` points at `addr`, `iov` (over `buf`) and `control`, all valid for
+        // writes of the lengths given and alive for the call.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+        let n = usize::try_from(n).ok()?;
+        let mut tagged = addr.sll_pkttype == libc::PACKET_OTHERHOST;
+        // SAFETY: the kernel filled `msg`'s control buffer; CMSG_FIRSTHDR/NXTHDR walk it
+        // within msg_controllen, and each auxdata header is followed by its data.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_PACKET
+                    && (*cmsg).cmsg_type == libc::PACKET_AUXDATA
+                {
+                    let aux: libc::tpacket_auxdata =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    tagged |=
+                        aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 || aux.tp_vlan_tci != 0;
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Some((n, tagged))
     }
 
     /// Sends one whole Ethernet frame out of the member.

@@ -21,6 +21,9 @@ use crate::limits::{COUNTERS_PER_MEMBER, MAX_QUEUES};
 
 /// The program's name in the object, and so in the kernel: how a leftover is recognised.
 pub const PROGRAM_NAME: &str = "bond_xdp";
+/// The same program bound to one device, putting back the VLAN tag a driver took off into
+/// RX metadata.
+const VLAN_PROGRAM_NAME: &str = "bond_xdp_vlan";
 
 #[derive(Debug, Error)]
 pub enum XdpError {
@@ -75,27 +78,65 @@ pub struct XdpProgram {
     object: Object,
     /// One bpf_link per interface: closing it detaches the program.
     links: Vec<OwnedFd>,
+    /// The device-bound copies of the program (one per member whose driver hands over the
+    /// RX VLAN tag), sharing `object`'s maps.
+    bound: Vec<Object>,
+}
+
+/// How the program runs on an interface, and whether it puts back VLAN tags the driver
+/// keeps as RX metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attached {
+    pub mode: AttachMode,
+    pub vlan_metadata: bool,
 }
 
 impl XdpProgram {
     pub fn load() -> Result<XdpProgram, XdpError> {
-        let open = ObjectBuilder::default()
+        let mut open = ObjectBuilder::default()
             .open_memory(OBJECT)
             .map_err(|e| XdpError::Load(e.to_string()))?;
+        for mut prog in open.progs_mut() {
+            // The VLAN variant loads per device (`load_bound`), not here.
+            prog.set_autoload(prog.name() == PROGRAM_NAME);
+        }
         let object = open.load().map_err(|e| XdpError::Load(e.to_string()))?;
         Ok(XdpProgram {
             object,
             links: Vec::new(),
+            bound: Vec::new(),
         })
     }
 
+    /// The VLAN variant loaded for device `ifindex` alone, on this program's maps. Fails
+    /// where the driver has no RX VLAN metadata (or no native XDP).
+    fn load_bound(&self, ifindex: i32) -> Result<Object, libbpf_rs::Error> {
+        let mut open = ObjectBuilder::default().open_memory(OBJECT)?;
+        for mut prog in open.progs_mut() {
+            let vlan = prog.name() == VLAN_PROGRAM_NAME;
+            prog.set_autoload(vlan);
+            if vlan {
+                prog.set_ifindex(ifindex as u32);
+                prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY);
+            }
+        }
+        for mut map in open.maps_mut() {
+            let name = map.name().to_string_lossy().into_owned();
+            if let Some(shared) = self
+                .object
+                .maps()
+                .find(|m| m.name().to_string_lossy() == name)
+            {
+                map.reuse_fd(shared.as_fd())?;
+            }
+        }
+        open.load()
+    }
+
     /// Attaches to `iface` through a bpf_link: the requested mode, or native first and
-    /// generic when the driver has no native XDP (`None`). Returns the mode it runs in.
-    pub fn attach(
-        &mut self,
-        iface: &str,
-        mode: Option<AttachMode>,
-    ) -> Result<AttachMode, XdpError> {
+    /// generic when the driver has no native XDP (`None`). Natively, the device-bound VLAN
+    /// variant goes first, and the plain program where the driver has no RX VLAN metadata.
+    pub fn attach(&mut self, iface: &str, mode: Option<AttachMode>) -> Result<Attached, XdpError> {
         let ifindex = ifindex(iface)?;
         let prog_fd = self.prog_fd().ok_or_else(|| {
             XdpError::Load(format!("program {PROGRAM_NAME} missing from the object"))
@@ -106,10 +147,29 @@ impl XdpProgram {
         };
         let mut last = std::io::Error::from_raw_os_error(libc::EINVAL);
         for m in tries {
+            if m == AttachMode::Native {
+                if let Ok(bound) = self.load_bound(ifindex) {
+                    let fd = bound
+                        .progs()
+                        .find(|p| p.name() == VLAN_PROGRAM_NAME)
+                        .map(|p| p.as_fd().as_raw_fd());
+                    if let Some(Ok(link)) = fd.map(|fd| link_xdp(fd, ifindex, m)) {
+                        self.links.push(link);
+                        self.bound.push(bound);
+                        return Ok(Attached {
+                            mode: m,
+                            vlan_metadata: true,
+                        });
+                    }
+                }
+            }
             match link_xdp(prog_fd, ifindex, m) {
                 Ok(link) => {
                     self.links.push(link);
-                    return Ok(m);
+                    return Ok(Attached {
+                        mode: m,
+                        vlan_metadata: false,
+                    });
                 }
                 Err(e) => last = e,
             }
@@ -289,7 +349,10 @@ pub fn remove_leftover(iface: &str) -> Result<bool, XdpError> {
     let ifindex = ifindex(iface)?;
     let mut removed = false;
     for (id, mode) in attached_ids(ifindex) {
-        if program_name(id).as_deref() != Some(PROGRAM_NAME) {
+        if !matches!(
+            program_name(id).as_deref(),
+            Some(PROGRAM_NAME | VLAN_PROGRAM_NAME)
+        ) {
             continue;
         }
         // SAFETY: plain integers; detaching takes no descriptor.
