@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/deps.sh
+# --bench: DPDK too, the second 802.3ad implementation tests/lacp_dpdk.rs negotiates with.
+scripts/deps.sh --bench
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo bench --workspace --no-run -q
