@@ -201,3 +201,70 @@ fn a_member_unplugged_at_start_joins_the_aggregator_when_plugged_in() {
     assert!(page.contains("Actor Key: 15"), "{page}");
     assert!(terminate(tb.child(bond)).success());
 }
+
+/// bond-dp's actor (port number, state) for the member named `name`.
+fn actor(tb: &Testbed, name: &str) -> Option<(u64, u64)> {
+    let json = tb.status_json("bond0");
+    let m = json["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)?
+        .clone();
+    let a = &m["lacp"]["actor"];
+    Some((a["port_number"].as_u64()?, a["port_state"].as_u64()?))
+}
+
+fn distributing(tb: &Testbed, name: &str) -> bool {
+    actor(tb, name).is_some_and(|(_, state)| state & 0x30 == 0x30)
+}
+
+/// Asserts for `seconds` that the members named keep distributing.
+fn undisturbed(tb: &Testbed, names: &[&str], seconds: u64) {
+    let end = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < end {
+        for name in names {
+            assert!(distributing(tb, name), "{name} stopped distributing");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn members_come_and_go_without_disturbing_the_others_and_leaving_is_announced() {
+    if !require_root() {
+        return;
+    }
+    // The slow rate: without a last LACPDU the switch would use a gone link for 90 s.
+    let mut tb = Testbed::with("ovsm", 3, "--peer ovs-lacp");
+    tb.ovs_vsctl("set port bond0 other_config:lacp-time=slow");
+    let bond = tb.start_tap_bond("mode=802.3ad,lacp_rate=slow,xmit_hash_policy=layer3+4");
+    wait_for("m0 and m1 distributing", Duration::from_secs(20), || {
+        (distributing(&tb, "m0") && distributing(&tb, "m1")).then_some(())
+    });
+    assert_eq!(actor(&tb, "m0").unwrap().0, 1);
+    assert_eq!(actor(&tb, "m1").unwrap().0, 2);
+
+    let out = tb.set(&["slaves", "+m2"]);
+    assert!(out.status.success(), "{out:?}");
+    undisturbed(&tb, &["m0", "m1"], 3);
+    wait_for("m2 distributing", Duration::from_secs(20), || {
+        distributing(&tb, "m2").then_some(())
+    });
+    assert_eq!(actor(&tb, "m2").unwrap().0, 3, "a new number");
+
+    let out = tb.set(&["slaves", "-m0"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_for("OVS disables p0 at once", Duration::from_secs(5), || {
+        tb.ovs_appctl("bond/show bond0")
+            .contains("member p0: disabled")
+            .then_some(())
+    });
+    undisturbed(&tb, &["m1", "m2"], 2);
+    assert_eq!(actor(&tb, "m1").unwrap().0, 2, "numbers stay");
+    assert_eq!(actor(&tb, "m2").unwrap().0, 3, "numbers stay");
+
+    let out = tb.set(&["slaves", "+m0"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(actor(&tb, "m0").unwrap().0, 4, "never reused");
+    assert!(terminate(tb.child(bond)).success());
+}
