@@ -21,8 +21,10 @@
 #define ETH_P_SLOW 0x8809
 
 enum member_action {
-    ACTION_DELIVER = 0, /* into the AF_XDP socket */
-    ACTION_DROP = 1,    /* inactive: drop */
+    ACTION_DELIVER = 0,         /* into the AF_XDP socket */
+    ACTION_DROP = 1,            /* inactive: drop */
+    ACTION_DELIVER_UNICAST = 2, /* an inactive balance-alb member: unicast only, as the
+                                 * kernel's bond_should_deliver_exact_match() */
 };
 
 #define ETH_P_ARP_BE __builtin_bswap16(0x0806)
@@ -194,7 +196,8 @@ static __always_inline int handle(struct xdp_md *ctx)
         if (wanted)
             report_neighbour(ctx, st->slot);
     }
-    if (st->action != ACTION_DELIVER) {
+    int multicast = (void *)(eth + 1) <= data_end && (eth->h_dest[0] & 1);
+    if (st->action == ACTION_DROP || (st->action == ACTION_DELIVER_UNICAST && multicast)) {
         count(st->slot, CNT_INACTIVE);
         return XDP_DROP;
     }

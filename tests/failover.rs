@@ -547,3 +547,88 @@ fn members_join_and_leave_while_traffic_flows() {
     });
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn balance_alb_answers_every_peer_whatever_member_it_was_taught() {
+    if !require_root() {
+        return;
+    }
+    // Six peers, each in a namespace of its own on the peer's bridge: receive load balancing
+    // teaches some of them m0's MAC and some m1's, and every one must get answers.
+    let mut tb = Testbed::new("alb", 2);
+    let bond = tb.start_tap_bond("mode=balance-alb,miimon=100");
+    let peers: Vec<common::Netns> = (0..6)
+        .map(|i| common::Netns::new(&format!("albp{i}")))
+        .collect();
+    for (i, ns) in peers.iter().enumerate() {
+        let name = format!("pv{i}");
+        tb.in_peer(&format!(
+            "ip link add link br0 name {name} type macvlan mode bridge; \
+             ip link set {name} netns {}",
+            ns.name
+        ));
+        ns.exec(&format!(
+            "ip addr add 10.77.0.{}/24 dev {name}; ip link set {name} up",
+            20 + i
+        ));
+    }
+    let answered = |ns: &common::Netns| {
+        ns.command("ping")
+            .args(["-c", "1", "-W", "1", "10.77.0.1"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    for ns in &peers {
+        wait_for(
+            &format!("{} answered", ns.name),
+            Duration::from_secs(20),
+            || answered(ns).then_some(()),
+        );
+    }
+    // Both members were taught: the bond's ARP replies spread the peers over them.
+    let json = tb.status_json("bond0");
+    let rx = |m: usize| {
+        json["data_plane"]["counters"]["members"][m]["rx_packets"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(rx(0) > 0 && rx(1) > 0, "both members receive: {json}");
+    for round in 0..3 {
+        for ns in &peers {
+            assert!(answered(ns), "round {round}: {} got no answer", ns.name);
+        }
+    }
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn tlb_and_alb_move_the_bonds_mac_to_the_new_active_member() {
+    if !require_root() {
+        return;
+    }
+    for mode in ["balance-tlb", "balance-alb"] {
+        let mut tb = Testbed::new("tlbmac", 2);
+        let (own0, own1) = (mac_of(&tb, "m0"), mac_of(&tb, "m1"));
+        let bond = tb.start_tap_bond(&format!("mode={mode},miimon=50"));
+        tb.in_peer("ip link set p0 down");
+        tb.status_when("bond0", "m1 active", |s| {
+            s.contains("Currently Active Slave: m1")
+        });
+        // As the kernel's alb_swap_mac_addr: the switch keeps sending the bond's MAC to the
+        // port that now answers for it.
+        wait_for(
+            &format!("{mode}: MACs swapped"),
+            Duration::from_secs(10),
+            || (mac_of(&tb, "m1") == own0 && mac_of(&tb, "m0") == own1).then_some(()),
+        );
+        wait_for("ping over m1", Duration::from_secs(10), || {
+            ping_once(&tb.bond_ns)
+        });
+        assert!(terminate(tb.child(bond)).success());
+        assert_eq!(
+            (mac_of(&tb, "m0"), mac_of(&tb, "m1")),
+            (own0, own1),
+            "{mode}: own MACs back at exit"
+        );
+    }
+}

@@ -21,7 +21,7 @@ use crate::engine::{
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::MAX_QUEUES;
-use crate::policy::TxSelector;
+use crate::policy::{Mode, TxSelector};
 use crate::wire::NeighbourMsg;
 use crate::xdp::ethtool;
 use crate::xdp::port::PortError;
@@ -407,6 +407,8 @@ pub struct ArpReport {
 fn action(bond: &Bond, member: usize) -> MemberAction {
     if bond.delivers(member) {
         MemberAction::Deliver
+    } else if bond.config.options.mode == Mode::BalanceAlb {
+        MemberAction::DeliverUnicast
     } else {
         MemberAction::Drop
     }

@@ -496,12 +496,18 @@ impl Bond {
         if self.config.options.mode.uses_primary() {
             self.notifier.active_changed(next, self.now);
         }
-        if let (Mode::ActiveBackup, Some(next)) = (self.config.options.mode, next) {
-            match self.config.options.fail_over_mac {
+        match (self.config.options.mode, next) {
+            (Mode::ActiveBackup, Some(next)) => match self.config.options.fail_over_mac {
                 FailOverMac::None => {}
                 FailOverMac::Active => self.macs.host = self.members[next].facts.mac,
                 FailOverMac::Follow => self.macs.follow(next, self.bond_mac()),
+            },
+            // The kernel's alb_swap_mac_addr: the new active member takes the bond's MAC
+            // (peers and switches send to it), the one that had it takes the newcomer's.
+            (Mode::BalanceTlb | Mode::BalanceAlb, Some(next)) => {
+                self.macs.follow(next, self.bond_mac())
             }
+            _ => {}
         }
     }
 
@@ -514,7 +520,13 @@ impl Bond {
             host: bond_mac,
         };
         match (o.mode, o.fail_over_mac) {
-            (Mode::BalanceTlb | Mode::BalanceAlb, _) => plan.members = own,
+            (Mode::BalanceTlb | Mode::BalanceAlb, _) => {
+                // Members keep their own MACs, but the active one carries the bond's.
+                plan.members = own;
+                if let Some(a) = self.active {
+                    plan.follow(a, bond_mac);
+                }
+            }
             (Mode::ActiveBackup, FailOverMac::Active) => {
                 plan.host = self.active.map_or(bond_mac, |a| own[a]);
                 plan.members = own;
@@ -650,7 +662,8 @@ impl Bond {
             .iter()
             .enumerate()
             .map(|(id, m)| MemberTx {
-                mac: m.facts.mac,
+                // The MAC it carries now: its own, the bond's, or one swapped on failover.
+                mac: self.macs.members.get(id).copied().unwrap_or(m.facts.mac),
                 speed_mbps: m.facts.speed_mbps.unwrap_or(0),
                 can_tx: self.can_tx(id),
                 // An Ethernet header and one VLAN tag beyond the MTU, as a NIC takes.
@@ -1124,5 +1137,30 @@ mod tests {
             "{events:?}"
         );
         assert_eq!(b.status().active, None);
+    }
+
+    #[test]
+    fn tlb_and_alb_fail_over_by_swapping_the_bonds_mac() {
+        let mac = |i: u8| MacAddr([2, 0, 0, 0, 0, i]);
+        for mode in ["balance-tlb", "balance-alb"] {
+            let mut b = bond(&format!("mode={mode} miimon=100"), &[true, true]);
+            assert_eq!(b.macs().members, [mac(1), mac(2)], "{mode}: own MACs");
+            b.observe(&[false, true], ms(100));
+            assert_eq!(b.active(), Some("m1"));
+            assert_eq!(
+                b.macs().members,
+                [mac(2), mac(1)],
+                "{mode}: m1 carries the bond's MAC, m0 takes m1's"
+            );
+            let snap = b.snapshot();
+            assert_eq!(
+                snap.members[1].mac,
+                mac(1),
+                "frames leave with the MAC it carries"
+            );
+            // A primary active from the start carries the bond's MAC from the start.
+            let p = bond(&format!("mode={mode} miimon=100 primary=m1"), &[true, true]);
+            assert_eq!(p.macs().members, [mac(2), mac(1)], "{mode}");
+        }
     }
 }

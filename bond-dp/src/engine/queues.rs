@@ -151,6 +151,18 @@ impl MemberQueues {
         let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
         WorkerCounters::add(&c.rx_packets, n as u64);
         WorkerCounters::add(&c.rx_bytes, bytes);
+        // A member that carries a MAC of its own (tlb, alb, fail_over_mac) receives frames
+        // addressed to it, which are the bond's: the host side answers only its own MAC.
+        let own = self.snap.members.get(c.member).map(|m| m.mac);
+        let host = self.snap.bond_mac;
+        if let Some(own) = own.filter(|&own| own != host) {
+            for desc in &mut out[start..] {
+                let frame = self.umem.data_mut(desc);
+                if frame.get(..6) == Some(&own.0[..]) {
+                    ethernet::set_destination_mac(frame, host);
+                }
+            }
+        }
         n
     }
 

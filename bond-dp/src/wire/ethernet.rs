@@ -66,6 +66,12 @@ pub fn set_source_mac(frame: &mut [u8], mac: MacAddr) -> bool {
     super::mac::write_mac(frame, 6, mac)
 }
 
+/// Overwrites the destination MAC of a frame in place (alb: a frame a peer sent to a member's
+/// own address is for the host).
+pub fn set_destination_mac(frame: &mut [u8], mac: MacAddr) -> bool {
+    super::mac::write_mac(frame, 0, mac)
+}
+
 /// A frame's Ethernet header, 802.1Q-tagged when `vlan` is given, for frames bond-dp makes.
 pub fn header(dst: MacAddr, src: MacAddr, vlan: Option<u16>, ethertype: u16) -> Vec<u8> {
     let mut f = Vec::with_capacity(ETH_HEADER_LEN + 4 + 64);

@@ -60,6 +60,8 @@ impl AttachMode {
 pub enum MemberAction {
     Deliver = 0,
     Drop = 1,
+    /// Unicast only: an inactive balance-alb member, which peers were taught to send to.
+    DeliverUnicast = 2,
 }
 
 /// Frame counts the program keeps per member.
