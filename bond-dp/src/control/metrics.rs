@@ -297,4 +297,53 @@ mod tests {
         );
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     }
+
+    #[test]
+    fn lacp_frames_are_exported_per_member_by_direction_and_reason() {
+        let (o, _) = BondOptions::parse("mode=802.3ad miimon=100").unwrap();
+        let mut st = BondStatus::from_options("bond0", &o, "tap".into());
+        let details = crate::control::LacpduDetails {
+            system_priority: 65535,
+            system_mac: "02:00:00:00:00:01".into(),
+            key: 15,
+            port_priority: 255,
+            port_number: 1,
+            port_state: 0x3f,
+        };
+        st.members = vec![MemberStatus {
+            name: "m0".into(),
+            mii_status: "up".into(),
+            speed_mbps: Some(10_000),
+            full_duplex: Some(true),
+            link_failure_count: 0,
+            permanent_hw_addr: String::new(),
+            queue_id: 0,
+            prio: 0,
+            lacp: Some(crate::control::MemberLacpStatus {
+                aggregator_id: Some(1),
+                actor_churn_state: "none".into(),
+                partner_churn_state: "none".into(),
+                actor_churned_count: 0,
+                partner_churned_count: 0,
+                actor: details.clone(),
+                partner: details,
+                frames: crate::lacp::LacpCounters {
+                    lacpdus_received: 7,
+                    lacpdus_sent: 9,
+                    illegal_loopback: 2,
+                    ..Default::default()
+                },
+            }),
+        }];
+        let text = render(&[st], 0.0);
+        let m0 = "bond=\"bond0\",member=\"m0\"";
+        for line in [
+            format!("bond_dp_member_lacpdus_total{{{m0},direction=\"rx\"}} 7\n"),
+            format!("bond_dp_member_lacpdus_total{{{m0},direction=\"tx\"}} 9\n"),
+            format!("bond_dp_member_lacp_dropped_total{{{m0},reason=\"illegal_loopback\"}} 2\n"),
+            format!("bond_dp_member_lacp_distributing{{{m0}}} 1\n"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+    }
 }
