@@ -26,11 +26,11 @@ PPS = 100_000
 PCAP = f"/tmp/{e2e.PREFIX}-flows.pcap"
 
 
-def run(carrier_watch, seconds, fail):
+def run(carrier_watch, seconds, fail, binary=e2e.BOND_DP):
     """Frames sent and frames counted at the sinks in one run."""
     sh(f"ip -n {NS['p']} link set p0 up")
     daemon = e2e.bond_dp_daemon("mode=active-backup,miimon=100,primary=m0",
-                                ["--carrier-watch", carrier_watch])
+                                ["--carrier-watch", carrier_watch], binary=binary)
     try:
         time.sleep(0.5)
         # The sink counts from the start to well after the last frame.
@@ -63,10 +63,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=2.0, help="sending time per run")
+    ap.add_argument("--baseline", metavar="BOND_DP",
+                    help="another build of bond-dp, run with the fast carrier watch as well")
     args = ap.parse_args()
     sh(f"{e2e.E2E} pcap --out {PCAP} --flows 1024")
     paths = [("fast", "carrier watch fast (link notifications + a look every 0.25 ms), miimon=100"),
              ("miimon", "carrier watch miimon: a poll every 100 ms, as the kernel's bond")]
+    if args.baseline:
+        paths.append(("baseline", f"baseline {args.baseline}, carrier watch fast"))
     lost = {p: [] for p, _ in paths}
     baseline = []
     e2e.testbed_up()
@@ -76,7 +80,10 @@ def main():
             baseline.append(sent - received)
             print(f"round {r + 1} no failover     sent {sent} lost {sent - received}", flush=True)
             for path, _ in paths:
-                sent, received = run(path, args.seconds, fail=True)
+                if path == "baseline":
+                    sent, received = run("fast", args.seconds, True, binary=args.baseline)
+                else:
+                    sent, received = run(path, args.seconds, fail=True)
                 lost[path].append(sent - received)
                 print(f"round {r + 1} {path:14} sent {sent} lost {sent - received}", flush=True)
     finally:

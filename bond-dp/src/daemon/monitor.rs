@@ -37,6 +37,10 @@ struct Watched<'a> {
     fast: bool,
     /// The interface whose addresses peer notifications announce (the TAP).
     host_iface: Option<String>,
+    /// Frames the data plane had moved at the last look, and until when the bond counts as
+    /// busy (the carrier watch looks often only then).
+    moved_before: u64,
+    busy_until: Duration,
     /// The carrier last given to the TAP.
     host_carrier: Option<bool>,
     /// The TAP's MTU as last seen: a change is passed on to the members.
@@ -77,6 +81,8 @@ impl<'a> Watched<'a> {
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
             host_iface: b.config.tap_name().map(String::from),
             host_carrier: None,
+            moved_before: 0,
+            busy_until: Duration::ZERO,
             host_mtu: None,
             next_poll: Duration::ZERO,
             frames_before: Vec::new(),
@@ -317,11 +323,27 @@ impl<'a> Watched<'a> {
         if let Some(member) = b.peer_notification_due(now) {
             notify_peers(b, member, self);
         }
-        let look = self.fast.then_some(now + FAST_CARRIER_LOOK);
+        let look = self.fast.then(|| now + self.carrier_look_interval(now));
         [Some(self.next_poll), b.next_wakeup(), look]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// How soon the fast carrier watch looks again: every 250 µs while frames flow (a lost
+    /// carrier costs frames), every 10 ms on a quiet bond (link notifications still wake it
+    /// at once where the kernel sends them without delay).
+    fn carrier_look_interval(&mut self, now: Duration) -> Duration {
+        let moved = self.with_plane(|p| p.counters.frames_moved()).unwrap_or(0);
+        if moved != self.moved_before {
+            self.moved_before = moved;
+            self.busy_until = now + QUIET_AFTER;
+        }
+        if now < self.busy_until {
+            FAST_CARRIER_LOOK
+        } else {
+            QUIET_CARRIER_LOOK
+        }
     }
 
     /// MII monitoring: the carrier on a poll, a running delay's end, or (fast watch) a change.
@@ -605,8 +627,12 @@ fn probe(mac: MacAddr, target: IpAddr, addresses: &[HostAddress]) -> Vec<u8> {
     }
 }
 
-/// How often a fast carrier watch looks between notifications.
+/// How often a fast carrier watch looks between notifications, while frames flow.
 const FAST_CARRIER_LOOK: Duration = Duration::from_micros(250);
+/// ... and on a quiet bond.
+const QUIET_CARRIER_LOOK: Duration = Duration::from_millis(10);
+/// How long after the last frame a bond counts as busy.
+const QUIET_AFTER: Duration = Duration::from_millis(50);
 
 /// Watches every bond's members: every miimon ms (bonds with miimon=0 are not monitored, as in
 /// the kernel) and, with `carrier_watch=fast`, also on the kernel's link notifications and

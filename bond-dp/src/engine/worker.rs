@@ -10,9 +10,13 @@ use super::{MemberQueues, WorkerCounters, BURST};
 use crate::host::HostPort;
 use crate::xdp::MemberPort;
 
-/// Empty loops before the worker naps, so an idle bond does not burn its core.
-const SPIN_BEFORE_NAP: u32 = 2000;
-const NAP: Duration = Duration::from_micros(50);
+/// Empty loops before the worker sleeps, so an idle bond does not burn its core while a
+/// busy one keeps polling.
+const SPIN_BEFORE_SLEEP: u32 = 2000;
+/// How long an idle worker sleeps at most when nothing wakes it: its sockets and host port
+/// wake it as soon as a frame arrives; this bounds how late it sees a new member snapshot,
+/// reclaims completions and notices a stop.
+const IDLE_SLEEP: Duration = Duration::from_millis(10);
 
 /// Debug builds only: `BOND_DP_FAULT=worker-panic` makes workers panic on their first frames,
 /// for the tests that prove a dead worker takes the daemon down (for a restart) rather than
@@ -40,6 +44,8 @@ pub struct Worker {
     // Per-burst scratch, allocated once.
     burst: Vec<FrameDesc>,
     host_buf: Vec<u8>,
+    /// What an idle worker sleeps on: its sockets and the host port.
+    wait: Vec<libc::pollfd>,
 }
 
 impl Worker {
@@ -49,6 +55,7 @@ impl Worker {
             host,
             burst: Vec::with_capacity(BURST),
             host_buf: vec![0; 65536],
+            wait: Vec::new(),
         }
     }
 
@@ -72,14 +79,33 @@ impl Worker {
             );
             if moved == 0 {
                 idle += 1;
-                if idle > SPIN_BEFORE_NAP {
-                    std::thread::sleep(NAP);
+                if idle > SPIN_BEFORE_SLEEP {
+                    self.sleep_until_work();
                 }
             } else {
                 idle = 0;
             }
         }
         self.host
+    }
+
+    /// Sleeps until a frame arrives on a member socket, an access-port socket or the host
+    /// port, or `IDLE_SLEEP` passes: an idle bond costs almost nothing, and the first frame
+    /// after a quiet spell wakes the worker at once.
+    fn sleep_until_work(&mut self) {
+        let fd = |fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        self.wait.clear();
+        self.wait
+            .extend(self.queues.ports.iter().map(|p| fd(p.fd())));
+        match &self.host {
+            HostSide::Copy(host) => self.wait.extend(host.wait_fd().map(fd)),
+            HostSide::Xsk(ports) => self.wait.extend(ports.iter().map(|p| fd(p.fd()))),
+        }
+        crate::xdp::wait_readable(&mut self.wait, IDLE_SLEEP);
     }
 
     /// One pass over every port; returns how many frames moved.

@@ -13,4 +13,8 @@ pub trait HostPort: Send {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize>;
     /// Sends one frame; false when the host side cannot take it now.
     fn send(&mut self, frame: &[u8]) -> bool;
+    /// A descriptor that polls readable when a frame waits, for an idle worker to sleep on.
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }

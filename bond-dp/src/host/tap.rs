@@ -53,6 +53,11 @@ impl HostPort for TapPort {
     fn send(&mut self, frame: &[u8]) -> bool {
         self.iface.send(frame).is_ok()
     }
+
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(self.iface.as_raw_fd())
+    }
 }
 
 /// TUNSETPERSIST, _IOW('T', 203, int).

@@ -8,5 +8,17 @@ pub mod program;
 #[cfg(feature = "raw-xdp")]
 pub use xsk_rs::FrameDesc;
 
+/// Sleeps until one of `fds` is readable or `timeout` passes (poll(2)): how an idle worker
+/// waits for frames on its sockets and host port instead of spinning.
+pub fn wait_readable(fds: &mut Vec<libc::pollfd>, timeout: std::time::Duration) {
+    for f in fds.iter_mut() {
+        f.events = libc::POLLIN;
+        f.revents = 0;
+    }
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures for the call.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+}
+
 pub use port::{rx_queue_count, FramePool, MemberPort, PortConfig, UmemArea};
 pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpProgram};

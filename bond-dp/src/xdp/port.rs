@@ -7,6 +7,7 @@
 
 use std::io;
 use std::num::NonZeroU32;
+use std::os::fd::RawFd;
 
 use thiserror::Error;
 use xsk_rs::config::{
@@ -404,6 +405,11 @@ impl MemberPort {
             fill_ring_empty: st.rx_fill_ring_empty_descs,
             tx_invalid: st.tx_invalid_descs,
         })
+    }
+
+    /// The socket, for an idle worker to sleep on (readable when frames arrive).
+    pub fn fd(&self) -> RawFd {
+        self.fd
     }
 
     /// Frames this port holds (fill ring + TX ring awaiting completion).
