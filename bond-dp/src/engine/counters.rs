@@ -29,6 +29,10 @@ pub struct QueueCounters {
     pub tx_errors: AtomicU64,
     /// Frames longer than the member's MTU allows, dropped.
     pub tx_too_big: AtomicU64,
+    /// Received TCP/UDP checksums the sender left partial (finished here), and wrong ones
+    /// (left for the host stack to reject).
+    pub rx_checksum_completed: AtomicU64,
+    pub rx_checksum_bad: AtomicU64,
     /// The socket's XDP_STATISTICS, as last read: frames the kernel dropped before bond-dp
     /// saw them.
     pub kernel_rx_dropped: AtomicU64,
@@ -51,6 +55,8 @@ impl QueueCounters {
             tx_in_flight: AtomicU64::new(0),
             tx_errors: AtomicU64::new(0),
             tx_too_big: AtomicU64::new(0),
+            rx_checksum_completed: AtomicU64::new(0),
+            rx_checksum_bad: AtomicU64::new(0),
             kernel_rx_dropped: AtomicU64::new(0),
             kernel_rx_ring_full: AtomicU64::new(0),
             kernel_fill_ring_empty: AtomicU64::new(0),
@@ -136,6 +142,8 @@ impl BondCounters {
                         tx_in_flight: get(&q.tx_in_flight),
                         tx_errors: get(&q.tx_errors),
                         tx_too_big: get(&q.tx_too_big),
+                        rx_checksum_completed: get(&q.rx_checksum_completed),
+                        rx_checksum_bad: get(&q.rx_checksum_bad),
                         kernel_rx_dropped: get(&q.kernel_rx_dropped),
                         kernel_rx_ring_full: get(&q.kernel_rx_ring_full),
                         kernel_fill_ring_empty: get(&q.kernel_fill_ring_empty),
@@ -181,6 +189,10 @@ pub struct MemberCountersView {
     #[serde(default)]
     pub tx_too_big: u64,
     #[serde(default)]
+    pub rx_checksum_completed: u64,
+    #[serde(default)]
+    pub rx_checksum_bad: u64,
+    #[serde(default)]
     pub kernel_rx_dropped: u64,
     #[serde(default)]
     pub kernel_rx_ring_full: u64,
@@ -201,6 +213,8 @@ impl MemberCountersView {
         self.tx_in_flight += o.tx_in_flight;
         self.tx_errors += o.tx_errors;
         self.tx_too_big += o.tx_too_big;
+        self.rx_checksum_completed += o.rx_checksum_completed;
+        self.rx_checksum_bad += o.rx_checksum_bad;
         self.kernel_rx_dropped += o.kernel_rx_dropped;
         self.kernel_rx_ring_full += o.kernel_rx_ring_full;
         self.kernel_fill_ring_empty += o.kernel_fill_ring_empty;

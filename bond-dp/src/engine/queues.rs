@@ -12,6 +12,7 @@ use xsk_rs::FrameDesc;
 
 use super::{QueueCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
+use crate::wire::checksum::{self, L4Checksum};
 use crate::wire::{arp, ethernet, MacAddr};
 use crate::xdp::{FramePool, MemberPort, UmemArea};
 
@@ -155,13 +156,27 @@ impl MemberQueues {
         // addressed to it, which are the bond's: the host side answers only its own MAC.
         let own = self.snap.members.get(c.member).map(|m| m.mac);
         let host = self.snap.bond_mac;
-        if let Some(own) = own.filter(|&own| own != host) {
-            for desc in &mut out[start..] {
-                let frame = self.umem.data_mut(desc);
+        let rewrite = own.filter(|&own| own != host);
+        let (mut completed, mut bad) = (0, 0);
+        for desc in &mut out[start..] {
+            let frame = self.umem.data_mut(desc);
+            if let Some(own) = rewrite {
                 if frame.get(..6) == Some(&own.0[..]) {
                     ethernet::set_destination_mac(frame, host);
                 }
             }
+            // Checksums a sender left to "hardware" are finished, as the NIC would have.
+            match checksum::complete_l4_checksum(frame) {
+                L4Checksum::Completed => completed += 1,
+                L4Checksum::Invalid => bad += 1,
+                L4Checksum::Valid | L4Checksum::NotApplicable => {}
+            }
+        }
+        if completed > 0 {
+            WorkerCounters::add(&c.rx_checksum_completed, completed);
+        }
+        if bad > 0 {
+            WorkerCounters::add(&c.rx_checksum_bad, bad);
         }
         n
     }

@@ -2,6 +2,7 @@
 //! every accessor is bounds-checked through `slice::get`, and a short frame yields `None`.
 
 pub mod arp;
+pub mod checksum;
 pub mod ethernet;
 pub mod flow;
 pub mod mac;

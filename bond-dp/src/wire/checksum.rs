@@ -1,0 +1,177 @@
+//! TCP and UDP checksums a sender left for "hardware" to finish.
+//!
+//! A sender with transmit checksum offload (a veth peer, a VM's virtio NIC, the host itself)
+//! hands over frames whose TCP/UDP checksum field holds only the pseudo-header's sum
+//! (Linux's CHECKSUM_PARTIAL): the NIC was to finish it. XDP sees those bytes as they are,
+//! and a host stack behind the TAP drops them as corrupt. The data plane finishes such a
+//! checksum before the host sees the frame, as the NIC would have; a checksum that is
+//! neither right nor partial is left for the stack to reject.
+
+use super::{ethertype, ipproto, L2Header};
+
+/// What a frame's TCP/UDP checksum was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L4Checksum {
+    /// Right as it was.
+    Valid,
+    /// Partial (the pseudo-header's sum only): now finished.
+    Completed,
+    /// Wrong, and not partial: left as it is.
+    Invalid,
+    /// Not TCP or UDP over IPv4/IPv6, a fragment, a UDP datagram without a checksum, or
+    /// truncated.
+    NotApplicable,
+}
+
+/// Checks the TCP or UDP checksum of `frame` and finishes it if the sender left it partial.
+pub fn complete_l4_checksum(frame: &mut [u8]) -> L4Checksum {
+    let Some(l2) = L2Header::parse(frame) else {
+        return L4Checksum::NotApplicable;
+    };
+    let Some((l4, len, proto, pseudo)) = locate(frame, l2.ethertype, l2.l3_offset) else {
+        return L4Checksum::NotApplicable;
+    };
+    let field = l4
+        + match proto {
+            ipproto::TCP => 16,
+            _ => 6,
+        };
+    let Some(segment) = frame.get(l4..l4 + len) else {
+        return L4Checksum::NotApplicable;
+    };
+    if field + 2 > l4 + len {
+        return L4Checksum::NotApplicable;
+    }
+    let stored = u16::from_be_bytes([frame[field], frame[field + 1]]);
+    if proto == ipproto::UDP && stored == 0 && l2.ethertype == ethertype::IPV4 {
+        return L4Checksum::NotApplicable; // IPv4 UDP without a checksum
+    }
+    if fold(pseudo + sum(segment)) == 0xffff {
+        return L4Checksum::Valid;
+    }
+    if stored != fold(pseudo) {
+        return L4Checksum::Invalid;
+    }
+    // Partial: the sum over the segment with the field as zero, plus the pseudo-header.
+    let without_field = sum(segment) - u64::from(stored);
+    let mut check = !fold(pseudo + without_field);
+    if check == 0 && proto == ipproto::UDP {
+        check = 0xffff;
+    }
+    frame[field..field + 2].copy_from_slice(&check.to_be_bytes());
+    L4Checksum::Completed
+}
+
+/// The L4 header's offset, the segment's length, the protocol and the pseudo-header's sum.
+fn locate(frame: &[u8], ethertype: u16, l3: usize) -> Option<(usize, usize, u8, u64)> {
+    match ethertype {
+        ethertype::IPV4 => {
+            let ip = frame.get(l3..l3 + 20)?;
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+            let proto = ip[9];
+            if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || fragment || !is_tcp_udp(proto) {
+                return None;
+            }
+            let len = total - ihl;
+            let pseudo = sum(&ip[12..20]) + u64::from(proto) + len as u64;
+            Some((l3 + ihl, len, proto, pseudo))
+        }
+        ethertype::IPV6 => {
+            let ip = frame.get(l3..l3 + 40)?;
+            let len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+            let proto = ip[6];
+            if ip[0] >> 4 != 6 || !is_tcp_udp(proto) {
+                return None; // extension headers: left alone
+            }
+            let pseudo = sum(&ip[8..40]) + u64::from(proto) + len as u64;
+            Some((l3 + 40, len, proto, pseudo))
+        }
+        _ => None,
+    }
+}
+
+fn is_tcp_udp(proto: u8) -> bool {
+    proto == ipproto::TCP || proto == ipproto::UDP
+}
+
+/// The one's-complement sum of big-endian 16-bit words (an odd byte padded), unfolded.
+fn sum(bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(2);
+    let mut s: u64 = chunks
+        .by_ref()
+        .map(|w| u64::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    if let [last] = chunks.remainder() {
+        s += u64::from(*last) << 8;
+    }
+    s
+}
+
+fn fold(mut s: u64) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 TCP frame 10.0.0.1:1234 -> 10.0.0.2:80 with a payload, its checksum right.
+    fn tcp4() -> Vec<u8> {
+        let mut f = vec![
+            0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4
+            0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0,
+            0, // TCP
+        ];
+        f.extend_from_slice(b"hello, bond");
+        let total = (f.len() - 14) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f
+    }
+
+    /// The checksum as a sender computes it: over the pseudo-header and the segment.
+    fn right(frame: &mut [u8]) {
+        frame[50..52].copy_from_slice(&[0, 0]);
+        let (l4, len, _, pseudo) = locate(frame, ethertype::IPV4, 14).unwrap();
+        let c = !fold(pseudo + sum(&frame[l4..l4 + len]));
+        frame[50..52].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn a_partial_checksum_is_finished_as_a_nic_would() {
+        let mut good = tcp4();
+        right(&mut good);
+        assert_eq!(complete_l4_checksum(&mut good.clone()), L4Checksum::Valid);
+        // What a sender with checksum offload hands over: the pseudo-header's sum only.
+        let mut partial = good.clone();
+        let (_, _, _, pseudo) = locate(&partial, ethertype::IPV4, 14).unwrap();
+        partial[50..52].copy_from_slice(&fold(pseudo).to_be_bytes());
+        assert_eq!(complete_l4_checksum(&mut partial), L4Checksum::Completed);
+        assert_eq!(partial, good);
+        // Corrupt: left for the stack to reject.
+        let mut bad = good.clone();
+        bad[60] ^= 0xff;
+        let copy = bad.clone();
+        assert_eq!(complete_l4_checksum(&mut bad), L4Checksum::Invalid);
+        assert_eq!(bad, copy);
+    }
+
+    #[test]
+    fn fragments_other_protocols_and_short_frames_are_left_alone() {
+        let mut frag = tcp4();
+        frag[20] = 0x20; // more fragments
+        assert_eq!(complete_l4_checksum(&mut frag), L4Checksum::NotApplicable);
+        let mut arp = tcp4();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(complete_l4_checksum(&mut arp), L4Checksum::NotApplicable);
+        let f = tcp4();
+        for cut in 0..f.len() {
+            let _ = complete_l4_checksum(&mut f[..cut].to_vec());
+        }
+    }
+}
