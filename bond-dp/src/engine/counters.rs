@@ -29,10 +29,8 @@ pub struct QueueCounters {
     pub tx_errors: AtomicU64,
     /// Frames longer than the member's MTU allows, dropped.
     pub tx_too_big: AtomicU64,
-    /// Received TCP/UDP checksums the sender left partial (finished here), and wrong ones
-    /// (left for the host stack to reject).
+    /// Received TCP/UDP checksums the sender left partial, finished here.
     pub rx_checksum_completed: AtomicU64,
-    pub rx_checksum_bad: AtomicU64,
     /// The socket's XDP_STATISTICS, as last read: frames the kernel dropped before bond-dp
     /// saw them.
     pub kernel_rx_dropped: AtomicU64,
@@ -56,7 +54,6 @@ impl QueueCounters {
             tx_errors: AtomicU64::new(0),
             tx_too_big: AtomicU64::new(0),
             rx_checksum_completed: AtomicU64::new(0),
-            rx_checksum_bad: AtomicU64::new(0),
             kernel_rx_dropped: AtomicU64::new(0),
             kernel_rx_ring_full: AtomicU64::new(0),
             kernel_fill_ring_empty: AtomicU64::new(0),
@@ -143,7 +140,6 @@ impl BondCounters {
                         tx_errors: get(&q.tx_errors),
                         tx_too_big: get(&q.tx_too_big),
                         rx_checksum_completed: get(&q.rx_checksum_completed),
-                        rx_checksum_bad: get(&q.rx_checksum_bad),
                         kernel_rx_dropped: get(&q.kernel_rx_dropped),
                         kernel_rx_ring_full: get(&q.kernel_rx_ring_full),
                         kernel_fill_ring_empty: get(&q.kernel_fill_ring_empty),
@@ -191,8 +187,6 @@ pub struct MemberCountersView {
     #[serde(default)]
     pub rx_checksum_completed: u64,
     #[serde(default)]
-    pub rx_checksum_bad: u64,
-    #[serde(default)]
     pub kernel_rx_dropped: u64,
     #[serde(default)]
     pub kernel_rx_ring_full: u64,
@@ -214,7 +208,6 @@ impl MemberCountersView {
         self.tx_errors += o.tx_errors;
         self.tx_too_big += o.tx_too_big;
         self.rx_checksum_completed += o.rx_checksum_completed;
-        self.rx_checksum_bad += o.rx_checksum_bad;
         self.kernel_rx_dropped += o.kernel_rx_dropped;
         self.kernel_rx_ring_full += o.kernel_rx_ring_full;
         self.kernel_fill_ring_empty += o.kernel_fill_ring_empty;

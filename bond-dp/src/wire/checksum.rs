@@ -4,26 +4,25 @@
 //! hands over frames whose TCP/UDP checksum field holds only the pseudo-header's sum
 //! (Linux's CHECKSUM_PARTIAL): the NIC was to finish it. XDP sees those bytes as they are,
 //! and a host stack behind the TAP drops them as corrupt. The data plane finishes such a
-//! checksum before the host sees the frame, as the NIC would have; a checksum that is
-//! neither right nor partial is left for the stack to reject.
+//! checksum before the host sees the frame, as the NIC would have. Only a field that holds
+//! exactly the pseudo-header's sum is summed over the segment: any other is left for the
+//! host stack to verify, so a frame with a finished checksum costs a header parse.
 
 use super::{ethertype, ipproto, L2Header};
 
 /// What a frame's TCP/UDP checksum was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L4Checksum {
-    /// Right as it was.
-    Valid,
+    /// Finished already (not verified here: the host stack does that).
+    Finished,
     /// Partial (the pseudo-header's sum only): now finished.
     Completed,
-    /// Wrong, and not partial: left as it is.
-    Invalid,
     /// Not TCP or UDP over IPv4/IPv6, a fragment, a UDP datagram without a checksum, or
     /// truncated.
     NotApplicable,
 }
 
-/// Checks the TCP or UDP checksum of `frame` and finishes it if the sender left it partial.
+/// Finishes the TCP or UDP checksum of `frame` if the sender left it partial.
 pub fn complete_l4_checksum(frame: &mut [u8]) -> L4Checksum {
     let Some(l2) = L2Header::parse(frame) else {
         return L4Checksum::NotApplicable;
@@ -46,13 +45,11 @@ pub fn complete_l4_checksum(frame: &mut [u8]) -> L4Checksum {
     if proto == ipproto::UDP && stored == 0 && l2.ethertype == ethertype::IPV4 {
         return L4Checksum::NotApplicable; // IPv4 UDP without a checksum
     }
-    if fold(pseudo + sum(segment)) == 0xffff {
-        return L4Checksum::Valid;
-    }
     if stored != fold(pseudo) {
-        return L4Checksum::Invalid;
+        return L4Checksum::Finished;
     }
-    // Partial: the sum over the segment with the field as zero, plus the pseudo-header.
+    // Partial: the sum over the segment with the field as zero, plus the pseudo-header. (A
+    // finished checksum that happens to equal the pseudo-header's sum comes out the same.)
     let without_field = sum(segment) - u64::from(stored);
     let mut check = !fold(pseudo + without_field);
     if check == 0 && proto == ipproto::UDP {
@@ -146,7 +143,10 @@ mod tests {
     fn a_partial_checksum_is_finished_as_a_nic_would() {
         let mut good = tcp4();
         right(&mut good);
-        assert_eq!(complete_l4_checksum(&mut good.clone()), L4Checksum::Valid);
+        assert_eq!(
+            complete_l4_checksum(&mut good.clone()),
+            L4Checksum::Finished
+        );
         // What a sender with checksum offload hands over: the pseudo-header's sum only.
         let mut partial = good.clone();
         let (_, _, _, pseudo) = locate(&partial, ethertype::IPV4, 14).unwrap();
@@ -157,7 +157,7 @@ mod tests {
         let mut bad = good.clone();
         bad[60] ^= 0xff;
         let copy = bad.clone();
-        assert_eq!(complete_l4_checksum(&mut bad), L4Checksum::Invalid);
+        assert_eq!(complete_l4_checksum(&mut bad), L4Checksum::Finished);
         assert_eq!(bad, copy);
     }
 
