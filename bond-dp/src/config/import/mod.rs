@@ -199,48 +199,61 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.is_empty())
 }
 
-/// Splits a line into words as a shell would: quotes group, backslashes escape.
+/// Splits a line into words as a shell would: quotes group, backslashes escape, a `#` that
+/// starts a word starts a comment.
 fn shell_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') | (None, '\\') => {
-                if let Some(next) = chars.next() {
-                    word.push(next);
-                }
-            }
-            (Some(_), c) => word.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
+    ::shell_words::split(line).map_err(|_| "unterminated quote".to_string())
+}
+
+/// A shell script's commands, numbered by the line each starts on: a line that ends in a
+/// backslash, or leaves a quote open, goes on on the next one (as guides print long `nmcli`
+/// commands). Blank and comment-only commands are left out.
+fn shell_commands(text: &str) -> Vec<(usize, Result<Vec<String>, String>)> {
+    let mut commands = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let (start, mut command) = pending.take().unwrap_or((i + 1, String::new()));
+        command.push_str(line);
+        let continued = line.ends_with('\\') && !line.ends_with("\\\\");
+        let open_quote = ::shell_words::split(&command).is_err();
+        if continued || open_quote {
+            command.push('\n');
+            pending = Some((start, command));
+            continue;
         }
-        if quote.is_some() {
-            in_word = true;
+        match shell_words(&command) {
+            Ok(words) if words.is_empty() => {}
+            words => commands.push((start, words)),
         }
     }
-    if quote.is_some() {
-        return Err("unterminated quote".into());
+    if let Some((start, command)) = pending {
+        commands.push((start, shell_words(&command)));
     }
-    if in_word {
-        words.push(word);
+    commands
+}
+
+/// A command's words without a leading `sudo` (and its options) and with the program as
+/// its file name: `sudo -E /usr/bin/nmcli con add` reads as `nmcli con add`.
+fn command_words(words: &[String]) -> Vec<&str> {
+    let mut w: Vec<&str> = words.iter().map(String::as_str).collect();
+    if w.first() == Some(&"sudo") {
+        w.remove(0);
+        while let Some(opt) = w.first().copied().filter(|o| o.starts_with('-')) {
+            w.remove(0);
+            // The options of sudo's that take a value, given apart.
+            if matches!(
+                opt,
+                "-u" | "-g" | "-h" | "-p" | "-C" | "-D" | "-r" | "-t" | "-U"
+            ) && !w.is_empty()
+            {
+                w.remove(0);
+            }
+        }
     }
-    Ok(words)
+    if let Some(program) = w.first_mut() {
+        *program = program.rsplit('/').next().unwrap_or(program);
+    }
+    w
 }
 
 #[cfg(test)]

@@ -7,28 +7,58 @@
 //! nmcli con mod bond0 ipv4.addresses 192.0.2.10/24
 //! ```
 
-use super::{lines, shell_words, ImportError, Imported, Origin};
+use super::{command_words, shell_commands, ImportError, Imported, Origin};
 
 pub(super) fn claims(text: &str) -> bool {
-    lines(text).any(|(_, l)| l.starts_with("nmcli "))
+    shell_commands(text).iter().any(|(_, words)| {
+        words
+            .as_ref()
+            .is_ok_and(|w| command_words(w).first() == Some(&"nmcli"))
+    })
 }
 
 pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), ImportError> {
     // Connection names to the interfaces they configure (`con mod` takes the former).
     let mut connections: Vec<(String, String)> = Vec::new();
-    for (line, l) in lines(text) {
+    for (line, words) in shell_commands(text) {
         let origin = Origin {
             file: file.to_string(),
             line,
         };
-        let words = shell_words(l).map_err(|reason| ImportError::Syntax {
+        let words = words.map_err(|reason| ImportError::Syntax {
             origin: origin.clone(),
             reason,
         })?;
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        let (verb, rest) = match words.as_slice() {
-            ["nmcli", "connection" | "con" | "c", verb, rest @ ..] => (*verb, rest),
-            _ => continue,
+        let words = command_words(&words);
+        let unused = |out: &mut Imported, what: &str| {
+            out.warnings
+                .push(format!("{origin}: {what}: nothing to import, left out"))
+        };
+        let args: Vec<&str> = match words.split_first() {
+            // nmcli's global options (-t, --wait 5, ...) come before the object.
+            Some((&"nmcli", rest)) => {
+                let mut args = rest.to_vec();
+                while let Some(opt) = args.first().copied().filter(|a| a.starts_with('-')) {
+                    args.remove(0);
+                    if matches!(opt, "--wait" | "-w" | "--fields" | "-f" | "--colors")
+                        && !args.is_empty()
+                    {
+                        args.remove(0);
+                    }
+                }
+                args
+            }
+            _ => {
+                unused(out, &format!("\"{}\" is not nmcli", words.join(" ")));
+                continue;
+            }
+        };
+        let (verb, rest) = match args.as_slice() {
+            ["connection" | "con" | "c", verb, rest @ ..] => (*verb, rest),
+            _ => {
+                unused(out, &format!("\"{}\"", words.join(" ")));
+                continue;
+            }
         };
         let add = matches!(verb, "add" | "a");
         let (target, pairs) = match (add, rest) {
@@ -36,7 +66,10 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
             (false, [name, pairs @ ..]) if matches!(verb, "modify" | "mod" | "m") => {
                 (Some(*name), pairs)
             }
-            _ => continue,
+            _ => {
+                unused(out, &format!("\"{}\"", words.join(" ")));
+                continue;
+            }
         };
         if pairs.len() % 2 != 0 {
             return Err(ImportError::Syntax {
@@ -79,7 +112,13 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
                 name.to_string()
             }
             (Some(name), _, _) => resolve(&connections, name),
-            _ => continue,
+            _ => {
+                unused(
+                    out,
+                    &format!("a connection of type {}", kind.unwrap_or("?")),
+                );
+                continue;
+            }
         };
         out.bond(&bond);
         for (key, value) in &pairs {

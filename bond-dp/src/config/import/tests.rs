@@ -214,3 +214,72 @@ fn proxmox_interfaces_with_a_vlan_aware_bridge_over_an_lacp_bond() {
         imported.warnings
     );
 }
+
+#[test]
+fn runbooks_as_guides_print_them_with_sudo_and_continued_lines() {
+    let imported = import(&files(&[(
+        "runbook.sh",
+        "# Create the bond\n\
+         sudo nmcli con add type bond ifname bond0 con-name bond0 \\\n    \
+             bond.options \"mode=active-backup,miimon=100\"\n\
+         sudo nmcli con add type ethernet ifname eth0 master bond0 con-name bond0-port1\n\
+         sudo -E /usr/bin/nmcli connection add type bond-slave ifname eth1 master bond0  # port 2\n\
+         sudo nmcli con mod bond0 ipv4.addresses \"192.0.2.10/24\" ipv4.method manual\n\
+         nmcli c a type bond ifname bond1 con-name \"uplink #2\" \\\n  mode 802.3ad miimon 100\n\
+         sudo nmcli con up bond0\n",
+    )]))
+    .unwrap();
+    let b = &imported.bonds[0];
+    assert_eq!(b.name, "bond0");
+    assert_eq!(
+        b.options.mode,
+        Mode::ActiveBackup,
+        "the continued line counts"
+    );
+    assert_eq!(b.options.miimon, 100);
+    assert_eq!(b.members, ["eth0", "eth1"]);
+    assert_eq!(b.addresses, ["192.0.2.10/24"]);
+    let b1 = &imported.bonds[1];
+    assert_eq!((b1.name.as_str(), b1.options.mode), ("bond1", Mode::Lacp));
+    // Nothing dropped silently: the line that brings the bond up is reported.
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("runbook.sh:9: \"nmcli con up bond0\"")),
+        "{:?}",
+        imported.warnings
+    );
+}
+
+#[test]
+fn rhel5_modprobe_options_under_the_alias_name_apply_to_that_bond() {
+    let imported = import(&files(&[(
+        "/etc/modprobe.conf",
+        "alias eth0 e1000e\nalias bond0 bonding\noptions bond0 mode=0 miimon=1000\n",
+    )]))
+    .unwrap();
+    let names: Vec<&str> = imported.bonds.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["bond0"]);
+    let b = &imported.bonds[0];
+    assert_eq!((b.options.mode, b.options.miimon), (Mode::BalanceRr, 1000));
+    assert!(imported
+        .warnings
+        .iter()
+        .any(|w| w.contains("/etc/modprobe.conf:1: \"alias eth0 e1000e\" is not about bonding")));
+    // Two bonds of their own, the module's options for neither.
+    let two = import(&files(&[(
+        "modprobe.conf",
+        "alias bond0 bonding\nalias bond1 bonding\noptions bond0 mode=1 miimon=100 primary=eth0\n\
+         options bond1 mode=4 miimon=100\n",
+    )]))
+    .unwrap();
+    let modes: Vec<Mode> = two.bonds.iter().map(|b| b.options.mode).collect();
+    assert_eq!(modes, [Mode::ActiveBackup, Mode::Lacp]);
+    let err = import(&files(&[(
+        "bonding.conf",
+        "options bonding max_bonds=6125\n",
+    )]))
+    .unwrap_err();
+    assert!(err.to_string().contains("at most 64"), "{err}");
+}
