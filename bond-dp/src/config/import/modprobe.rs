@@ -37,7 +37,7 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
         .collect();
     let mut max_bonds = 1;
     let mut module_options = Vec::new();
-    let mut bond_options: Vec<(String, Vec<(String, String, Origin)>)> = Vec::new();
+    let mut bond_options: Vec<(String, Vec<Setting>)> = Vec::new();
     for (line, l) in lines(text) {
         let words: Vec<&str> = l.split_whitespace().collect();
         match words.as_slice() {
@@ -106,6 +106,9 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
     }
     Ok(())
 }
+
+/// An option as a line set it: key, value and where.
+type Setting = (String, String, Origin);
 
 /// At most this many bonds from one `max_bonds` (a bigger figure is a typo, and would write
 /// thousands of bonds).
