@@ -241,3 +241,57 @@ fn imported_configs_of_every_dialect_run_on_a_testbed() {
     let modprobe = std::fs::read_to_string(work.path().join("modprobe.toml")).unwrap();
     assert!(modprobe.contains("primary=m1"), "{modprobe}");
 }
+
+#[test]
+fn systemd_hears_ready_once_bond0_exists_the_status_and_the_watchdog() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("sdnotify", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // As systemd starts it: the socket, a 400 ms watchdog and the pid it is meant for.
+    let launch = format!(
+        "NOTIFY_SOCKET={} WATCHDOG_USEC=400000 WATCHDOG_PID=$$ exec \"$0\" \"$@\"",
+        path.display()
+    );
+    let mut args = vec!["-c", &launch, env!("CARGO_BIN_EXE_bond-dp")];
+    args.extend(common::tap_bond_args("mode=active-backup,miimon=100"));
+    let run_dir = tb.run_dir.path().to_str().unwrap().to_string();
+    args.extend(["--run-dir", &run_dir]);
+    let ns = tb.bond_ns.clone();
+    let bond = tb.spawn_in(&ns, "sh", &args);
+    let mut buf = [0u8; 1024];
+    let mut ready = false;
+    let mut status = String::new();
+    let mut watchdogs = 0;
+    while watchdogs < 3 {
+        let n = socket.recv(&mut buf).expect("bond-dp tells systemd");
+        for line in String::from_utf8_lossy(&buf[..n]).lines() {
+            match line {
+                "READY=1" => {
+                    ready = true;
+                    // Before network.target means bond0 is there to configure.
+                    assert!(
+                        tb.in_bond("ip link show bond0").status.success(),
+                        "READY before bond0 exists"
+                    );
+                }
+                "WATCHDOG=1" => watchdogs += 1,
+                _ => {
+                    if let Some(s) = line.strip_prefix("STATUS=") {
+                        status = s.to_string();
+                    }
+                }
+            }
+        }
+    }
+    assert!(ready, "no READY=1");
+    assert!(status.starts_with("bond0: "), "{status}");
+    assert!(status.contains("active m0"), "{status}");
+    assert!(terminate(tb.child(bond)).success());
+}

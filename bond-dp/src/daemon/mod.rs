@@ -9,6 +9,7 @@ mod control;
 mod metrics;
 mod monitor;
 mod record;
+mod systemd;
 mod takeover;
 
 use std::collections::HashMap;
@@ -255,8 +256,23 @@ pub fn run(
         }
         None => None,
     };
+    let mut systemd = systemd::Systemd::new();
+    {
+        let guards: Vec<_> = bonds.iter().map(|b| b.lock().expect("bond lock")).collect();
+        let all: Vec<&Bond> = guards.iter().map(|g| &**g).collect();
+        systemd.ready(&all);
+    }
     // The link monitor runs on this thread until SIGINT or SIGTERM, or a worker dies.
-    let died = monitor_loop(&bonds, &planes, &stop, &hangup, started, run_dir);
+    let died = monitor_loop(
+        &bonds,
+        &planes,
+        &stop,
+        &hangup,
+        started,
+        run_dir,
+        &mut systemd,
+    );
+    systemd.stopping();
     match &died {
         None => info!("signal received, shutting down"),
         Some(e) => tracing::error!("{e}: shutting down, to be restarted"),

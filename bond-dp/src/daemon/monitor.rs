@@ -627,6 +627,9 @@ fn probe(mac: MacAddr, target: IpAddr, addresses: &[HostAddress]) -> Vec<u8> {
     }
 }
 
+/// How often the monitor updates systemd's status line (the watchdog may ask for more).
+const SYSTEMD_EVERY: Duration = Duration::from_millis(500);
+
 /// How often a fast carrier watch looks between notifications, while frames flow.
 const FAST_CARRIER_LOOK: Duration = Duration::from_micros(250);
 /// ... and on a quiet bond.
@@ -649,6 +652,7 @@ pub(super) fn monitor_loop(
     hangup: &AtomicBool,
     start: Instant,
     run_dir: &Path,
+    systemd: &mut super::systemd::Systemd,
 ) -> Option<DaemonError> {
     let mut watched: Vec<Watched> = bonds
         .iter()
@@ -672,6 +676,7 @@ pub(super) fn monitor_loop(
         None => None,
     };
     let mut died = None;
+    let mut next_systemd = Instant::now();
     while !stop.load(Ordering::Relaxed) && died.is_none() {
         if hangup.swap(false, Ordering::Relaxed) {
             warn!("SIGHUP received: reloading the configuration is not supported yet; ignored");
@@ -684,6 +689,17 @@ pub(super) fn monitor_loop(
             if let Some(next) = w.look(&mut b, now) {
                 wake = wake.min(next);
             }
+        }
+        // systemd's watchdog and status line: from this loop, so a hung monitor stops them.
+        if Instant::now() >= next_systemd {
+            let guards: Vec<_> = watched
+                .iter()
+                .map(|w| w.bond.lock().expect("bond lock"))
+                .collect();
+            let all: Vec<&Bond> = guards.iter().map(|g| &**g).collect();
+            systemd.tick(&all);
+            let soon = systemd.next_due().unwrap_or(SYSTEMD_EVERY);
+            next_systemd = Instant::now() + soon.min(SYSTEMD_EVERY);
         }
         let timeout = wake
             .saturating_sub(start.elapsed())
