@@ -14,6 +14,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-changed={}", limits.display());
     write_limits(&limits, &out_dir.join("limits.rs"));
+    git_revision();
 
     // asm/types.h lives under the multiarch include directory on Debian.
     let multiarch = Command::new("gcc")
@@ -64,4 +65,26 @@ fn write_limits(header: &std::path::Path, out: &std::path::Path) {
         header.display()
     );
     std::fs::write(out, rust).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+}
+
+/// `bond-dp --version` names the commit it was built from (BOND_DP_GIT): the short hash, with
+/// "-dirty" for uncommitted changes; "unknown" outside a git checkout.
+fn git_revision() {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let rev = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let suffix = if dirty { "-dirty" } else { "" };
+    println!("cargo:rustc-env=BOND_DP_GIT={rev}{suffix}");
+    if let Some(head) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={head}/HEAD");
+        println!("cargo:rerun-if-changed={head}/index");
+    }
 }

@@ -245,4 +245,6 @@ int bond_xdp_vlan(struct xdp_md *ctx)
     return handle(ctx);
 }
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
+/* The object is loaded under the GPL-2.0 side of its dual licence (SPDX line above): the
+ * kernel lets only GPL-compatible programs call kfuncs such as the RX VLAN one. */
+char LICENSE[] SEC("license") = "GPL";

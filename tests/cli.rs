@@ -536,3 +536,18 @@ fn import_turns_other_tools_bonds_into_a_config_that_runs() {
         "{err}"
     );
 }
+
+#[test]
+fn the_version_names_the_commit() {
+    let v = accepted(&["--version"]);
+    let rev = v
+        .trim()
+        .strip_prefix(&format!("bond-dp {} (git ", env!("CARGO_PKG_VERSION")))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{v}"));
+    let hash = rev.trim_end_matches("-dirty");
+    assert!(
+        hash == "unknown" || (hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "{v}"
+    );
+}

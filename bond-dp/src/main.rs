@@ -15,8 +15,16 @@ use bond_dp::wire::from_hex;
 
 /// bond-dp: a userspace NIC bonding data plane with the Linux bonding driver's modes,
 /// options and status page.
+/// The version and the commit it was built from: "0.1.0 (git 1a2b3c4d5e6f)".
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("BOND_DP_GIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "bond-dp", version, about, long_about = None)]
+#[command(name = "bond-dp", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -18,6 +18,18 @@ struct Family {
 pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
     let mut families = vec![
         family("bond_dp_bond_up", "Whether the bond has carrier.", "gauge"),
+        // node_exporter's bonding collector's series, so that dashboards built on them
+        // show bond-dp's bonds as they show the kernel's.
+        family(
+            "node_bonding_slaves",
+            "Number of configured slaves per bonding interface.",
+            "gauge",
+        ),
+        family(
+            "node_bonding_active",
+            "Number of active slaves per bonding interface.",
+            "gauge",
+        ),
         family(
             "bond_dp_failovers_total",
             "Changes of active member.",
@@ -113,6 +125,10 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
             }
         };
         put("bond_dp_bond_up", &bond, flag(b.carrier));
+        let master = format!("master=\"{}\"", escape(&b.name));
+        put("node_bonding_slaves", &master, b.members.len() as f64);
+        let up = b.members.iter().filter(|m| m.mii_status == "up").count();
+        put("node_bonding_active", &master, up as f64);
         put("bond_dp_failovers_total", &bond, f64::from(b.failovers));
         if let Some(ms) = b.last_failover_ms {
             let at = started_unix + ms as f64 / 1000.0;
@@ -285,6 +301,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("bond_dp_failovers_total{bond=\"bond0\"} 2\n"));
+        assert!(
+            text.contains("node_bonding_slaves{master=\"bond0\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("node_bonding_active{master=\"bond0\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("bond_dp_last_failover_timestamp_seconds{bond=\"bond0\"} 1001.5\n"));
         assert!(text.contains("bond_dp_member_up{bond=\"bond0\",member=\"m0\"} 0\n"));
         assert!(text.contains("bond_dp_member_active{bond=\"bond0\",member=\"m1\"} 1\n"));
