@@ -551,3 +551,51 @@ fn the_version_names_the_commit() {
         "{v}"
     );
 }
+
+#[test]
+fn without_root_run_and_status_say_so_plainly() {
+    if !common::require_root() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let as_nobody = |args: &[&str]| {
+        let out = bond_dp().args(args).uid(65534).gid(65534).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = as_nobody(&[
+        "run",
+        "--bond",
+        "b0",
+        "--members",
+        "eth9",
+        "--options",
+        "mode=1",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("running a bond needs root") && err.contains("missing: CAP_NET_ADMIN"),
+        "{err}"
+    );
+    assert!(!err.contains("libbpf"), "no libbpf noise: {err}");
+    // A dry run checks the configuration without privileges.
+    let (code, _) = as_nobody(&[
+        "run",
+        "--bond",
+        "b0",
+        "--members",
+        "eth9",
+        "--options",
+        "mode=1",
+        "--dry-run",
+    ]);
+    assert_eq!(code, Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b0.sock"), "").unwrap();
+    let run_dir = dir.path().to_str().unwrap();
+    let (code, err) = as_nobody(&["status", "b0", "--run-dir", run_dir]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("answers root only: run this as root"), "{err}");
+}

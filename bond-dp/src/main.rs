@@ -291,6 +291,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    daemon::check_privileges().map_err(|e| Failure(1, e))?;
     let run_dir = daemon::run_dir(args.run_dir, config_run_dir);
     let bonds = daemon::prepare(configs, &run_dir).map_err(|e| match e {
         // Another process holds it: not the input's fault.

@@ -159,6 +159,15 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn query(run_dir: &Path, bond: &str, request: &Request) -> io::Result<String> {
     let path = socket_path(run_dir, bond);
     let mut stream = UnixStream::connect(&path).map_err(|e| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            return io::Error::new(
+                e.kind(),
+                format!(
+                    "bond {bond}'s control socket ({}) answers root only: run this as root",
+                    path.display()
+                ),
+            );
+        }
         let why = match e.kind() {
             io::ErrorKind::NotFound => "no control socket",
             io::ErrorKind::ConnectionRefused => "stale control socket, its process is gone",

@@ -343,6 +343,44 @@ fn log_event(bond: &str, event: &Event) {
     }
 }
 
+/// What running a bond takes, by capability number (linux/capability.h): XDP programs and
+/// links, AF_XDP sockets and their UMEM, TAP devices and MACs, packet sockets.
+const NEEDED_CAPABILITIES: &[(u32, &str)] = &[
+    (12, "CAP_NET_ADMIN"),
+    (13, "CAP_NET_RAW"),
+    (14, "CAP_IPC_LOCK"),
+    (21, "CAP_SYS_ADMIN"),
+    (39, "CAP_BPF"),
+];
+
+/// Refuses to start without root's powers, saying which are missing, before libbpf's own
+/// messages and an EPERM would leave the operator guessing.
+pub fn check_privileges() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let missing: Vec<&str> = NEEDED_CAPABILITIES
+        .iter()
+        .filter(|(bit, _)| effective & (1 << bit) == 0)
+        .map(|&(_, name)| name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "running a bond needs root (or the capabilities {}); missing: {}",
+        NEEDED_CAPABILITIES
+            .iter()
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(", "),
+        missing.join(", ")
+    ))
+}
+
 /// The run directory: the flag, else `$BOND_DP_RUN_DIR`, else the config file's, else
 /// /run/bond-dp.
 pub fn run_dir(flag: Option<PathBuf>, from_config: Option<PathBuf>) -> PathBuf {
