@@ -295,3 +295,57 @@ fn systemd_hears_ready_once_bond0_exists_the_status_and_the_watchdog() {
     assert!(status.contains("active m0"), "{status}");
     assert!(terminate(tb.child(bond)).success());
 }
+
+#[test]
+fn reload_applies_a_changed_config_to_the_running_bond() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("reload", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bond-dp.toml");
+    let write = |members: &str, options: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[bond.bond0]\nmembers = [{members}]\nhost = \"tap\"\noptions = \"{options}\"\n"
+            ),
+        )
+        .unwrap()
+    };
+    write("\"m0\", \"m1\"", "mode=active-backup,miimon=100");
+    let bond = tb.start_bond0(&["run", "--config", config.to_str().unwrap()]);
+    let pid = tb.child(bond).id();
+    // The operator edits the file: a faster miimon, m1 as primary, m2 in for m0, and a mode
+    // change that cannot happen while the bond runs.
+    write("\"m1\", \"m2\"", "mode=active-backup,miimon=50,primary=m1");
+    tb.in_bond(&format!("kill -HUP {pid}"));
+    let page = tb.status_when("bond0", "the new config applied", |s| {
+        s.contains("MII Polling Interval (ms): 50\n")
+            && s.contains("Primary Slave: m1")
+            && s.contains("Slave Interface: m2\n")
+            && !s.contains("Slave Interface: m0\n")
+    });
+    assert!(page.contains("Currently Active Slave: m1"), "{page}");
+    wait_for("ping after the reload", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    write("\"m1\", \"m2\"", "mode=balance-xor,miimon=50");
+    tb.in_bond(&format!("kill -HUP {pid}"));
+    std::thread::sleep(Duration::from_millis(500));
+    let page = tb.status("bond0", &[]).unwrap();
+    assert!(page.contains("fault-tolerance (active-backup)"), "{page}");
+    assert!(terminate(tb.child(bond)).success());
+    let mut child = tb.take(bond);
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut log);
+    }
+    assert!(
+        log.contains(
+            "reload: mode balance-xor refused: mode cannot be changed while the bond runs"
+        ),
+        "{log}"
+    );
+}

@@ -227,6 +227,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The bonds of a config file: every one, or the one `--bond` names.
+fn bonds_of(
+    file: &ConfigFile,
+    path: &std::path::Path,
+    only: Option<&str>,
+) -> Result<Vec<BondConfig>, String> {
+    match only {
+        Some(name) => file
+            .bond(name)
+            .cloned()
+            .map(|b| vec![b])
+            .ok_or_else(|| format!("{}: no bond named {name}", path.display())),
+        None => Ok(file.bonds.clone()),
+    }
+}
+
 fn run(args: RunArgs) -> Result<(), Failure> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).map_err(|_| {
         bad_input(format!(
@@ -250,12 +266,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let (configs, config_run_dir, config_metrics) = match &args.config {
         Some(path) => {
             let file = ConfigFile::load(path).map_err(bad_input)?;
-            let bonds = match &args.bond {
-                Some(name) => vec![file.bond(name).cloned().ok_or_else(|| {
-                    bad_input(format!("{}: no bond named {name}", path.display()))
-                })?],
-                None => file.bonds.clone(),
-            };
+            let bonds = bonds_of(&file, path, args.bond.as_deref()).map_err(bad_input)?;
             (bonds, file.run_dir, file.metrics)
         }
         None => {
@@ -300,7 +311,15 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         }
         e => bad_input(e),
     })?;
-    daemon::run(bonds, &run_dir, args.metrics.or(config_metrics))
+    // SIGHUP (systemctl reload) reads the same file again.
+    let reload: Option<daemon::Reload> = args.config.clone().map(|path| {
+        let only = args.bond.clone();
+        Box::new(move || {
+            let file = ConfigFile::load(&path).map_err(|e| e.to_string())?;
+            bonds_of(&file, &path, only.as_deref())
+        }) as daemon::Reload
+    });
+    daemon::run(bonds, &run_dir, args.metrics.or(config_metrics), reload)
         .map_err(|e| Failure(1, e.to_string()))
 }
 

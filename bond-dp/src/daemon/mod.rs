@@ -9,12 +9,13 @@ mod control;
 mod metrics;
 mod monitor;
 mod record;
+mod reload;
 mod systemd;
 mod takeover;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
@@ -165,10 +166,14 @@ pub fn check_cores(configs: &[BondConfig]) -> Result<(), DaemonError> {
 
 /// Runs the bonds until SIGINT or SIGTERM, then removes what it created (control sockets,
 /// TAP devices, XDP programs on the members).
+/// Reads the configuration again (SIGHUP, `systemctl reload`).
+pub type Reload = Box<dyn Fn() -> Result<Vec<BondConfig>, String>>;
+
 pub fn run(
     bonds: Vec<Bond>,
     run_dir: &Path,
     metrics_addr: Option<std::net::SocketAddr>,
+    reload: Option<Reload>,
 ) -> Result<(), DaemonError> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -189,6 +194,8 @@ pub fn run(
         .collect();
     let mut planes: Vec<SharedPlane> = Vec::new();
     let mut servers = Vec::new();
+    // What a reload changes, through the same answers as `bond-dp set`.
+    let mut controls = Vec::new();
     for bond in &bonds {
         let b = bond.lock().expect("bond lock");
         for w in &b.config.warnings {
@@ -213,7 +220,7 @@ pub fn run(
         let rotate = (b.config.engine.workers as usize) % cores.len().max(1);
         cores.rotate_left(rotate);
         let plane: SharedPlane = Arc::new(Mutex::new(plane));
-        let control = Control {
+        let control = || Control {
             bond: Arc::clone(bond),
             plane: Arc::clone(&plane),
             others: bonds
@@ -223,6 +230,8 @@ pub fn run(
                 .collect(),
             run_dir: run_dir.to_path_buf(),
         };
+        controls.push(control());
+        let control = control();
         servers.push(
             ControlServer::start(run_dir, b.name(), move |req| control.answer(req)).map_err(
                 |source| DaemonError::Control {
@@ -263,14 +272,24 @@ pub fn run(
         systemd.ready(&all);
     }
     // The link monitor runs on this thread until SIGINT or SIGTERM, or a worker dies.
+    // Called on every pass of the monitor: a SIGHUP since the last one reloads.
+    let mut reload_if_asked = || {
+        if !hangup.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        match &reload {
+            Some(load) => reload::apply(load, &controls),
+            None => warn!("SIGHUP received: started without --config, nothing to reload"),
+        }
+    };
     let died = monitor_loop(
         &bonds,
         &planes,
         &stop,
-        &hangup,
         started,
         run_dir,
         &mut systemd,
+        &mut reload_if_asked,
     );
     systemd.stopping();
     match &died {

@@ -649,10 +649,10 @@ pub(super) fn monitor_loop(
     bonds: &[Arc<Mutex<Bond>>],
     planes: &[SharedPlane],
     stop: &AtomicBool,
-    hangup: &AtomicBool,
     start: Instant,
     run_dir: &Path,
     systemd: &mut super::systemd::Systemd,
+    reload_if_asked: &mut dyn FnMut(),
 ) -> Option<DaemonError> {
     let mut watched: Vec<Watched> = bonds
         .iter()
@@ -678,9 +678,7 @@ pub(super) fn monitor_loop(
     let mut died = None;
     let mut next_systemd = Instant::now();
     while !stop.load(Ordering::Relaxed) && died.is_none() {
-        if hangup.swap(false, Ordering::Relaxed) {
-            warn!("SIGHUP received: reloading the configuration is not supported yet; ignored");
-        }
+        reload_if_asked();
         let now = start.elapsed();
         let mut wake = now + Duration::from_millis(100);
         for w in &mut watched {
