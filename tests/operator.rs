@@ -342,6 +342,7 @@ fn reload_applies_a_changed_config_to_the_running_bond() {
         use std::io::Read;
         let _ = err.read_to_string(&mut log);
     }
+    let _ = child.wait();
     assert!(
         log.contains(
             "reload: mode balance-xor refused: mode cannot be changed while the bond runs"
