@@ -7,7 +7,7 @@
 # Safe to run repeatedly.
 set -euo pipefail
 
-packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev pkg-config m4 make libclang-dev iproute2 iputils-ping iperf3 ethtool python3 procps tcpdump
+packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev libpcap-dev pkg-config m4 make libclang-dev iproute2 iputils-ping iperf3 ethtool python3 procps tcpdump man-db
     openvswitch-switch)
 if [[ ${1:-} == --bench ]]; then
     packages+=(dpdk-dev librte-net-af-xdp23 librte-net-af-packet23 librte-net-bond23 tcpreplay)

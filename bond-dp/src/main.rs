@@ -49,6 +49,9 @@ enum Command {
     /// output, and warnings (unknown keys, with file, line and the nearest option) on
     /// standard error too.
     Import(ImportArgs),
+    /// Write the man pages and shell completions (for packages)
+    #[command(hide = true)]
+    Generate(GenerateArgs),
 }
 
 #[derive(Args)]
@@ -217,6 +220,7 @@ fn main() -> ExitCode {
         Command::Set(args) => set(args),
         Command::Hash(args) => hash(args),
         Command::Import(args) => import(args),
+        Command::Generate(args) => generate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -440,6 +444,49 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
         );
     } else {
         print!("{}", answers.join("\n"));
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Where the man pages go (bond-dp.8, bond-dp-SUBCOMMAND.8).
+    #[arg(long)]
+    man: Option<PathBuf>,
+    /// Where the bash, zsh and fish completions go.
+    #[arg(long)]
+    completions: Option<PathBuf>,
+}
+
+/// Man pages and completions from the command line's own definition, so they never drift.
+fn generate(args: GenerateArgs) -> Result<(), Failure> {
+    use clap::CommandFactory;
+    let io = |e: std::io::Error| Failure(1, e.to_string());
+    let cli = Cli::command();
+    if let Some(dir) = &args.man {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let page = |cmd: clap::Command, name: String| -> Result<(), Failure> {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd.name(name.clone()))
+                .section("8")
+                .render(&mut out)
+                .map_err(io)?;
+            std::fs::write(dir.join(format!("{name}.8")), out).map_err(io)
+        };
+        page(cli.clone(), "bond-dp".into())?;
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            page(sub.clone(), format!("bond-dp-{}", sub.get_name()))?;
+        }
+    }
+    if let Some(dir) = &args.completions {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            clap_complete::generate_to(shell, &mut cli.clone(), "bond-dp", dir).map_err(io)?;
+        }
     }
     Ok(())
 }
