@@ -231,6 +231,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether stderr is connected to the journal ($JOURNAL_STREAM names its device and inode).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let stderr = std::fs::metadata("/proc/self/fd/2");
+    stderr.is_ok_and(|m| dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()))
+}
+
 /// The bonds of a config file: every one, or the one `--bond` names.
 fn bonds_of(
     file: &ConfigFile,
@@ -261,11 +274,25 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         .lossy(true)
         .thread_name("log")
         .finish(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer)
-        .init();
+    // Under systemd with stderr on the journal, the journal's own protocol: bond and member
+    // become fields of their own (journalctl BOND=bond0). Plain text otherwise.
+    let journal = stderr_is_journal()
+        .then(|| tracing_journald::layer().ok())
+        .flatten();
+    {
+        use tracing_subscriber::prelude::*;
+        let registry = tracing_subscriber::registry().with(filter);
+        match journal {
+            Some(journal) => registry.with(journal).init(),
+            None => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(std::io::stderr().is_terminal())
+                        .with_writer(writer),
+                )
+                .init(),
+        }
+    }
 
     let (configs, config_run_dir, config_metrics) = match &args.config {
         Some(path) => {
