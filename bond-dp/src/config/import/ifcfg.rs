@@ -32,6 +32,14 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
             .join(" ");
         vars.push((key.trim().to_string(), value, origin));
     }
+    // Every other line is reported: nothing is dropped silently.
+    for (key, value, origin) in &vars {
+        if !USED.contains(&key.as_str()) {
+            out.warnings.push(format!(
+                "{origin}: {key}={value} is not about the bond: left out"
+            ));
+        }
+    }
     let get = |k: &str| vars.iter().find(|(key, _, _)| key == k);
     let device = get("DEVICE").map(|(_, v, _)| v.clone()).or_else(|| {
         // ifcfg-NAME names the device when DEVICE= is missing.
@@ -55,8 +63,34 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
         out.options(&bond, opts, origin)?;
     }
     if let Some((_, ip, _)) = get("IPADDR") {
-        let prefix = get("PREFIX").map_or("32".to_string(), |(_, p, _)| p.clone());
+        let netmask = get("NETMASK").and_then(|(_, m, _)| prefix_of(m));
+        let prefix = get("PREFIX")
+            .map(|(_, p, _)| p.clone())
+            .or(netmask)
+            .unwrap_or_else(|| "32".into());
         out.bond(&bond).addresses.push(format!("{ip}/{prefix}"));
     }
     Ok(())
+}
+
+/// The keys the importer reads; the rest of an ifcfg file is about other things (boot,
+/// NetworkManager, routes) and is reported as left out.
+const USED: &[&str] = &[
+    "DEVICE",
+    "NAME",
+    "TYPE",
+    "MASTER",
+    "SLAVE",
+    "BONDING_MASTER",
+    "BONDING_OPTS",
+    "IPADDR",
+    "PREFIX",
+    "NETMASK",
+];
+
+/// 255.255.255.0 -> "24" (RHEL 5/6 files write NETMASK where later ones write PREFIX).
+fn prefix_of(netmask: &str) -> Option<String> {
+    let ip: std::net::Ipv4Addr = netmask.parse().ok()?;
+    let bits = u32::from(ip);
+    (bits.leading_ones() + bits.trailing_zeros() == 32).then(|| bits.leading_ones().to_string())
 }

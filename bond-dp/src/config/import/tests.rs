@@ -283,3 +283,21 @@ fn rhel5_modprobe_options_under_the_alias_name_apply_to_that_bond() {
     .unwrap_err();
     assert!(err.to_string().contains("at most 64"), "{err}");
 }
+
+#[test]
+fn ifcfg_lines_not_about_the_bond_are_reported_and_netmask_counts() {
+    let imported = import(&files(&[(
+        "ifcfg-bond0",
+        "DEVICE=bond0\nONBOOT=yes\nBONDING_OPTS=\"mode=1 miimon=100\"\n\
+         IPADDR=192.0.2.10\nNETMASK=255.255.255.0\n",
+    )]))
+    .unwrap();
+    assert_eq!(imported.bonds[0].addresses, ["192.0.2.10/24"]);
+    assert!(
+        imported
+            .warnings
+            .contains(&"ifcfg-bond0:2: ONBOOT=yes is not about the bond: left out".to_string()),
+        "{:?}",
+        imported.warnings
+    );
+}
