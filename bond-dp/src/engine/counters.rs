@@ -1,10 +1,12 @@
 //! Lock-free counters, written by workers and read by status at any time.
 //!
-//! Each worker writes only its own [`WorkerCounters`] (no cache line is shared between
-//! workers); readers sum them into a [`CountersView`].
+//! Each worker writes only its own [`WorkerCounters`], padded to cache lines of their own
+//! ([`SharedCounters`]); readers sum them into a [`CountersView`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+
+use crossbeam::utils::CachePadded;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +64,10 @@ impl QueueCounters {
     }
 }
 
+/// One worker's counters as the worker and the readers share them: on cache lines of their
+/// own, so two workers' counters never share one.
+pub type SharedCounters = Arc<CachePadded<WorkerCounters>>;
+
 /// What one worker counts.
 #[derive(Debug)]
 pub struct WorkerCounters {
@@ -98,11 +104,11 @@ impl WorkerCounters {
 #[derive(Debug, Clone)]
 pub struct BondCounters {
     members: usize,
-    pub workers: Vec<Arc<WorkerCounters>>,
+    pub workers: Vec<SharedCounters>,
 }
 
 impl BondCounters {
-    pub fn new(members: usize, workers: Vec<Arc<WorkerCounters>>) -> Self {
+    pub fn new(members: usize, workers: Vec<SharedCounters>) -> Self {
         BondCounters { members, workers }
     }
 

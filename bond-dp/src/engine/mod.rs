@@ -8,7 +8,7 @@ mod worker;
 
 pub use counters::{
     BondCounters, CarriedCounters, CountersView, MemberCountersView, QueueCounters,
-    QueueCountersView, WorkerCounters,
+    QueueCountersView, SharedCounters, WorkerCounters,
 };
 pub use queues::{MemberQueues, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::FrameDesc;
 
-use super::{QueueCounters, SnapshotCell, WorkerCounters};
+use crossbeam::utils::CachePadded;
+
+use super::{QueueCounters, SharedCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::checksum::{self, L4Checksum};
 use crate::wire::{arp, ethernet, MacAddr};
@@ -46,7 +48,7 @@ pub struct MemberQueues {
     /// Time since `started` at the last refresh, and when the kernel's statistics are due.
     now: Duration,
     kernel_stats_due: Duration,
-    pub(super) counters: Arc<WorkerCounters>,
+    pub(super) counters: SharedCounters,
     /// Per-member batches, allocated once.
     batches: Vec<Vec<FrameDesc>>,
 }
@@ -60,16 +62,16 @@ impl MemberQueues {
         ports: Vec<WorkerPort>,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
-    ) -> (MemberQueues, Arc<WorkerCounters>) {
+    ) -> (MemberQueues, SharedCounters) {
         let tx_port = (0..members)
             .map(|m| ports.iter().position(|p| p.member == m))
             .collect();
-        let counters = Arc::new(WorkerCounters::new(
+        let counters = Arc::new(CachePadded::new(WorkerCounters::new(
             ports
                 .iter()
                 .map(|p| QueueCounters::new(p.member, p.port.queue))
                 .collect(),
-        ));
+        )));
         let queues = MemberQueues {
             umem,
             frames_owned: pool.free(),

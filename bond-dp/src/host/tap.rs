@@ -7,7 +7,6 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::process::Command;
 
 use tun_tap::{Iface, Mode};
 
@@ -24,23 +23,8 @@ impl TapPort {
         let iface = Iface::without_packet_info(name, Mode::Tap)?;
         iface.set_non_blocking()?;
         set_persistent(&iface)?;
-        // iproute2 until the monitor brings a netlink socket (issue 4).
-        let status = Command::new("ip")
-            .args([
-                "link",
-                "set",
-                "dev",
-                name,
-                "address",
-                &mac.to_string(),
-                "up",
-            ])
-            .status()?;
-        if !status.success() {
-            return Err(io::Error::other(format!(
-                "ip link set dev {name} address {mac} up failed"
-            )));
-        }
+        crate::monitor::set_mac_and_up(name, mac)
+            .map_err(|e| io::Error::new(e.kind(), format!("{name}: address {mac} up: {e}")))?;
         Ok(TapPort { iface })
     }
 }

@@ -14,8 +14,8 @@ pub use arp::{ArpMonitor, Arrivals};
 pub use link::{read_ifindex, read_link, read_mac, read_mtu, CarrierReader, LinkFacts};
 pub use mii::{MiiMachine, Transition};
 pub use netlink::{
-    add_address, delete_link, host_addresses, set_carrier, set_mac, set_mtu, HostAddress,
-    LinkEvents,
+    add_address, delete_link, host_addresses, set_carrier, set_mac, set_mac_and_up, set_mtu,
+    HostAddress, LinkEvents,
 };
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;

@@ -13,7 +13,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -235,6 +235,16 @@ pub fn set_mac(iface: &str, mac: MacAddr) -> io::Result<()> {
     request(RouteNetlinkMessage::SetLink(link), 0)
 }
 
+/// Gives `iface` the MAC `mac` and brings it up, as `ip link set IFACE address MAC up`.
+pub fn set_mac_and_up(iface: &str, mac: MacAddr) -> io::Result<()> {
+    let mut link = LinkMessage::default();
+    link.header.index = if_index(iface)?;
+    link.header.flags = LinkFlags::Up;
+    link.header.change_mask = LinkFlags::Up;
+    link.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    request(RouteNetlinkMessage::SetLink(link), 0)
+}
+
 /// Sets `iface`'s MTU, as `ip link set IFACE mtu N` does.
 pub fn set_mtu(iface: &str, mtu: u32) -> io::Result<()> {
     let mut link = LinkMessage::default();
@@ -282,13 +292,7 @@ pub fn delete_link(iface: &str) -> io::Result<()> {
 }
 
 fn if_index(iface: &str) -> io::Result<u32> {
-    let name = std::ffi::CString::new(iface)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
-    // SAFETY: `name` is a valid C string.
-    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
-        0 => Err(io::Error::last_os_error()),
-        index => Ok(index),
-    }
+    super::read_ifindex(iface)
 }
 
 /// Sends a request (with `flags` beside REQUEST and ACK) and waits for the kernel's

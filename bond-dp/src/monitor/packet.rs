@@ -3,7 +3,6 @@
 //! passes those to the kernel). It goes around the data plane, so it works while the workers
 //! are saturated, and on a member the XDP program currently drops on.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -25,13 +24,7 @@ impl PacketSocket {
     }
 
     fn open_for(iface: &str, ethertype: u16) -> io::Result<PacketSocket> {
-        let name = CString::new(iface)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
-        // SAFETY: `name` is a valid C string.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let ifindex = super::read_ifindex(iface)?;
         let protocol = i32::from(ethertype.to_be());
         let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: plain socket(2); the result is checked before use.

@@ -1,5 +1,7 @@
-//! AF_XDP: bond-dp's XDP program on the members, and the sockets on one shared UMEM.
-//! All of bond-dp's `unsafe` lives here, each block with the reason it is sound.
+//! AF_XDP: bond-dp's XDP program on the members, and the sockets on one shared UMEM. The
+//! unsafe code of the data plane (UMEM, rings, the sockets' options) lives here; the rest of
+//! bond-dp's unsafe blocks are single system calls libc has no safe form for (netlink and
+//! packet sockets, the TAP's ioctls), each with the reason it is sound.
 
 pub mod ethtool;
 pub mod port;
