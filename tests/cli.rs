@@ -565,7 +565,7 @@ fn without_root_run_and_status_say_so_plainly() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, err) = as_nobody(&[
+    let run = [
         "run",
         "--bond",
         "b0",
@@ -573,7 +573,8 @@ fn without_root_run_and_status_say_so_plainly() {
         "eth9",
         "--options",
         "mode=1",
-    ]);
+    ];
+    let (code, err) = as_nobody(&run);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("running a bond needs root") && err.contains("missing: CAP_NET_ADMIN"),
@@ -581,16 +582,7 @@ fn without_root_run_and_status_say_so_plainly() {
     );
     assert!(!err.contains("libbpf"), "no libbpf noise: {err}");
     // A dry run checks the configuration without privileges.
-    let (code, _) = as_nobody(&[
-        "run",
-        "--bond",
-        "b0",
-        "--members",
-        "eth9",
-        "--options",
-        "mode=1",
-        "--dry-run",
-    ]);
+    let (code, _) = as_nobody(&[&run[..], &["--dry-run"]].concat());
     assert_eq!(code, Some(0));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("b0.sock"), "").unwrap();

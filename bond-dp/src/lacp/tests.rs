@@ -31,6 +31,14 @@ fn system(id: u8, options: &str, links: &[PortLink]) -> Lacp {
     )
 }
 
+/// Two systems with these links at the fast rate, wired port to port.
+fn fast_pair(links: &[PortLink]) -> Wire {
+    Wire::new(
+        system(1, "lacp_rate=fast", links),
+        system(2, "lacp_rate=fast", links),
+    )
+}
+
 /// Systems `a` and `b`, port i of one wired to port i of the other.
 struct Wire {
     a: Lacp,
@@ -205,10 +213,7 @@ fn different_keys_make_two_aggregators_and_ad_select_chooses() {
 #[test]
 fn stable_keeps_the_working_aggregator() {
     let links = [TEN_G, TEN_G, link(100_000)];
-    let mut w = Wire::new(
-        system(1, "lacp_rate=fast", &links),
-        system(2, "lacp_rate=fast", &links),
-    );
+    let mut w = fast_pair(&links);
     w.run(6);
     let first = w.a.active_aggregator().unwrap().id;
     // The 100 Gb/s link drops to 1 Gb/s: bandwidth would now prefer the other aggregator,
@@ -518,10 +523,7 @@ fn two_members_cabled_to_each_other_are_an_illegal_loopback() {
 fn only_the_active_aggregator_says_it_is_in_sync() {
     // Port 2 is slower: another key, another aggregator, which is not the active one.
     let links = [TEN_G, TEN_G, link(1000)];
-    let mut w = Wire::new(
-        system(1, "lacp_rate=fast", &links),
-        system(2, "lacp_rate=fast", &links),
-    );
+    let mut w = fast_pair(&links);
     w.run(6);
     let s = w.a.port_status(2);
     assert_ne!(s.aggregator_id, w.a.port_status(0).aggregator_id);
