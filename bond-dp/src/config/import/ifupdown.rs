@@ -82,7 +82,11 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
                         out.option(name, &option, &value, origin)?;
                     }
                     "address" => out.bond(name).addresses.push(value.clone()),
-                    _ => {}
+                    "bond-slaves" | "bond-ports" | "bond-master" => {}
+                    // The stanza's own business (how it comes up, its routes): reported.
+                    _ => out.warnings.push(format!(
+                        "{origin}: {key} {value} is not about the bond: left out"
+                    )),
                 }
             }
         }

@@ -301,3 +301,21 @@ fn ifcfg_lines_not_about_the_bond_are_reported_and_netmask_counts() {
         imported.warnings
     );
 }
+
+#[test]
+fn ifupdown_bond_lines_that_are_not_bond_options_are_reported() {
+    let imported = import(&files(&[(
+        "interfaces",
+        "auto bond0\niface bond0 inet manual\n    bond-slaves eth0 eth1\n    bond-mode 802.3ad\n\
+         \x20   bond-miimon 100\n    mtu 9000\n",
+    )]))
+    .unwrap();
+    assert_eq!(imported.bonds[0].options.mode, Mode::Lacp);
+    assert!(
+        imported
+            .warnings
+            .contains(&"interfaces:6: mtu 9000 is not about the bond: left out".to_string()),
+        "{:?}",
+        imported.warnings
+    );
+}
