@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{repo_path, require_root, terminate, wait_for, Testbed};
+use common::{daemon_pid, repo_path, require_root, terminate, Testbed};
 
 /// A field of /proc/PID/status, as a number (VmRSS in kB, Threads).
 fn proc_field(pid: u32, field: &str) -> u64 {
@@ -17,20 +17,6 @@ fn proc_field(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-/// The bond-dp process under `ip netns exec` (its only child).
-fn daemon_pid(launcher: u32) -> u32 {
-    wait_for("bond-dp's pid", Duration::from_secs(5), || {
-        let children =
-            std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children")).ok()?;
-        let first = children
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok());
-        // `ip netns exec` execs bond-dp itself: then the launcher is the daemon.
-        Some(first.unwrap_or(launcher))
-    })
 }
 
 #[test]

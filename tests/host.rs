@@ -32,14 +32,7 @@ fn an_idle_bond_costs_almost_nothing() {
     // Default settings: the fast carrier watch and a polling worker.
     let mut tb = Testbed::new("idle", 2);
     let bond = tb.start_tap_bond("mode=active-backup,miimon=100");
-    let launcher = tb.child(bond).id();
-    let children = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
-        .unwrap_or_default();
-    let pid = children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(launcher);
+    let pid = common::daemon_pid(tb.child(bond).id());
     // Quiet: past the start and the last ping.
     std::thread::sleep(Duration::from_secs(1));
     let seconds = 4;

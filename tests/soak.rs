@@ -12,7 +12,9 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{member_block, ping_once, require_root, terminate, wait_for, Rng, Testbed};
+use common::{
+    daemon_pid, member_block, ping_once, require_root, terminate, wait_for, Rng, Testbed,
+};
 
 fn flaps() -> usize {
     std::env::var("BOND_DP_SOAK_FLAPS")
@@ -33,18 +35,6 @@ fn footprint(pid: u32) -> (usize, usize, u64) {
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     (field("Threads:") as usize, fds, field("VmRSS:"))
-}
-
-/// The bond-dp process `ip netns exec` became or started.
-fn daemon_pid(child: &Child) -> u32 {
-    let launcher = child.id();
-    let children = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
-        .unwrap_or_default();
-    children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(launcher)
 }
 
 /// Traffic through the bond for the whole soak: a ping every 5 ms.
@@ -69,7 +59,7 @@ fn traffic(tb: &Testbed) -> Child {
 fn soak(tag: &str, options: &str, peer: &str, seed: u64) {
     let mut tb = Testbed::with(tag, 2, peer);
     let bond = tb.start_tap_bond(options);
-    let pid = daemon_pid(tb.child(bond));
+    let pid = daemon_pid(tb.child(bond).id());
     let settled = |tb: &Testbed| {
         let whole = |s: &str| {
             ["m0", "m1"].iter().all(|m| {

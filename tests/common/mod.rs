@@ -479,3 +479,14 @@ impl Drop for Testbed {
         let _ = Command::new(script).args(["down", &self.prefix]).status();
     }
 }
+
+/// The bond-dp process `ip netns exec` (pid `launcher`) became or started: its first child if
+/// it has one, else itself (`ip netns exec` execs the program in place).
+pub fn daemon_pid(launcher: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(launcher)
+}
