@@ -350,3 +350,127 @@ fn reload_applies_a_changed_config_to_the_running_bond() {
         "{log}"
     );
 }
+
+/// A stand-in journald: takes datagrams on `socket` and appends each to `out`, until its
+/// parent (the shell that becomes bond-dp) has gone.
+const JOURNAL_LISTENER: &str = r#"
+import os, socket, sys
+parent = os.getppid()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.2)
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while os.getppid() == parent:
+        try:
+            out.write(s.recv(65536) + b"\n\x1e\n")
+        except socket.timeout:
+            pass
+"#;
+
+#[test]
+fn under_journald_bond_and_member_are_journal_fields() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("journal", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (err, out) = (dir.path().join("stderr"), dir.path().join("journal"));
+    let listener = dir.path().join("journald.py");
+    std::fs::write(&listener, JOURNAL_LISTENER).unwrap();
+    // As systemd runs it: stderr is a stream journald knows by device and inode
+    // ($JOURNAL_STREAM), and journald listens on its socket. A mount namespace of its own
+    // gives the daemon a /run with the stand-in's socket there.
+    let launch = format!(
+        "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && \
+         {{ python3 {listener} /run/systemd/journal/socket {out} & }} && \
+         while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done && \
+         exec 2>{err} && JOURNAL_STREAM=$(stat -c %d:%i {err}) exec \"$0\" \"$@\"",
+        listener = listener.display(),
+        out = out.display(),
+        err = err.display(),
+    );
+    let mut args = vec![
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &launch,
+        env!("CARGO_BIN_EXE_bond-dp"),
+    ];
+    args.extend(common::tap_bond_args("mode=active-backup,miimon=100"));
+    let run_dir = tb.run_dir.path().to_str().unwrap().to_string();
+    args.extend(["--run-dir", &run_dir]);
+    let ns = tb.bond_ns.clone();
+    let bond = tb.spawn_in(&ns, "unshare", &args);
+    let entries = || -> Vec<Vec<(String, String)>> {
+        let bytes = std::fs::read(&out).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        text.split("\n\x1e\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| journal_fields(e.as_bytes()))
+            .collect()
+    };
+    let field = |entry: &[(String, String)], key: &str| {
+        entry.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+    let up = wait_for(
+        "the bond up, in the journal",
+        Duration::from_secs(15),
+        || {
+            entries()
+                .into_iter()
+                .find(|e| field(e, "MESSAGE").as_deref() == Some("bond up"))
+        },
+    );
+    assert_eq!(field(&up, "BOND").as_deref(), Some("bond0"), "{up:?}");
+    assert_eq!(field(&up, "ACTIVE").as_deref(), Some("m0"), "{up:?}");
+    assert_eq!(
+        field(&up, "PRIORITY").as_deref(),
+        Some("5"),
+        "info is notice"
+    );
+    assert!(tb.set(&["slaves", "-m1"]).status.success());
+    let removed = wait_for(
+        "the member removed, in the journal",
+        Duration::from_secs(10),
+        || {
+            entries()
+                .into_iter()
+                .find(|e| field(e, "MEMBER").as_deref() == Some("m1"))
+        },
+    );
+    assert_eq!(
+        field(&removed, "BOND").as_deref(),
+        Some("bond0"),
+        "{removed:?}"
+    );
+    assert!(terminate(tb.child(bond)).success());
+    // Nothing went to plain stderr as text while the journal took the entries.
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(!text.contains("bond up"), "{text}");
+}
+
+/// The fields of one entry in journald's native protocol: `KEY=value` lines, or `KEY`, a
+/// newline, a 64-bit little-endian length and that many bytes (the form for any value).
+fn journal_fields(mut entry: &[u8]) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    while !entry.is_empty() {
+        let end = entry
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(entry.len());
+        let line = String::from_utf8_lossy(&entry[..end]).into_owned();
+        if let Some((k, v)) = line.split_once('=') {
+            fields.push((k.to_string(), v.to_string()));
+            entry = &entry[(end + 1).min(entry.len())..];
+            continue;
+        }
+        let rest = &entry[end + 1..];
+        let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        let value = String::from_utf8_lossy(&rest[8..8 + len]).into_owned();
+        fields.push((line, value));
+        entry = &rest[(8 + len + 1).min(rest.len())..];
+    }
+    fields
+}

@@ -275,10 +275,12 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         .thread_name("log")
         .finish(std::io::stderr());
     // Under systemd with stderr on the journal, the journal's own protocol: bond and member
-    // become fields of their own (journalctl BOND=bond0). Plain text otherwise.
+    // become fields of their own (journalctl BOND=bond0 MEMBER=eno1), without the crate's
+    // default "F_" prefix. Plain text otherwise.
     let journal = stderr_is_journal()
         .then(|| tracing_journald::layer().ok())
-        .flatten();
+        .flatten()
+        .map(|layer| layer.with_field_prefix(None));
     {
         use tracing_subscriber::prelude::*;
         let registry = tracing_subscriber::registry().with(filter);

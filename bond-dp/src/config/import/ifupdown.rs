@@ -32,8 +32,8 @@ type OptionLine = (String, String, Origin);
 const MEMBER_KEYS: &[&str] = &["bond-slaves", "bond-master"];
 
 pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), ImportError> {
-    // Each stanza: the interface and its option lines.
-    let mut stanzas: Vec<(String, Vec<OptionLine>)> = Vec::new();
+    // Each stanza: the interface, where it starts, and its option lines.
+    let mut stanzas: Vec<(String, Origin, Vec<OptionLine>)> = Vec::new();
     for (line, l) in lines(text) {
         let origin = Origin {
             file: file.to_string(),
@@ -49,11 +49,15 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
                         reason: "iface needs a name".into(),
                     });
                 };
-                stanzas.push((name.to_string(), Vec::new()));
+                stanzas.push((name.to_string(), origin, Vec::new()));
             }
-            "auto" | "allow-hotplug" | "source" | "source-directory" | "mapping" => {}
+            "source" | "source-directory" => out.warnings.push(format!(
+                "{origin}: {l}: bonds in those files are not read; name them to bond-dp import \
+                 too"
+            )),
+            "auto" | "allow-hotplug" | "mapping" => {}
             key => {
-                if let Some((_, options)) = stanzas.last_mut() {
+                if let Some((_, _, options)) = stanzas.last_mut() {
                     let value = words.collect::<Vec<_>>().join(" ");
                     options.push((key.to_string(), value, origin));
                 }
@@ -65,7 +69,7 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
             .iter()
             .any(|(k, _, _)| k.starts_with("bond-") && k != "bond-master")
     };
-    for (name, options) in &stanzas {
+    for (name, _, options) in &stanzas {
         if is_bond(options) {
             out.bond(name);
             for (key, value, origin) in options {
@@ -95,8 +99,29 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
         }
     }
     // Bridges over a bond: the TAP device goes into the bridge; the addresses stay on it.
-    for (name, options) in &stanzas {
-        let Some((_, ports, origin)) = options.iter().find(|(k, _, _)| k == "bridge-ports") else {
+    for (name, stanza, options) in &stanzas {
+        let bridge_ports = options.iter().find(|(k, _, _)| k == "bridge-ports");
+        let over_a_bond = bridge_ports.is_some_and(|(_, ports, _)| {
+            ports
+                .split_whitespace()
+                .any(|p| out.bonds.iter().any(|b| b.name == p))
+        });
+        let is_member = out.bonds.iter().any(|b| b.members.contains(name));
+        if is_member && !is_bond(options) {
+            for (key, value, origin) in options.iter().filter(|(k, _, _)| k != "bond-master") {
+                out.warnings.push(format!(
+                    "{origin}: {key} {value} is on member {name}, not the bond: left out"
+                ));
+            }
+        }
+        if !over_a_bond && !is_member && !is_bond(options) {
+            // Nothing dropped silently: the stanza is named once, not line by line.
+            out.warnings.push(format!(
+                "{stanza}: iface {name} is not a bond, a member or a bridge over a bond: left \
+                 out"
+            ));
+        }
+        let Some((_, ports, origin)) = bridge_ports else {
             continue;
         };
         for port in ports.split_whitespace() {

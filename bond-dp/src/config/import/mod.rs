@@ -61,8 +61,8 @@ pub struct Imported {
     /// Keys left out, and what the operator should know; each names its origin.
     pub warnings: Vec<String>,
     /// Addresses of interfaces not known to be bonds yet (a .network file read before its
-    /// .netdev).
-    pending_addresses: Vec<(String, Vec<String>)>,
+    /// .netdev), with where each was read.
+    pending_addresses: Vec<(String, Vec<(String, Origin)>)>,
 }
 
 impl Imported {
@@ -177,7 +177,14 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, ImportError> {
     }
     for (name, addresses) in std::mem::take(&mut imported.pending_addresses) {
         if imported.bonds.iter().any(|b| b.name == name) {
-            imported.bond(&name).addresses.extend(addresses);
+            let bond = imported.bond(&name);
+            bond.addresses.extend(addresses.into_iter().map(|(a, _)| a));
+        } else {
+            for (address, origin) in addresses {
+                imported.warnings.push(format!(
+                    "{origin}: Address={address} is on {name}, which is not a bond: left out"
+                ));
+            }
         }
     }
     for b in &mut imported.bonds {

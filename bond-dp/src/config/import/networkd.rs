@@ -89,9 +89,17 @@ fn timespan_ms(value: &str) -> Option<u64> {
     Some(total.round() as u64)
 }
 
+/// One `Key=value` line of a unit file, and whether the import used it.
+struct Entry {
+    section: String,
+    key: String,
+    value: String,
+    origin: Origin,
+    used: bool,
+}
+
 pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), ImportError> {
     let mut section = String::new();
-    // (section, key, value, origin), in order.
     let mut entries = Vec::new();
     for (line, l) in lines(text) {
         let origin = Origin {
@@ -108,81 +116,129 @@ pub(super) fn read(file: &str, text: &str, out: &mut Imported) -> Result<(), Imp
                 reason: format!("expected Key=value, got \"{l}\""),
             });
         };
-        entries.push((
-            section.clone(),
-            key.trim().to_string(),
-            value.trim().to_string(),
+        entries.push(Entry {
+            section: section.clone(),
+            key: key.trim().to_string(),
+            value: value.trim().to_string(),
             origin,
+            used: false,
+        });
+    }
+    let about_a_bond = read_entries(&mut entries, out)?;
+    // Nothing is dropped silently: a file about a bond has each line it did not use
+    // reported; a file about something else is reported once.
+    if !about_a_bond {
+        if let Some(first) = entries.first() {
+            out.warnings.push(format!(
+                "{file}: not about a bond (no [NetDev] Kind=bond, no [Network] Bond=, no \
+                 addresses for a bond; first line {}): left out",
+                first.origin.line
+            ));
+        }
+        return Ok(());
+    }
+    for e in entries.iter().filter(|e| !e.used) {
+        out.warnings.push(format!(
+            "{}: [{}] {}={} is not about the bond: left out",
+            e.origin, e.section, e.key, e.value
         ));
     }
-    let get = |s: &str, k: &str| {
-        entries
-            .iter()
-            .rev()
-            .find(|(sec, key, _, _)| sec == s && key == k)
-            .map(|(_, _, v, _)| v.as_str())
-    };
-    if get("NetDev", "Kind") == Some("bond") {
-        let Some(bond) = get("NetDev", "Name") else {
-            return Ok(());
+    Ok(())
+}
+
+/// The last entry `section`/`key`, marked as used.
+fn take<'a>(entries: &'a mut [Entry], section: &str, key: &str) -> Option<&'a Entry> {
+    let e = entries
+        .iter_mut()
+        .rev()
+        .find(|e| e.section == section && e.key == key)?;
+    e.used = true;
+    Some(e)
+}
+
+/// Reads a `.netdev` or `.network` file's entries into `out`, marking the ones used;
+/// whether the file was about a bond at all.
+fn read_entries(entries: &mut [Entry], out: &mut Imported) -> Result<bool, ImportError> {
+    if entries
+        .iter()
+        .any(|e| e.section == "NetDev" && e.key == "Kind" && e.value == "bond")
+    {
+        take(entries, "NetDev", "Kind");
+        let Some(bond) = take(entries, "NetDev", "Name").map(|e| e.value.clone()) else {
+            return Ok(false);
         };
-        out.bond(bond);
-        for (_, key, value, origin) in entries.iter().filter(|e| e.0 == "Bond") {
-            match KEYS.iter().find(|(k, _, _)| k == key) {
-                Some((_, option, how)) => {
-                    let Some(v) = convert(*how, value) else {
-                        return Err(ImportError::Syntax {
-                            origin: origin.clone(),
-                            reason: format!("{key}: invalid value \"{value}\""),
-                        });
-                    };
-                    out.option(bond, option, &v, origin)?;
-                }
-                None => {
-                    let nearest = KEYS
-                        .iter()
-                        .map(|(k, _, _)| (strsim::jaro_winkler(k, key), *k))
-                        .fold((0.0, ""), |best, c| if c.0 > best.0 { c } else { best });
-                    let hint = if nearest.0 > 0.8 {
-                        format!(" (did you mean \"{}\"?)", nearest.1)
-                    } else {
-                        String::new()
-                    };
-                    out.warnings.push(format!(
-                        "{origin}: unknown [Bond] key \"{key}\"{hint}: left out"
-                    ));
-                }
-            }
+        out.bond(&bond);
+        for e in entries.iter_mut().filter(|e| e.section == "Bond") {
+            e.used = true;
+            bond_key(&bond, e, out)?;
         }
-        return Ok(());
+        return Ok(true);
     }
     // A .network file: a member of a bond, or the bond's own addresses.
-    let Some(name) = get("Match", "Name") else {
-        return Ok(());
+    let Some(name) = take(entries, "Match", "Name").map(|e| e.value.clone()) else {
+        return Ok(false);
     };
-    if let Some(bond) = get("Network", "Bond") {
-        out.add_member(bond, name);
+    if let Some(bond) = take(entries, "Network", "Bond").map(|e| e.value.clone()) {
+        out.add_member(&bond, &name);
         for (key, option) in [("PrimarySlave", "primary"), ("ActiveSlave", "active_slave")] {
-            if let Some((_, _, v, origin)) = entries
-                .iter()
-                .find(|(s, k, _, _)| s == "Network" && k == key)
-            {
-                if convert(Convert::Bool, v).as_deref() == Some("1") {
-                    out.option(bond, option, name, origin)?;
+            if let Some(e) = take(entries, "Network", key) {
+                if convert(Convert::Bool, &e.value).as_deref() == Some("1") {
+                    let origin = e.origin.clone();
+                    out.option(&bond, option, &name, &origin)?;
                 }
             }
         }
-    } else if out.bonds.iter().any(|b| b.name == name) || get("Network", "Address").is_some() {
-        let addresses: Vec<String> = entries
-            .iter()
-            .filter(|(s, k, _, _)| (s == "Network" || s == "Address") && k == "Address")
-            .map(|(_, _, v, _)| v.clone())
-            .collect();
-        if out.bonds.iter().any(|b| b.name == name) {
-            out.bond(name).addresses.extend(addresses);
-        } else {
-            out.pending_addresses.push((name.to_string(), addresses));
+        return Ok(true);
+    }
+    let addresses: Vec<(String, Origin)> = entries
+        .iter_mut()
+        .filter(|e| (e.section == "Network" || e.section == "Address") && e.key == "Address")
+        .map(|e| {
+            e.used = true;
+            (e.value.clone(), e.origin.clone())
+        })
+        .collect();
+    if out.bonds.iter().any(|b| b.name == name) {
+        let bond = out.bond(&name);
+        bond.addresses.extend(addresses.into_iter().map(|(a, _)| a));
+        Ok(true)
+    } else if !addresses.is_empty() {
+        // Perhaps the bond's, read before its .netdev: settled once every file is read.
+        out.pending_addresses.push((name, addresses));
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
+/// One `[Bond]` key as the kernel option it stands for; an unknown key is reported with
+/// the nearest known one.
+fn bond_key(bond: &str, e: &Entry, out: &mut Imported) -> Result<(), ImportError> {
+    let (key, value, origin) = (&e.key, &e.value, &e.origin);
+    match KEYS.iter().find(|(k, _, _)| k == key) {
+        Some((_, option, how)) => {
+            let Some(v) = convert(*how, value) else {
+                return Err(ImportError::Syntax {
+                    origin: origin.clone(),
+                    reason: format!("{key}: invalid value \"{value}\""),
+                });
+            };
+            out.option(bond, option, &v, origin)
+        }
+        None => {
+            let nearest = KEYS
+                .iter()
+                .map(|(k, _, _)| (strsim::jaro_winkler(k, key), *k))
+                .fold((0.0, ""), |best, c| if c.0 > best.0 { c } else { best });
+            let hint = if nearest.0 > 0.8 {
+                format!(" (did you mean \"{}\"?)", nearest.1)
+            } else {
+                String::new()
+            };
+            out.warnings.push(format!(
+                "{origin}: unknown [Bond] key \"{key}\"{hint}: left out"
+            ));
+            Ok(())
         }
     }
-    Ok(())
 }

@@ -319,3 +319,78 @@ fn ifupdown_bond_lines_that_are_not_bond_options_are_reported() {
         imported.warnings
     );
 }
+
+#[test]
+fn ifupdown_stanzas_and_member_lines_not_about_a_bond_are_reported() {
+    let imported = import(&files(&[(
+        "interfaces",
+        "source /etc/network/interfaces.d/*\n\
+         auto lo\niface lo inet loopback\n\
+         iface eno1 inet manual\n    mtu 9000\n\
+         iface eno2 inet manual\n    bond-master bond0\n\
+         iface bond0 inet manual\n    bond-slaves eno1\n    bond-mode 1\n\
+         iface eth9 inet dhcp\n",
+    )]))
+    .unwrap();
+    assert_eq!(
+        imported.bonds[0].members,
+        ["eno2", "eno1"],
+        "in stanza order"
+    );
+    let w = &imported.warnings;
+    for expected in [
+        "interfaces:1: source /etc/network/interfaces.d/*: bonds in those files are not read",
+        "interfaces:3: iface lo is not a bond, a member or a bridge over a bond: left out",
+        "interfaces:5: mtu 9000 is on member eno1, not the bond: left out",
+        "interfaces:11: iface eth9 is not a bond",
+    ] {
+        assert!(
+            w.iter().any(|l| l.starts_with(expected)),
+            "{expected}: {w:?}"
+        );
+    }
+    assert_eq!(w.len(), 4, "{w:?}");
+}
+
+#[test]
+fn networkd_lines_and_files_not_used_are_reported() {
+    let imported = import(&files(&[
+        (
+            "40-bond0.network",
+            "[Match]\nName=bond0\n[Network]\nAddress=192.0.2.10/24\nGateway=192.0.2.1\n",
+        ),
+        (
+            "25-bond0.netdev",
+            "[NetDev]\nName=bond0\nKind=bond\nMTUBytes=9000\n[Bond]\nMode=active-backup\n",
+        ),
+        (
+            "30-eno1.network",
+            "[Match]\nName=eno1\n[Network]\nBond=bond0\nLinkLocalAddressing=no\n",
+        ),
+        (
+            "50-eth9.network",
+            "[Match]\nName=eth9\n[Network]\nDHCP=yes\n",
+        ),
+        (
+            "60-eth8.network",
+            "[Match]\nName=eth8\n[Network]\nAddress=198.51.100.1/24\n",
+        ),
+    ]))
+    .unwrap();
+    let b = &imported.bonds[0];
+    assert_eq!(b.addresses, ["192.0.2.10/24"], "read before its .netdev");
+    let w = &imported.warnings;
+    for expected in [
+        "40-bond0.network:5: [Network] Gateway=192.0.2.1 is not about the bond: left out",
+        "25-bond0.netdev:4: [NetDev] MTUBytes=9000 is not about the bond: left out",
+        "30-eno1.network:5: [Network] LinkLocalAddressing=no is not about the bond",
+        "50-eth9.network: not about a bond",
+        "60-eth8.network:4: Address=198.51.100.1/24 is on eth8, which is not a bond: left out",
+    ] {
+        assert!(
+            w.iter().any(|l| l.starts_with(expected)),
+            "{expected}: {w:?}"
+        );
+    }
+    assert_eq!(w.len(), 5, "{w:?}");
+}
