@@ -198,12 +198,15 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, ImportError> {
     Ok(imported)
 }
 
-/// Lines without comments and blank lines, numbered from 1.
+/// Lines without comment lines and blank lines, numbered from 1. A comment is a whole line
+/// starting with `#` (or `;`, as systemd allows): in these files a `#` later in a line is
+/// part of the value (a quoted ifcfg value, a connection name), so it is left to the
+/// dialect.
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
         .enumerate()
-        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
-        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
 }
 
 /// Splits a line into words as a shell would: quotes group, backslashes escape, a `#` that

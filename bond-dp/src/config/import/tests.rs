@@ -394,3 +394,28 @@ fn networkd_lines_and_files_not_used_are_reported() {
     }
     assert_eq!(w.len(), 5, "{w:?}");
 }
+
+#[test]
+fn a_hash_inside_a_value_is_not_a_comment() {
+    let imported = import(&files(&[(
+        "ifcfg-bond0",
+        "# RHEL bond\nDEVICE=bond0\nNAME=\"uplink #1\"\n\
+         BONDING_OPTS=\"mode=active-backup miimon=100\" # the primary is eth0\n",
+    )]))
+    .unwrap();
+    let b = &imported.bonds[0];
+    assert_eq!(
+        (b.options.mode, b.options.miimon),
+        (Mode::ActiveBackup, 100)
+    );
+    let imported = import(&files(&[(
+        "bond0.netdev",
+        "; systemd comment\n[NetDev]\nName=bond0\nKind=bond\nDescription=uplink #1\n",
+    )]))
+    .unwrap();
+    assert!(
+        imported.warnings[0].contains("Description=uplink #1"),
+        "{:?}",
+        imported.warnings
+    );
+}
