@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{require_root, terminate, Testbed};
+use common::{require_root, terminate, wait_for, Testbed};
 
 /// CPU time (user + system) of process `pid` and its threads, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
@@ -93,5 +93,108 @@ fn tcp_crosses_the_tap_with_the_peers_checksum_offload_on() {
         })
         .sum();
     assert!(completed > 100, "partial checksums finished: {json}");
+    assert!(terminate(tb.child(bond)).success());
+}
+
+/// Sets MTU `mtu` on the peer's side of the testbed (br0 and every port on it), as an
+/// operator sets it on the switch.
+fn peer_mtu(tb: &Testbed, members: usize, mtu: u32) {
+    for i in 0..members {
+        tb.in_peer(&format!("ip link set p{i} mtu {mtu}"));
+    }
+    tb.in_peer(&format!("ip link set br0 mtu {mtu}"));
+}
+
+/// A ping of `size` bytes of payload that must not be fragmented, through the TAP.
+fn big_ping(tb: &Testbed, size: u32) -> bool {
+    tb.in_bond(&format!("ping -c 3 -i 0.2 -W 1 -M do -s {size} 10.77.0.2"))
+        .status
+        .success()
+}
+
+#[test]
+fn jumbo_frames_cross_every_mode_through_the_tap() {
+    if !require_root() {
+        return;
+    }
+    for mode in [
+        "balance-rr",
+        "active-backup",
+        "balance-xor",
+        "broadcast",
+        "802.3ad",
+        "balance-tlb",
+        "balance-alb",
+    ] {
+        let mut tb = Testbed::new("jumbo", 2);
+        peer_mtu(&tb, 2, 9000);
+        let bond = tb.start_tap_bond(&format!("mode={mode},miimon=100"));
+        // As an operator does: the bond's MTU, which the kernel's bond passes on to its
+        // members and bond-dp passes on too.
+        tb.in_bond("ip link set bond0 mtu 9000");
+        wait_for("members at MTU 9000", Duration::from_secs(5), || {
+            let m = tb.in_bond("cat /sys/class/net/m0/mtu /sys/class/net/m1/mtu");
+            (String::from_utf8_lossy(&m.stdout)
+                .split_whitespace()
+                .all(|v| v == "9000"))
+            .then_some(())
+        });
+        assert!(
+            big_ping(&tb, 8972),
+            "{mode}: a 9000-byte ping through the bond"
+        );
+        let json = tb.status_json("bond0");
+        assert_eq!(json["data_plane"]["max_mtu"], 9216, "{json}");
+        let too_long: u64 = json["data_plane"]["counters"]["drop_too_long"]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(too_long, 0, "{mode}: {json}");
+        assert!(terminate(tb.child(bond)).success());
+    }
+}
+
+#[test]
+fn tcp_at_mtu_9000_crosses_the_tap_both_ways() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("jtcp", 2);
+    peer_mtu(&tb, 2, 9000);
+    let bond = tb.start_tap_bond("mode=balance-xor,miimon=100,xmit_hash_policy=layer3+4");
+    tb.in_bond("ip link set bond0 mtu 9000");
+    wait_for("a 9000-byte ping", Duration::from_secs(5), || {
+        big_ping(&tb, 8972).then_some(())
+    });
+    let out = iperf(&tb, 2, false);
+    let back = iperf(&tb, 2, true);
+    assert!(out > 1 << 20, "bond to peer: {out} bytes");
+    assert!(back > 1 << 20, "peer to bond: {back} bytes");
+    // The frames really were jumbo: on the member that carried most of each direction's
+    // data, more than 4 KB a packet on average (the other carries the ACKs).
+    let json = tb.status_json("bond0");
+    let members = &json["data_plane"]["counters"]["members"];
+    for (bytes, packets) in [("rx_bytes", "rx_packets"), ("tx_bytes", "tx_packets")] {
+        let busiest = (0..2).max_by_key(|&m| members[m][bytes].as_u64()).unwrap();
+        let m = &members[busiest];
+        let (b, p) = (m[bytes].as_u64().unwrap(), m[packets].as_u64().unwrap());
+        assert!(b > 4096 * p, "{bytes}/{packets}: {json}");
+    }
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn without_jumbo_frames_a_larger_mtu_is_set_back_and_said() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("nojumbo", 2);
+    let bond = tb.start_tap_bond_with("mode=active-backup,miimon=100", &["--jumbo", "off"]);
+    tb.in_bond("ip link set bond0 mtu 9000");
+    wait_for("bond0's MTU set back", Duration::from_secs(5), || {
+        let m = tb.in_bond("cat /sys/class/net/bond0/mtu");
+        (String::from_utf8_lossy(&m.stdout).trim() == "1500").then_some(())
+    });
+    let json = tb.status_json("bond0");
+    assert_eq!(json["data_plane"]["max_mtu"], 2048 - 256 - 18, "{json}");
     assert!(terminate(tb.child(bond)).success());
 }

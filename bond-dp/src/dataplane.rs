@@ -211,6 +211,7 @@ impl DataPlane {
                 CopyMode::ZeroCopy => Some(true),
                 CopyMode::Copy => Some(false),
             },
+            multi_buffer: engine.jumbo,
         };
         let xdp_mode = match engine.xdp_mode {
             XdpMode::Auto => None,
@@ -218,7 +219,7 @@ impl DataPlane {
             XdpMode::Generic => Some(AttachMode::Generic),
         };
 
-        let mut program = XdpProgram::load()?;
+        let mut program = XdpProgram::load_with(engine.jumbo)?;
         let mut attach_modes = Vec::new();
         let mut rx_vlan_restore = Vec::new();
         for (slot, member) in cfg.members.iter().enumerate() {

@@ -126,6 +126,10 @@ struct EngineArgs {
     /// miimon (a look every miimon ms only, as the kernel's bond does).
     #[arg(long, conflicts_with = "config")]
     carrier_watch: Option<String>,
+    /// Jumbo frames (MTU up to 9216) as chains of UMEM frames: on (default) or off (frames
+    /// fit one UMEM frame; MTU up to frame_size less 274).
+    #[arg(long, conflicts_with = "config")]
+    jumbo: Option<String>,
 }
 
 impl EngineArgs {
@@ -141,6 +145,7 @@ impl EngineArgs {
             ("copy_mode", &self.copy_mode),
             ("cores", &self.cores),
             ("carrier_watch", &self.carrier_watch),
+            ("jumbo", &self.jumbo),
         ] {
             if let Some(value) = value {
                 engine.set(name, value).map_err(bad_input)?;

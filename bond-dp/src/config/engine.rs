@@ -60,6 +60,9 @@ pub struct EngineConfig {
     pub cores: Vec<usize>,
     /// How member carrier is watched between miimon polls.
     pub carrier_watch: CarrierWatch,
+    /// Frames longer than a UMEM frame (jumbo frames) cross as chains of frames (AF_XDP
+    /// multi-buffer: a multi-buffer XDP program, sockets bound with XDP_USE_SG).
+    pub jumbo: bool,
 }
 
 impl Default for EngineConfig {
@@ -74,9 +77,13 @@ impl Default for EngineConfig {
             copy_mode: CopyMode::Auto,
             cores: Vec::new(),
             carrier_watch: CarrierWatch::Fast,
+            jumbo: true,
         }
     }
 }
+
+/// The largest MTU with jumbo frames on: what switches commonly allow.
+pub const JUMBO_MTU: u32 = 9216;
 
 /// The setting names, for errors and help.
 pub const ENGINE_SETTINGS: &[&str] = &[
@@ -89,6 +96,7 @@ pub const ENGINE_SETTINGS: &[&str] = &[
     "copy_mode",
     "cores",
     "carrier_watch",
+    "jumbo",
 ];
 
 const MAX_WORKERS: u32 = 64;
@@ -172,6 +180,13 @@ impl EngineConfig {
                     _ => return Err(invalid("fast, miimon")),
                 }
             }
+            "jumbo" => {
+                self.jumbo = match value {
+                    "on" | "yes" | "1" => true,
+                    "off" | "no" | "0" => false,
+                    _ => return Err(invalid("on, off")),
+                }
+            }
             _ => {
                 return Err(ConfigError::Engine {
                     name: key.clone(),
@@ -198,10 +213,14 @@ impl EngineConfig {
         self.frame_size - XDP_PACKET_HEADROOM
     }
 
-    /// The largest member MTU the engine carries: the longest frame less an Ethernet header
-    /// and one VLAN tag.
+    /// The largest member MTU the engine carries: with jumbo frames, JUMBO_MTU; otherwise
+    /// the longest frame less an Ethernet header and one VLAN tag.
     pub fn max_mtu(&self) -> u32 {
-        self.max_frame() - 18
+        if self.jumbo {
+            JUMBO_MTU
+        } else {
+            self.max_frame() - 18
+        }
     }
 
     /// Refuses sizes that cannot work together (checked at start, with the numbers).
@@ -257,6 +276,9 @@ impl fmt::Display for EngineConfig {
         }
         if self.carrier_watch == CarrierWatch::Miimon {
             write!(f, " carrier_watch=miimon")?;
+        }
+        if !self.jumbo {
+            write!(f, " jumbo=off")?;
         }
         Ok(())
     }

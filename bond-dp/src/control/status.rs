@@ -51,6 +51,10 @@ pub struct DataPlaneStatus {
     /// Per member: "native" or "generic" XDP.
     pub xdp_modes: Vec<String>,
     pub workers: u32,
+    /// The largest MTU the engine carries (members and host port): 9216 with jumbo frames
+    /// (AF_XDP multi-buffer), else what one UMEM frame holds.
+    #[serde(default)]
+    pub max_mtu: u32,
     /// The engine's counters: per member, per member queue, and drops by reason.
     pub counters: crate::engine::CountersView,
     /// Per member, what the XDP program did with arriving frames.

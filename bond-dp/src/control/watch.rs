@@ -76,6 +76,7 @@ mod tests {
         st.data_plane = Some(DataPlaneStatus {
             xdp_modes: vec![],
             workers: 1,
+            max_mtu: 1500,
             counters: CountersView {
                 members: vec![MemberCountersView {
                     tx_packets: tx,

@@ -135,6 +135,7 @@ pub(super) fn bond_status(bond: &Bond, plane: &SharedPlane) -> BondStatus {
             .map(|m| m.map_or("absent".into(), |m| format!("{m:?}").to_lowercase()))
             .collect(),
         workers: bond.config.engine.workers,
+        max_mtu: bond.config.engine.max_mtu(),
         counters: p.counters_view(),
         xdp: p.xdp_counters(),
     });

@@ -206,10 +206,10 @@ pub fn run(
             warn!(
                 bond = b.name(),
                 member = name,
-                "MTU {} is larger than the engine carries ({max} with frame_size {}): longer \
-                 frames are dropped and counted; set frame_size=4096 for jumbo frames",
+                "MTU {} is larger than the engine carries ({max}): longer frames are dropped \
+                 and counted{}",
                 link.mtu,
-                b.config.engine.frame_size
+                monitor::jumbo_hint(&b.config.engine)
             );
         }
         let plane = DataPlane::start(&b, &cores).map_err(|e| DaemonError::DataPlane {

@@ -251,9 +251,9 @@ impl<'a> Watched<'a> {
         if mtu > max {
             error!(
                 bond = b.name(),
-                "{iface}: MTU {mtu} is larger than the engine carries ({max}, frame_size {} \
-                 less headroom): set back to {before}; raise frame_size for jumbo frames",
-                b.config.engine.frame_size
+                "{iface}: MTU {mtu} is larger than the engine carries ({max}): set back to \
+                 {before}{}",
+                jumbo_hint(&b.config.engine)
             );
             if set_mtu(&iface, before).is_ok() {
                 self.host_mtu = Some(before);
@@ -776,4 +776,13 @@ fn notify_peers(b: &Bond, member: usize, w: &Watched) {
         unsolicited_nas = nas,
         "peers notified of the new active member"
     );
+}
+
+/// What to change for larger frames, after an MTU the engine cannot carry.
+pub(super) fn jumbo_hint(engine: &crate::config::EngineConfig) -> &'static str {
+    if engine.jumbo {
+        ""
+    } else {
+        "; jumbo=on carries MTUs up to 9216"
+    }
 }

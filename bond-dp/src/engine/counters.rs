@@ -23,8 +23,9 @@ pub struct QueueCounters {
     pub rx_bytes: AtomicU64,
     /// Frames for this queue that its full TX ring could not take.
     pub tx_ring_full: AtomicU64,
-    /// Transmissions the kernel completed, and frames still waiting for completion: a
-    /// member whose completions stop while frames wait has stopped transmitting.
+    /// UMEM frames whose transmission the kernel completed (a jumbo frame's chain counts
+    /// each of its frames), and frames still waiting for completion: a member whose
+    /// completions stop while frames wait has stopped transmitting.
     pub tx_completed: AtomicU64,
     pub tx_in_flight: AtomicU64,
     /// Transmit wake-ups the kernel refused (the device will not send).

@@ -16,7 +16,7 @@ use super::{QueueCounters, SharedCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::checksum::{self, L4Checksum};
 use crate::wire::{arp, ethernet, MacAddr};
-use crate::xdp::{FramePool, MemberPort, UmemArea};
+use crate::xdp::{self, FramePool, MemberPort, UmemArea};
 
 /// Frames moved per direction per loop.
 pub const BURST: usize = 64;
@@ -51,6 +51,8 @@ pub struct MemberQueues {
     pub(super) counters: SharedCounters,
     /// Per-member batches, allocated once.
     batches: Vec<Vec<FrameDesc>>,
+    /// A chain's bytes in one piece, to finish its checksum.
+    chain_buf: Vec<u8>,
 }
 
 impl MemberQueues {
@@ -89,6 +91,7 @@ impl MemberQueues {
             batches: (0..members)
                 .map(|_| Vec::with_capacity(BURST * 2))
                 .collect(),
+            chain_buf: Vec::new(),
         };
         (queues, counters)
     }
@@ -142,8 +145,8 @@ impl MemberQueues {
         }
     }
 
-    /// Receives up to `max` frames from member socket `i` into `out`, counting them; returns
-    /// how many were appended.
+    /// Receives up to `max` frames (whole packets) from member socket `i` into `out`,
+    /// counting them; returns how many frames were appended.
     pub fn recv(&mut self, i: usize, out: &mut Vec<FrameDesc>, max: usize) -> usize {
         let start = out.len();
         let n = self.ports[i].recv(out, max, &mut self.pool);
@@ -152,71 +155,86 @@ impl MemberQueues {
         }
         let c = &self.counters.queues[i];
         let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
-        WorkerCounters::add(&c.rx_packets, n as u64);
         WorkerCounters::add(&c.rx_bytes, bytes);
         // A member that carries a MAC of its own (tlb, alb, fail_over_mac) receives frames
         // addressed to it, which are the bond's: the host side answers only its own MAC.
         let own = self.snap.members.get(c.member).map(|m| m.mac);
         let host = self.snap.bond_mac;
         let rewrite = own.filter(|&own| own != host);
-        let mut completed = 0;
-        for desc in &mut out[start..] {
-            let frame = self.umem.data_mut(desc);
+        let (mut packets, mut completed) = (0, 0);
+        let mut head = start;
+        while head < out.len() {
+            let end = xdp::packet_end(out, head);
+            let chain = &mut out[head..end];
+            head = end;
+            packets += 1;
+            let single = chain.len() == 1;
+            let frame = self.umem.data_mut(&mut chain[0]);
             if let Some(own) = rewrite {
                 if frame.get(..6) == Some(&own.0[..]) {
                     ethernet::set_destination_mac(frame, host);
                 }
             }
             // Checksums a sender left to "hardware" are finished, as the NIC would have.
-            if checksum::complete_l4_checksum(frame) == L4Checksum::Completed {
+            let finished = if single {
+                checksum::complete_l4_checksum(frame)
+            } else {
+                self.umem.gather(chain, &mut self.chain_buf);
+                let r = checksum::complete_l4_checksum(&mut self.chain_buf);
+                if r == L4Checksum::Completed {
+                    self.umem.scatter(chain, &self.chain_buf);
+                }
+                r
+            };
+            if finished == L4Checksum::Completed {
                 completed += 1;
             }
         }
+        WorkerCounters::add(&c.rx_packets, packets);
         if completed > 0 {
             WorkerCounters::add(&c.rx_checksum_completed, completed);
         }
         n
     }
 
-    /// Sends held frames through the bond: each goes to the member the policy picks (MACs
-    /// rewritten where the mode says), one TX burst per member. Frames that find no usable
-    /// member or a full TX ring are dropped and counted; every frame is the bond's again.
+    /// Sends held packets through the bond: each goes to the member the policy picks (MACs
+    /// rewritten where the mode says), one TX burst per member; a chain (a jumbo frame) goes
+    /// whole, chosen by its first frame's headers. Packets that find no usable member or a
+    /// full TX ring are dropped and counted; every frame is the bond's again.
     pub fn transmit(&mut self, frames: &[FrameDesc]) {
-        for desc in frames {
-            self.umem.prefetch(desc);
+        for run in xdp::packets(frames) {
+            self.umem.prefetch(&frames[run.start]);
         }
         let snap = &self.snap;
-        for &desc in frames {
-            let mut desc = desc;
-            match self.selector.select(self.umem.data(&desc), snap) {
+        for run in xdp::packets(frames) {
+            let chain = &frames[run];
+            let mut head = chain[0];
+            match self.selector.select(self.umem.data(&head), snap) {
                 Decision::Send { member, rewrite } => {
                     apply(
                         rewrite,
-                        self.umem.data_mut(&mut desc),
+                        self.umem.data_mut(&mut head),
                         snap.members[member].mac,
                     );
-                    self.batches[member].push(desc);
+                    self.batches[member].push(head);
+                    self.batches[member].extend_from_slice(&chain[1..]);
                 }
                 Decision::AllUsable => {
                     let usable = snap.usable();
                     for (i, &member) in usable.iter().enumerate() {
                         if i + 1 == usable.len() {
-                            self.batches[member].push(desc);
+                            self.batches[member].extend_from_slice(chain);
                             break;
                         }
-                        let Some(mut copy) = self.pool.take() else {
+                        if !copy_chain(&self.umem, &mut self.pool, chain, &mut self.batches[member])
+                        {
                             WorkerCounters::add(&self.counters.drop_no_frame, 1);
-                            continue;
-                        };
-                        // The original fits in a frame, so the copy does.
-                        let frame = self.umem.data(&desc);
-                        self.umem.write(&mut copy, frame);
-                        self.batches[member].push(copy);
+                        }
                     }
                 }
                 Decision::Drop => {
                     WorkerCounters::add(&self.counters.drop_no_member, 1);
-                    self.pool.put(desc);
+                    chain.iter().for_each(|&d| self.pool.put(d));
                 }
             }
         }
@@ -226,29 +244,23 @@ impl MemberQueues {
             }
             let Some(p) = self.tx_port[m] else {
                 // The member's device is gone (the monitor takes it out of the snapshot).
-                WorkerCounters::add(&self.counters.drop_no_member, batch.len() as u64);
+                let packets = xdp::packets(batch).count();
+                WorkerCounters::add(&self.counters.drop_no_member, packets as u64);
                 batch.drain(..).for_each(|desc| self.pool.put(desc));
                 continue;
             };
             let c = &self.counters.queues[p];
-            // Frames the member's MTU does not allow (changed from outside, or smaller than
+            // Packets the member's MTU does not allow (changed from outside, or smaller than
             // the host side's) are dropped, as the kernel's device would.
             let max = self.snap.members.get(m).map_or(u32::MAX, |t| t.max_frame) as usize;
-            let before = batch.len();
-            let pool = &mut self.pool;
-            batch.retain(|d| {
-                let fits = d.lengths().data() <= max;
-                if !fits {
-                    pool.put(*d);
-                }
-                fits
-            });
-            if batch.len() < before {
-                WorkerCounters::add(&c.tx_too_big, (before - batch.len()) as u64);
+            let too_big = drop_longer_than(max, batch, &mut self.pool);
+            if too_big > 0 {
+                WorkerCounters::add(&c.tx_too_big, too_big);
             }
+            let packets = xdp::packets(batch).count();
             let bytes: u64 = batch.iter().map(|d| d.lengths().data() as u64).sum();
             let dropped = self.ports[p].send(batch, &mut self.pool);
-            WorkerCounters::add(&c.tx_packets, (batch.len() - dropped) as u64);
+            WorkerCounters::add(&c.tx_packets, (packets - dropped) as u64);
             WorkerCounters::add(&c.tx_bytes, bytes);
             WorkerCounters::add(&c.tx_ring_full, dropped as u64);
             batch.clear();
@@ -294,6 +306,53 @@ fn upkeep(port: &mut MemberPort, pool: &mut FramePool) -> usize {
     port.refill(pool);
     let _ = port.wake_rx();
     completed
+}
+
+/// Copies a chain into frames from `pool`, appended to `out`; false (nothing appended) when
+/// the pool runs short.
+fn copy_chain(
+    umem: &UmemArea,
+    pool: &mut FramePool,
+    chain: &[FrameDesc],
+    out: &mut Vec<FrameDesc>,
+) -> bool {
+    let start = out.len();
+    for original in chain {
+        let Some(mut copy) = pool.take() else {
+            out.drain(start..).for_each(|d| pool.put(d));
+            return false;
+        };
+        // The original fits in a frame, so the copy does.
+        umem.write(&mut copy, umem.data(original));
+        copy.set_options(original.options());
+        out.push(copy);
+    }
+    true
+}
+
+/// Takes the packets longer than `max` bytes out of `batch`, back to the pool; returns how
+/// many there were.
+fn drop_longer_than(max: usize, batch: &mut Vec<FrameDesc>, pool: &mut FramePool) -> u64 {
+    let fits = |chain: &[FrameDesc]| chain.iter().map(|d| d.lengths().data()).sum::<usize>() <= max;
+    if xdp::packets(batch).all(|run| fits(&batch[run])) {
+        return 0;
+    }
+    let mut kept = 0;
+    let mut dropped = 0;
+    let runs: Vec<_> = xdp::packets(batch).collect();
+    for run in runs {
+        if fits(&batch[run.clone()]) {
+            for i in run {
+                batch[kept] = batch[i];
+                kept += 1;
+            }
+        } else {
+            batch[run].iter().for_each(|&d| pool.put(d));
+            dropped += 1;
+        }
+    }
+    batch.truncate(kept);
+    dropped
 }
 
 fn apply(rewrite: Rewrite, frame: &mut [u8], mac: MacAddr) {

@@ -8,7 +8,10 @@ use xsk_rs::FrameDesc;
 
 use super::{MemberQueues, WorkerCounters, BURST};
 use crate::host::HostPort;
-use crate::xdp::MemberPort;
+use crate::xdp::{self, ChainError, MemberPort, MAX_CHAIN};
+
+/// The longest frame the host port hands over (a TAP gives one frame per read).
+const HOST_BUF: usize = 65536;
 
 /// Empty loops before the worker sleeps, so an idle bond does not burn its core while a
 /// busy one keeps polling.
@@ -43,7 +46,10 @@ pub struct Worker {
     host: HostSide,
     // Per-burst scratch, allocated once.
     burst: Vec<FrameDesc>,
+    /// A frame to or from the host port in one piece.
     host_buf: Vec<u8>,
+    /// A chain's bytes in one piece, for the host port.
+    chain_buf: Vec<u8>,
     /// What an idle worker sleeps on: its sockets and the host port.
     wait: Vec<libc::pollfd>,
 }
@@ -53,8 +59,9 @@ impl Worker {
         Worker {
             queues,
             host,
-            burst: Vec::with_capacity(BURST),
-            host_buf: vec![0; 65536],
+            burst: Vec::with_capacity(BURST + MAX_CHAIN),
+            host_buf: vec![0; HOST_BUF],
+            chain_buf: Vec::new(),
             wait: Vec::new(),
         }
     }
@@ -133,9 +140,16 @@ impl Worker {
                 HostSide::Xsk(access) => access[0].send(&self.burst, &mut q.pool),
                 HostSide::Copy(host) => {
                     let mut busy = 0;
-                    for desc in &self.burst {
-                        busy += usize::from(!host.send(q.umem.data(desc)));
-                        q.pool.put(*desc);
+                    for run in xdp::packets(&self.burst) {
+                        let chain = &self.burst[run];
+                        let sent = if chain.len() == 1 {
+                            host.send(q.umem.data(&chain[0]))
+                        } else {
+                            q.umem.gather(chain, &mut self.chain_buf);
+                            host.send(&self.chain_buf)
+                        };
+                        busy += usize::from(!sent);
+                        chain.iter().for_each(|&d| q.pool.put(d));
                     }
                     busy
                 }
@@ -145,7 +159,8 @@ impl Worker {
         moved
     }
 
-    /// A burst of frames from the host side, in order, in UMEM frames the worker now holds.
+    /// A burst of frames from the host side, in order, in UMEM frames the worker now holds;
+    /// a frame longer than a UMEM frame becomes a chain where jumbo frames are on.
     fn host_burst(&mut self) {
         self.burst.clear();
         let q = &mut self.queues;
@@ -161,15 +176,15 @@ impl Worker {
                     let Some(len) = host.recv(&mut self.host_buf) else {
                         break;
                     };
-                    let Some(mut desc) = q.pool.take() else {
-                        WorkerCounters::add(&q.counters.drop_no_frame, 1);
-                        continue;
-                    };
-                    if q.umem.write(&mut desc, &self.host_buf[..len]) {
-                        self.burst.push(desc);
-                    } else {
-                        WorkerCounters::add(&q.counters.drop_too_long, 1);
-                        q.pool.put(desc);
+                    let frame = &self.host_buf[..len];
+                    match q.umem.write_chain(&mut q.pool, frame, &mut self.burst) {
+                        Ok(()) => {}
+                        Err(ChainError::NoFrame) => {
+                            WorkerCounters::add(&q.counters.drop_no_frame, 1)
+                        }
+                        Err(ChainError::TooLong) => {
+                            WorkerCounters::add(&q.counters.drop_too_long, 1)
+                        }
                     }
                 }
             }

@@ -8,6 +8,10 @@
 //! The application must call in regularly ([`AppPort::recv_burst`] or [`AppPort::poll`]):
 //! that is when completions are reclaimed and the fill rings topped up.
 //!
+//! Jumbo frames (engine setting `jumbo`, on by default) are chains: consecutive frames of a
+//! burst, each but the last one [`Frame::continues`]. `recv_burst` hands over whole chains,
+//! [`AppPort::write_packet`] makes one, and `send_burst` sends each whole.
+//!
 //! Ownership: a frame the application got from [`AppPort::alloc`] or [`AppPort::recv_burst`]
 //! is the application's until it hands it back with [`AppPort::send_burst`] or
 //! [`AppPort::free`], to the port it came from.
@@ -35,6 +39,13 @@ pub struct Frame {
     desc: FrameDesc,
     /// The port it belongs to: frames go home to the share of the UMEM they came from.
     port: u32,
+}
+
+impl Frame {
+    /// Whether the packet goes on in the next frame of the burst (a jumbo frame's chain).
+    pub fn continues(&self) -> bool {
+        crate::xdp::port::continues(&self.desc)
+    }
 }
 
 static NEXT_PORT: AtomicU32 = AtomicU32::new(1);
@@ -77,6 +88,23 @@ impl AppPort {
     pub fn write(&self, frame: &mut Frame, bytes: &[u8]) -> bool {
         self.check(frame);
         self.queues.umem.write(&mut frame.desc, bytes)
+    }
+
+    /// Writes `bytes` as one packet into frames appended to `out`: a chain when they are
+    /// longer than a frame. False (nothing appended) when frames run short or the packet is
+    /// longer than a chain holds.
+    pub fn write_packet(&mut self, bytes: &[u8], out: &mut Vec<Frame>) -> bool {
+        self.descs.clear();
+        let q = &mut self.queues;
+        if q.umem
+            .write_chain(&mut q.pool, bytes, &mut self.descs)
+            .is_err()
+        {
+            return false;
+        }
+        let port = self.id;
+        out.extend(self.descs.drain(..).map(|desc| Frame { desc, port }));
+        true
     }
 
     /// The frame's contents.

@@ -22,5 +22,8 @@ pub fn wait_readable(fds: &mut Vec<libc::pollfd>, timeout: std::time::Duration) 
     unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
 }
 
-pub use port::{rx_queue_count, FramePool, MemberPort, PortConfig, UmemArea};
+pub use port::{
+    packet_end, packets, rx_queue_count, ChainError, FramePool, MemberPort, PortConfig, UmemArea,
+    MAX_CHAIN,
+};
 pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpProgram};

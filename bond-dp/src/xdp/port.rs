@@ -4,6 +4,10 @@
 //! a member's TX ring (until its completion comes back), or in the caller's hands between
 //! `recv`/`take` and `send`/`put`. Each port counts what it holds, so
 //! `pool.free() + Σ port.held() + in hand == frame count` can be checked at any time.
+//!
+//! A frame longer than one UMEM frame (jumbo frames, with AF_XDP multi-buffer) is a chain:
+//! consecutive descriptors, each but the last marked [`continues`]. Rings take and give
+//! whole chains; [`packets`] walks a burst chain by chain.
 
 use std::io;
 use std::num::NonZeroU32;
@@ -44,6 +48,8 @@ pub struct PortConfig {
     pub ring_size: u32,
     /// Ask for zero-copy; `None` lets the kernel choose (zero-copy where the driver can).
     pub zero_copy: Option<bool>,
+    /// Bind with XDP_USE_SG: frames longer than a UMEM frame arrive and leave as chains.
+    pub multi_buffer: bool,
 }
 
 impl Default for PortConfig {
@@ -53,6 +59,7 @@ impl Default for PortConfig {
             frame_size: 2048,
             ring_size: 1024,
             zero_copy: None,
+            multi_buffer: false,
         }
     }
 }
@@ -72,6 +79,8 @@ pub fn rx_queue_count(iface: &str) -> io::Result<u32> {
 pub struct UmemArea {
     umem: Umem,
     frame_count: usize,
+    /// Packets longer than a frame may be chains (the sockets take multi-buffer).
+    chains: bool,
 }
 
 impl UmemArea {
@@ -91,7 +100,12 @@ impl UmemArea {
         let count = NonZeroU32::new(cfg.frame_count).ok_or_else(|| err("no frames".into()))?;
         let (umem, descs) = Umem::new(config, count, false).map_err(|e| err(e.to_string()))?;
         let frame_count = descs.len();
-        Ok((UmemArea { umem, frame_count }, FramePool::new(descs)))
+        let area = UmemArea {
+            umem,
+            frame_count,
+            chains: cfg.multi_buffer,
+        };
+        Ok((area, FramePool::new(descs)))
     }
 
     pub fn frame_count(&self) -> usize {
@@ -125,8 +139,68 @@ impl UmemArea {
         unsafe { self.umem.data_mut(desc) }.contents_mut_owned()
     }
 
+    /// Writes `bytes` into frames from `pool`, appended to `out`: one frame, or a chain when
+    /// they are longer than a frame and the sockets take multi-buffer. An error (nothing
+    /// appended, every frame back in the pool) when they do not fit or the pool runs short.
+    pub fn write_chain(
+        &self,
+        pool: &mut FramePool,
+        bytes: &[u8],
+        out: &mut Vec<FrameDesc>,
+    ) -> Result<(), ChainError> {
+        let start = out.len();
+        let mut rest = bytes;
+        loop {
+            let Some(mut desc) = pool.take() else {
+                out.drain(start..).for_each(|d| pool.put(d));
+                return Err(ChainError::NoFrame);
+            };
+            let room = self.capacity(&mut desc);
+            let (now, later) = rest.split_at(rest.len().min(room));
+            self.write(&mut desc, now);
+            rest = later;
+            if !rest.is_empty() {
+                desc.set_options(XDP_PKT_CONTD);
+            }
+            out.push(desc);
+            if rest.is_empty() {
+                return Ok(());
+            }
+            if !self.chains || out.len() - start >= MAX_CHAIN {
+                out.drain(start..).for_each(|d| pool.put(d));
+                return Err(ChainError::TooLong);
+            }
+        }
+    }
+
+    /// The bytes one frame holds.
+    fn capacity(&self, desc: &mut FrameDesc) -> usize {
+        // SAFETY: as in `data_mut`; only the length is read.
+        unsafe { self.umem.data_mut(desc) }.cursor().buf_len()
+    }
+
+    /// A chain's bytes, one after another, into `buf` (cleared first).
+    pub fn gather(&self, chain: &[FrameDesc], buf: &mut Vec<u8>) {
+        buf.clear();
+        for desc in chain {
+            buf.extend_from_slice(self.data(desc));
+        }
+    }
+
+    /// Writes `bytes` (a chain's length, as `gather` gave them) back over the chain.
+    pub fn scatter(&self, chain: &mut [FrameDesc], mut bytes: &[u8]) {
+        for desc in chain {
+            let frame = self.data_mut(desc);
+            let n = frame.len().min(bytes.len());
+            frame[..n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+    }
+
     /// Replaces a held frame's contents with `bytes`; false (frame unchanged) if too long.
+    /// The frame is a whole packet afterwards (not part of a chain).
     pub fn write(&self, desc: &mut FrameDesc, bytes: &[u8]) -> bool {
+        desc.set_options(0);
         use std::io::Write;
         // SAFETY: as in `data_mut`.
         let mut data = unsafe { self.umem.data_mut(desc) };
@@ -137,6 +211,58 @@ impl UmemArea {
         cursor.set_pos(0);
         cursor.write_all(bytes).is_ok()
     }
+}
+
+/// The descriptor option that says the packet goes on in the next descriptor.
+const XDP_PKT_CONTD: u32 = 1;
+
+/// The most frames in a chain: the kernel builds a chain sent in copy mode as one skb of
+/// at most MAX_SKB_FRAGS (17) fragments and its head.
+pub const MAX_CHAIN: usize = 18;
+
+/// Why `write_chain` wrote nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainError {
+    NoFrame,
+    TooLong,
+}
+
+/// Whether the packet goes on in the next descriptor (multi-buffer).
+#[inline]
+pub fn continues(desc: &FrameDesc) -> bool {
+    desc.options() & XDP_PKT_CONTD != 0
+}
+
+/// Where the packet that starts at `start` ends (one past its last descriptor).
+#[inline]
+pub fn packet_end(descs: &[FrameDesc], start: usize) -> usize {
+    descs[start..]
+        .iter()
+        .position(|d| !continues(d))
+        .map_or(descs.len(), |i| start + i + 1)
+}
+
+/// A burst's packets: runs of descriptors, each run ending with one that does not continue.
+/// A trailing run cut short is yielded too (the callers never hold one).
+pub fn packets(descs: &[FrameDesc]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= descs.len() {
+            return None;
+        }
+        let end = packet_end(descs, start);
+        let run = start..end;
+        start = end;
+        Some(run)
+    })
+}
+
+/// The length of the longest prefix of `descs` that holds whole packets only.
+fn whole_packets(descs: &[FrameDesc]) -> usize {
+    descs
+        .iter()
+        .rposition(|d| !continues(d))
+        .map_or(0, |i| i + 1)
 }
 
 /// Lets `data_mut` hand out the slice for the descriptor's lifetime.
@@ -179,8 +305,10 @@ impl FramePool {
         Some(desc)
     }
 
-    pub fn put(&mut self, desc: FrameDesc) {
+    pub fn put(&mut self, mut desc: FrameDesc) {
         self.mark(&desc, Place::Held, Place::Free);
+        // A frame that was part of a chain is a whole frame when it is next taken.
+        desc.set_options(0);
         self.free.push(desc);
     }
 
@@ -308,6 +436,8 @@ pub struct MemberPort {
     pub zero_copy: bool,
     tx_errors: u64,
     scratch: Vec<FrameDesc>,
+    /// The start of a chain whose end was not in the RX ring yet (held, not yet handed on).
+    partial: Vec<FrameDesc>,
     fd: i32,
 }
 
@@ -341,6 +471,9 @@ impl MemberPort {
         };
         let ring = QueueSize::new(cfg.ring_size).map_err(|e| err(e.to_string()))?;
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        if cfg.multi_buffer {
+            bind |= BindFlags::XDP_USE_SG;
+        }
         match cfg.zero_copy {
             Some(true) => bind |= BindFlags::XDP_ZEROCOPY,
             Some(false) => bind |= BindFlags::XDP_COPY,
@@ -358,8 +491,16 @@ impl MemberPort {
             .map_err(|_| err("invalid interface name".into()))?;
         // SAFETY: INHIBIT_PROG_LOAD is set, as xsk-rs requires for a shared UMEM; each
         // (iface, queue) is bound once per bond, so the fill/comp rings come back with it.
-        let (tx, rx, rings) = unsafe { Socket::new(config, &umem.umem, &name, queue) }
-            .map_err(|e| err(e.to_string()))?;
+        let (tx, rx, rings) =
+            unsafe { Socket::new(config, &umem.umem, &name, queue) }.map_err(|e| {
+                let hint = if cfg.multi_buffer {
+                    " (jumbo frames need AF_XDP multi-buffer: Linux 6.6 or later, and driver \
+                     support in zero-copy mode; jumbo=off binds without it)"
+                } else {
+                    ""
+                };
+                err(format!("{e}{hint}"))
+            })?;
         let (fill, comp) = rings.ok_or_else(|| err("queue already bound from this UMEM".into()))?;
         let fd = rx.fd().as_raw_fd_compat();
         program.bind_socket(slot, queue, fd)?;
@@ -376,6 +517,7 @@ impl MemberPort {
             zero_copy,
             tx_errors: 0,
             scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
+            partial: Vec::new(),
             fd,
         })
     }
@@ -412,9 +554,9 @@ impl MemberPort {
         self.fd
     }
 
-    /// Frames this port holds (fill ring + TX ring awaiting completion).
+    /// Frames this port holds (fill ring, TX ring awaiting completion, a chain's start).
     pub fn held(&self) -> usize {
-        self.in_fill + self.in_tx
+        self.in_fill + self.in_tx + self.partial.len()
     }
 
     /// "fill N tx N", for diagnostics.
@@ -489,9 +631,28 @@ impl MemberPort {
         self.tx_errors
     }
 
-    /// Received frames, appended to `out` (at most `max`); the caller now holds them
-    /// (`pool` keeps the ledger).
+    /// Received packets, appended to `out` (at most `max` frames, whole chains only, though
+    /// one chain may pass `max`); the caller now holds them (`pool` keeps the ledger).
+    /// Returns the frames appended.
     pub fn recv(&mut self, out: &mut Vec<FrameDesc>, max: usize, pool: &mut FramePool) -> usize {
+        let start = out.len();
+        out.append(&mut self.partial);
+        let mut want = max.saturating_sub(out.len() - start).max(1);
+        loop {
+            let n = self.consume(out, want, pool);
+            // The kernel publishes a chain whole; a read cut it short when `want` ran out.
+            if n == 0 || !out.last().is_some_and(continues) {
+                break;
+            }
+            want = 1;
+        }
+        let whole = start + whole_packets(&out[start..]);
+        self.partial.extend(out.drain(whole..));
+        out.len() - start
+    }
+
+    /// Up to `max` descriptors from the RX ring, appended to `out`.
+    fn consume(&mut self, out: &mut Vec<FrameDesc>, max: usize, pool: &mut FramePool) -> usize {
         let max = max.min(self.scratch.len());
         // SAFETY: received frames are handed to us by the kernel; it no longer writes them.
         let n = unsafe { self.rx.consume(&mut self.scratch[..max]) };
@@ -503,10 +664,13 @@ impl MemberPort {
         n
     }
 
-    /// Queues held frames for transmission, as many as the ring takes; the rest go back to
-    /// the pool and are returned as the count dropped. Wakes the kernel if it asks.
+    /// Queues held packets for transmission, as many whole ones as the ring takes; the
+    /// rest go back to the pool, and how many packets that was is returned. Wakes the
+    /// kernel if it asks.
     pub fn send(&mut self, frames: &[FrameDesc], pool: &mut FramePool) -> usize {
-        let n = (self.tx.nb_free(frames.len() as u32) as usize).min(frames.len());
+        let room = (self.tx.nb_free(frames.len() as u32) as usize).min(frames.len());
+        // A chain goes into the ring whole or not at all.
+        let n = whole_packets(&frames[..room]);
         let mut sent = 0;
         if n > 0 {
             // SAFETY: the caller held these frames; `nb_free` guaranteed room for n.
@@ -516,13 +680,14 @@ impl MemberPort {
         for desc in &frames[..sent] {
             pool.mark(desc, Place::Held, Place::Tx);
         }
+        let dropped = packets(&frames[sent..]).count();
         for &desc in &frames[sent..] {
             pool.put(desc);
         }
         if sent > 0 {
             self.kick_tx();
         }
-        frames.len() - sent
+        dropped
     }
 
     /// Kicks the kernel to fill RX if it stopped for lack of frames (need_wakeup).
@@ -561,5 +726,40 @@ impl RawFdCompat for xsk_rs::socket::Fd {
     fn as_raw_fd_compat(&self) -> i32 {
         use std::os::fd::AsRawFd;
         self.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::{packets, whole_packets, FrameDesc, XDP_PKT_CONTD};
+
+    /// A burst from a pattern: `c` a frame that continues, `e` one that ends a packet.
+    fn burst(pattern: &str) -> Vec<FrameDesc> {
+        pattern
+            .chars()
+            .map(|c| {
+                let mut d = FrameDesc::default();
+                d.set_options(if c == 'c' { XDP_PKT_CONTD } else { 0 });
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_splits_into_its_chains() {
+        let runs: Vec<_> = packets(&burst("eccecee")).collect();
+        assert_eq!(runs, [0..1, 1..4, 4..6, 6..7]);
+        assert_eq!(packets(&burst("")).count(), 0);
+        // A chain cut short is still one run, to the end.
+        let runs: Vec<_> = packets(&burst("ecc")).collect();
+        assert_eq!(runs, [0..1, 1..3]);
+    }
+
+    #[test]
+    fn only_whole_packets_go_into_a_ring() {
+        assert_eq!(whole_packets(&burst("eccecc")), 4);
+        assert_eq!(whole_packets(&burst("ccc")), 0);
+        assert_eq!(whole_packets(&burst("ee")), 2);
+        assert_eq!(whole_packets(&burst("")), 0);
     }
 }

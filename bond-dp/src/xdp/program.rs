@@ -83,6 +83,9 @@ pub struct XdpProgram {
     /// The device-bound copies of the program (one per member whose driver hands over the
     /// RX VLAN tag), sharing `object`'s maps.
     bound: Vec<Object>,
+    /// Loaded as a multi-buffer program (BPF_F_XDP_HAS_FRAGS): frames longer than a page
+    /// reach it, and the sockets, as chains.
+    frags: bool,
 }
 
 /// How the program runs on an interface, and whether it puts back VLAN tags the driver
@@ -94,19 +97,30 @@ pub struct Attached {
 }
 
 impl XdpProgram {
+    /// The program for frames that fit in one page.
     pub fn load() -> Result<XdpProgram, XdpError> {
+        Self::load_with(false)
+    }
+
+    /// The program, as a multi-buffer one (`frags`) for jumbo frames: the sockets bound to it
+    /// must take chains (XDP_USE_SG).
+    pub fn load_with(frags: bool) -> Result<XdpProgram, XdpError> {
         let mut open = ObjectBuilder::default()
             .open_memory(OBJECT)
             .map_err(|e| XdpError::Load(e.to_string()))?;
         for mut prog in open.progs_mut() {
             // The VLAN variant loads per device (`load_bound`), not here.
             prog.set_autoload(prog.name() == PROGRAM_NAME);
+            if frags {
+                prog.set_flags(libbpf_sys::BPF_F_XDP_HAS_FRAGS);
+            }
         }
         let object = open.load().map_err(|e| XdpError::Load(e.to_string()))?;
         Ok(XdpProgram {
             object,
             links: Vec::new(),
             bound: Vec::new(),
+            frags,
         })
     }
 
@@ -119,7 +133,12 @@ impl XdpProgram {
             prog.set_autoload(vlan);
             if vlan {
                 prog.set_ifindex(ifindex as u32);
-                prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY);
+                let frags = if self.frags {
+                    libbpf_sys::BPF_F_XDP_HAS_FRAGS
+                } else {
+                    0
+                };
+                prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY | frags);
             }
         }
         for mut map in open.maps_mut() {
