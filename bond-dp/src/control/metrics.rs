@@ -222,6 +222,7 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
                 ("host_busy", c.drop_host_busy),
                 ("no_frame", c.drop_no_frame),
                 ("too_long", c.drop_too_long),
+                ("host_offload", c.drop_host_offload),
             ] {
                 put(
                     "bond_dp_drops_total",

@@ -82,6 +82,9 @@ pub struct WorkerCounters {
     pub drop_no_frame: AtomicU64,
     /// Frames from the host longer than a UMEM frame.
     pub drop_too_long: AtomicU64,
+    /// Frames from the host whose offload request (a checksum to finish, a super-frame to
+    /// segment) could not be carried out.
+    pub drop_host_offload: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -92,6 +95,7 @@ impl WorkerCounters {
             drop_host_busy: AtomicU64::new(0),
             drop_no_frame: AtomicU64::new(0),
             drop_too_long: AtomicU64::new(0),
+            drop_host_offload: AtomicU64::new(0),
         }
     }
 
@@ -160,6 +164,7 @@ impl BondCounters {
             view.drop_host_busy += get(&worker.drop_host_busy);
             view.drop_no_frame += get(&worker.drop_no_frame);
             view.drop_too_long += get(&worker.drop_too_long);
+            view.drop_host_offload += get(&worker.drop_host_offload);
         }
         view.queues.sort_by_key(|q| (q.member, q.queue));
         view
@@ -177,6 +182,8 @@ pub struct CountersView {
     pub drop_host_busy: u64,
     pub drop_no_frame: u64,
     pub drop_too_long: u64,
+    #[serde(default)]
+    pub drop_host_offload: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,7 +234,7 @@ impl MemberCountersView {
 #[derive(Clone, Debug, Default)]
 pub struct CarriedCounters {
     members: std::collections::HashMap<String, MemberCountersView>,
-    drops: [u64; 4],
+    drops: [u64; 5],
     /// The XDP program's counts per member (each data plane loads a program of its own).
     xdp: std::collections::HashMap<String, XdpCounters>,
 }
@@ -276,22 +283,24 @@ impl CarriedCounters {
                 counts.add(old);
             }
         }
-        let [a, b, c, d] = self.drops;
+        let [a, b, c, d, e] = self.drops;
         live.drop_no_member += a;
         live.drop_host_busy += b;
         live.drop_no_frame += c;
         live.drop_too_long += d;
+        live.drop_host_offload += e;
         live
     }
 }
 
 impl CountersView {
-    fn drops(&self) -> [u64; 4] {
+    fn drops(&self) -> [u64; 5] {
         [
             self.drop_no_member,
             self.drop_host_busy,
             self.drop_no_frame,
             self.drop_too_long,
+            self.drop_host_offload,
         ]
     }
 }

@@ -187,6 +187,7 @@ impl Worker {
                         }
                     }
                 }
+                WorkerCounters::add(&q.counters.drop_host_offload, host.take_dropped());
             }
         }
     }

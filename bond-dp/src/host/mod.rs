@@ -17,4 +17,9 @@ pub trait HostPort: Send {
     fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// Frames the port dropped since last asked (a host's offload request it could not
+    /// carry out), to be counted.
+    fn take_dropped(&mut self) -> u64 {
+        0
+    }
 }

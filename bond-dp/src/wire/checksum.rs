@@ -94,7 +94,7 @@ fn is_tcp_udp(proto: u8) -> bool {
 }
 
 /// The one's-complement sum of big-endian 16-bit words (an odd byte padded), unfolded.
-fn sum(bytes: &[u8]) -> u64 {
+pub(crate) fn sum(bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(2);
     let mut s: u64 = chunks
         .by_ref()
@@ -106,7 +106,7 @@ fn sum(bytes: &[u8]) -> u64 {
     s
 }
 
-fn fold(mut s: u64) -> u16 {
+pub(crate) fn fold(mut s: u64) -> u16 {
     while s > 0xffff {
         s = (s & 0xffff) + (s >> 16);
     }
