@@ -160,11 +160,20 @@ fn a_broadcast_storm_does_not_fail_the_arp_monitor_over() {
     .to_vec();
     args.extend(["--ring-size", "64"]);
     let bond = tb.spawn_bond_dp_env(&args, &[("BOND_DP_FAULT", "worker-slow")]);
+    // The address first: replies prove a member only when they answer one of the bond's own
+    // addresses, so until it is there the monitor takes both members down (as the kernel's
+    // does), and the members it started with as up prove nothing.
+    wait_for("bond0 with its address", Duration::from_secs(10), || {
+        common::sh_ok(&format!(
+            "ip netns exec {} ip addr replace 10.77.0.1/24 dev bond0",
+            tb.bond_ns
+        ))
+    });
+    std::thread::sleep(Duration::from_millis(500));
     wait_for(
         "bond0 with both members proven",
         Duration::from_secs(15),
         || {
-            tb.in_bond("ip addr replace 10.77.0.1/24 dev bond0 2>/dev/null || true");
             tb.status("bond0", &[]).filter(|s| {
                 s.contains("Currently Active Slave: m0") && s.matches("MII Status: up").count() == 3
             })
