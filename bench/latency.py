@@ -11,18 +11,11 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BOND_DP = os.path.join(ROOT, "target/release/bond-dp")
+from tapbed import BOND_DP, sh, tap_bond, veth_pair
+
 PREFIX = f"bdplat{os.getpid()}"
-
-
-def sh(cmd, check=True):
-    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True)
 
 
 def rtts(ns, target, count, interval):
@@ -40,37 +33,14 @@ def summary(samples):
 
 
 def measure_bond(binary, paces):
-    run = tempfile.mkdtemp()
-    sh(f"{ROOT}/scripts/testbed.sh up {PREFIX} 2")
-    bond = subprocess.Popen(
-        ["ip", "netns", "exec", f"{PREFIX}-bond", binary, "run", "--bond", "bond0",
-         "--members", "m0,m1", "--options", "mode=active-backup,miimon=100",
-         "--run-dir", run, "--log-level", "warn"])
-    try:
-        for _ in range(100):
-            if sh(f"ip -n {PREFIX}-bond link show bond0", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
-        sh(f"ip -n {PREFIX}-bond addr replace 10.77.0.1/24 dev bond0")
-        rtts(f"{PREFIX}-bond", "10.77.0.2", 3, 0.2)  # ARP settled
+    with tap_bond(PREFIX, binary, "mode=active-backup,miimon=100"):
         return {pace: rtts(f"{PREFIX}-bond", "10.77.0.2", n, i) for pace, (n, i) in paces.items()}
-    finally:
-        bond.terminate()
-        bond.wait()
-        sh(f"{ROOT}/scripts/testbed.sh down {PREFIX}", check=False)
 
 
 def measure_veth(paces):
-    a, b = f"{PREFIX}-va", f"{PREFIX}-vb"
-    sh(f"ip netns add {a}; ip netns add {b}")
-    try:
-        sh(f"ip -n {a} link add v0 type veth peer name v1 netns {b}")
-        sh(f"ip -n {a} addr add 10.78.0.1/24 dev v0; ip -n {a} link set v0 up")
-        sh(f"ip -n {b} addr add 10.78.0.2/24 dev v1; ip -n {b} link set v1 up")
+    with veth_pair(PREFIX) as (a, _):
         rtts(a, "10.78.0.2", 3, 0.2)
         return {pace: rtts(a, "10.78.0.2", n, i) for pace, (n, i) in paces.items()}
-    finally:
-        sh(f"ip netns del {a}; ip netns del {b}", check=False)
 
 
 def main():

@@ -13,17 +13,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BOND_DP = os.path.join(ROOT, "target/release/bond-dp")
+from tapbed import BOND_DP, sh, tap_bond, veth_pair
+
 PREFIX = f"bdptcp{os.getpid()}"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def sh(cmd, check=True):
-    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True)
 
 
 def iperf(client_ns, server_ns, server_ip, seconds, reverse):
@@ -44,33 +39,14 @@ def cpu_seconds(pid):
 
 
 def measure_veth(seconds):
-    a, b = f"{PREFIX}-va", f"{PREFIX}-vb"
-    sh(f"ip netns add {a}; ip netns add {b}")
-    try:
-        sh(f"ip -n {a} link add v0 type veth peer name v1 netns {b}")
-        sh(f"ip -n {a} addr add 10.78.0.1/24 dev v0; ip -n {a} link set v0 up")
-        sh(f"ip -n {b} addr add 10.78.0.2/24 dev v1; ip -n {b} link set v1 up")
+    with veth_pair(PREFIX) as (a, b):
         return {d: (iperf(a, b, "10.78.0.2", seconds, d == "back"), None)
                 for d in ("out", "back")}
-    finally:
-        sh(f"ip netns del {a}; ip netns del {b}", check=False)
 
 
 def measure_bond(binary, seconds):
-    run = tempfile.mkdtemp()
-    sh(f"{ROOT}/scripts/testbed.sh up {PREFIX} 2")
-    bond = subprocess.Popen(
-        ["ip", "netns", "exec", f"{PREFIX}-bond", binary, "run", "--bond", "bond0",
-         "--members", "m0,m1", "--options",
-         "mode=balance-xor,miimon=100,xmit_hash_policy=layer3+4",
-         "--run-dir", run, "--log-level", "warn"])
-    try:
-        for _ in range(100):
-            if sh(f"ip -n {PREFIX}-bond link show bond0", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
-        sh(f"ip -n {PREFIX}-bond addr replace 10.77.0.1/24 dev bond0")
-        sh(f"ip netns exec {PREFIX}-bond ping -c 3 -i 0.2 -W 1 10.77.0.2", check=False)
+    options = "mode=balance-xor,miimon=100,xmit_hash_policy=layer3+4"
+    with tap_bond(PREFIX, binary, options) as bond:
         results = {}
         for d in ("out", "back"):
             cpu = cpu_seconds(bond.pid)
@@ -79,10 +55,6 @@ def measure_bond(binary, seconds):
             moved_gb = rate * (time.monotonic() - start) / 1e9
             results[d] = (rate, (cpu_seconds(bond.pid) - cpu) / max(moved_gb, 1e-9))
         return results
-    finally:
-        bond.terminate()
-        bond.wait()
-        sh(f"{ROOT}/scripts/testbed.sh down {PREFIX}", check=False)
 
 
 def main():

@@ -48,6 +48,11 @@ fn an_idle_bond_costs_almost_nothing() {
 
 /// Bytes iperf3 moved in `seconds` from the bond's side to the peer (`reverse`: back).
 fn iperf(tb: &Testbed, seconds: u32, reverse: bool) -> u64 {
+    iperf_streams(tb, seconds, reverse, 1)
+}
+
+/// As `iperf`, with `streams` TCP streams at once.
+fn iperf_streams(tb: &Testbed, seconds: u32, reverse: bool, streams: u32) -> u64 {
     let server = std::process::Command::new("ip")
         .args(["netns", "exec", &tb.peer_ns, "iperf3", "-s", "-1", "-J"])
         .stdout(std::process::Stdio::null())
@@ -55,9 +60,8 @@ fn iperf(tb: &Testbed, seconds: u32, reverse: bool) -> u64 {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(400));
-    let mut args = vec!["-c", "10.77.0.2", "-J", "-t"];
-    let t = seconds.to_string();
-    args.push(&t);
+    let (t, p) = (seconds.to_string(), streams.to_string());
+    let mut args = vec!["-c", "10.77.0.2", "-J", "-t", &t, "-P", &p];
     if reverse {
         args.push("-R");
     }
@@ -197,4 +201,61 @@ fn without_jumbo_frames_a_larger_mtu_is_set_back_and_said() {
     let json = tb.status_json("bond0");
     assert_eq!(json["data_plane"]["max_mtu"], 2048 - 256 - 18, "{json}");
     assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn a_multiqueue_tap_spreads_flows_over_the_workers() {
+    if !require_root() {
+        return;
+    }
+    // Two queues on every veth, two workers: each worker serves one queue of each member and
+    // one queue of the TAP.
+    let mut tb = Testbed::with("mqtap", 2, "--queues 2");
+    let bond = tb.start_tap_bond_with(
+        "mode=balance-xor,miimon=100,xmit_hash_policy=layer3+4",
+        &["--workers", "2"],
+    );
+    let queues = tb.in_bond("ls /sys/class/net/bond0/queues");
+    let listing = String::from_utf8_lossy(&queues.stdout);
+    assert!(
+        listing.contains("tx-0") && listing.contains("tx-1"),
+        "bond0's queues: {listing}"
+    );
+    let out = iperf_streams(&tb, 2, false, 8);
+    let back = iperf_streams(&tb, 2, true, 8);
+    assert!(out > 1 << 20, "bond to peer: {out} bytes");
+    assert!(back > 1 << 20, "peer to bond: {back} bytes");
+    // Both workers carried traffic both ways.
+    let json = tb.status_json("bond0");
+    for w in 0..2 {
+        let on = |key: &str| {
+            json["data_plane"]["counters"]["queues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|q| q["worker"] == w)
+                .filter_map(|q| q[key].as_u64())
+                .sum::<u64>()
+        };
+        assert!(on("tx_packets") > 100, "worker {w} sent little: {json}");
+        assert!(on("rx_packets") > 100, "worker {w} received little: {json}");
+    }
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn a_single_queue_tap_left_by_an_older_bond_dp_is_made_again() {
+    if !require_root() {
+        return;
+    }
+    let mut tb = Testbed::new("oldtap", 2);
+    // What an older bond-dp left: a persistent single-queue TAP named as the bond.
+    tb.in_bond("ip tuntap add bond0 mode tap");
+    let bond = tb.start_tap_bond("mode=active-backup,miimon=100");
+    let flags = tb.in_bond("ip -details link show bond0");
+    let details = String::from_utf8_lossy(&flags.stdout);
+    assert!(details.contains("multi_queue"), "{details}");
+    assert!(terminate(tb.child(bond)).success());
+    let log = common::stderr_of(tb.take(bond));
+    assert!(log.contains("exists without multi-queue"), "{log}");
 }

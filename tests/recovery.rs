@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{ping_once, require_root, terminate, wait_for, Testbed};
+use common::{ping_once, require_root, stderr_of, terminate, wait_for, Testbed};
 
 const OPTIONS: &str = "mode=active-backup,miimon=100,primary=m0";
 const RUN: [&str; 7] = common::tap_bond_args(OPTIONS);
@@ -39,14 +38,6 @@ fn bond0_addresses(tb: &Testbed) -> String {
 /// Waits for a ping through the bond without touching bond0's addresses.
 fn reachable(tb: &Testbed, what: &str) {
     wait_for(what, Duration::from_secs(15), || ping_once(&tb.bond_ns));
-}
-
-fn stderr_of(mut child: std::process::Child) -> String {
-    let mut text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut text);
-    }
-    text
 }
 
 #[test]

@@ -133,6 +133,44 @@ pub fn udp_frame(flow: u16) -> Vec<u8> {
     f
 }
 
+/// Where a latency run's frames carry their send time: the UDP payload, after a mark.
+const STAMP_AT: usize = 42;
+const STAMP_MARK: [u8; 4] = *b"BDPL";
+
+/// Writes `ns` (the send time, CLOCK_MONOTONIC) into a frame made by `udp_frame`.
+pub fn stamp(frame: &mut [u8], ns: u64) {
+    if let Some(place) = frame.get_mut(STAMP_AT..STAMP_AT + 12) {
+        place[..4].copy_from_slice(&STAMP_MARK);
+        place[4..].copy_from_slice(&ns.to_le_bytes());
+    }
+}
+
+/// The send time a stamped frame carries.
+pub fn stamp_of(frame: &[u8]) -> Option<u64> {
+    let place = frame.get(STAMP_AT..STAMP_AT + 12)?;
+    (place[..4] == STAMP_MARK).then(|| u64::from_le_bytes(place[4..].try_into().unwrap()))
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the machine, so a
+/// receiver can subtract a sender's stamp.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The `q` quantile (0..=1) of sorted samples.
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +196,17 @@ mod tests {
             seen[HashPolicy::Layer34.hash(f) as usize % 4] += 1;
         }
         assert!(seen.iter().all(|&n| n >= 8), "{seen:?}");
+    }
+
+    #[test]
+    fn a_stamp_reads_back_and_unstamped_frames_have_none() {
+        let mut f = super::udp_frame(7);
+        assert_eq!(super::stamp_of(&f), None);
+        super::stamp(&mut f, 123_456_789);
+        assert_eq!(super::stamp_of(&f), Some(123_456_789));
+        assert_eq!(super::stamp_of(&f[..50]), None);
+        assert_eq!(super::quantile(&[1, 2, 3, 4], 0.5), 3);
+        assert_eq!(super::quantile(&[], 0.99), 0);
     }
 
     #[test]

@@ -91,16 +91,20 @@ impl DataPlane {
         if bond.config.host == HostSpec::None {
             return Ok(None);
         }
-        Self::start_with(bond, default_cores, false, &mut None).map(|(plane, _)| Some(plane))
+        Self::start_with(bond, default_cores, false, &mut Vec::new()).map(|(plane, _)| Some(plane))
     }
 
     /// Stops the workers and detaches the program from every interface, keeping the TAP
     /// device (and so its addresses and routes), to start again around new members.
     pub fn stop(mut self) -> Stopped {
-        let tap = self.stop_workers().into_iter().find_map(|host| match host {
-            HostSide::Copy(port) => Some(port),
-            HostSide::Xsk(_) => None,
-        });
+        let tap = self
+            .stop_workers()
+            .into_iter()
+            .filter_map(|host| match host {
+                HostSide::Copy(port) => Some(port),
+                HostSide::Xsk(_) => None,
+            })
+            .collect();
         let mut carried = std::mem::take(&mut self.carried);
         carried.carry(&self.names, &self.counters.view());
         carried.carry_xdp(&self.names, &self.xdp_live());
@@ -159,16 +163,16 @@ impl DataPlane {
     /// application pins its threads itself. A frame must go back through the port it came
     /// from.
     pub fn start_in_process(bond: &Bond) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
-        Self::start_with(bond, &[], true, &mut None)
+        Self::start_with(bond, &[], true, &mut Vec::new())
     }
 
-    /// `tap`: the host port of a stopped data plane, taken only when nothing can fail any
-    /// more (it stays with the caller otherwise).
+    /// `tap`: the TAP queues of a stopped data plane (one per worker), taken only when
+    /// nothing can fail any more (they stay with the caller otherwise).
     fn start_with(
         bond: &Bond,
         default_cores: &[usize],
         in_process: bool,
-        tap: &mut Option<Box<dyn HostPort>>,
+        tap: &mut Vec<Box<dyn HostPort>>,
     ) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
         let cfg = &bond.config;
         let engine = &cfg.engine;
@@ -195,12 +199,6 @@ impl DataPlane {
             })
             .chain(cfg.access_port().map(|iface| served_queues(engine, iface)))
             .collect::<Result<Vec<u32>, _>>()?;
-        if workers > 1 && matches!(cfg.host, HostSpec::Tap | HostSpec::TapNamed(_)) && !in_process {
-            return Err(DataPlaneError::Engine(format!(
-                "workers={workers}: a TAP host port is served by one worker; use workers=1, \
-                 or an xdp: access port or the in-process API for more"
-            )));
-        }
         let frames_per_worker = engine.frames_per_worker(cfg.ports_per_worker());
         let port_cfg = PortConfig {
             frame_count: frames_per_worker * workers,
@@ -260,13 +258,20 @@ impl DataPlane {
         let mut built = Vec::new();
         let mut worker_counters = Vec::new();
         let mut apps = Vec::new();
-        if tap.is_none() && !in_process {
-            *tap = match &cfg.host {
-                HostSpec::Tap => Some(open_tap(&cfg.name, bond)?),
-                HostSpec::TapNamed(name) => Some(open_tap(name, bond)?),
-                _ => None,
-            };
+        let tap_name = match &cfg.host {
+            HostSpec::Tap => Some(cfg.name.as_str()),
+            HostSpec::TapNamed(name) => Some(name.as_str()),
+            _ => None,
+        };
+        if let Some(name) = tap_name.filter(|_| !in_process) {
+            // A queue per worker; a worker that died took its queue with it.
+            let missing = (workers as usize).saturating_sub(tap.len());
+            if missing > 0 {
+                tap.extend(open_tap(name, bond, missing)?);
+            }
+            tap.truncate(workers as usize);
         }
+        let mut hosts = Vec::new();
         for (w, pool) in (0..workers).zip(pool.split(workers as usize)) {
             let mut ports = Vec::new();
             for (slot, member) in cfg.members.iter().enumerate() {
@@ -305,15 +310,22 @@ impl DataPlane {
                             MemberPort::bind(&umem, iface, q, slot as u32, &port_cfg, &program)
                         })
                         .collect::<Result<Vec<_>, _>>()?;
-                    HostSide::Xsk(access)
+                    Some(HostSide::Xsk(access))
                 }
-                HostSpec::Tap | HostSpec::TapNamed(_) => {
-                    HostSide::Copy(tap.take().expect("one worker serves the TAP port"))
-                }
+                // Its TAP queue once nothing can fail any more.
+                HostSpec::Tap | HostSpec::TapNamed(_) => None,
                 HostSpec::None => unreachable!("handled in start"),
             };
+            hosts.push((queues, host));
+        }
+        let mut taps = tap.drain(..);
+        for (queues, host) in hosts {
+            let host = host.unwrap_or_else(|| {
+                HostSide::Copy(taps.next().expect("a TAP queue for every worker"))
+            });
             built.push(Worker::new(queues, host));
         }
+        drop(taps);
         // Threads start only once everything could be set up, so that a failure above
         // leaves nothing running.
         for (w, worker) in built.into_iter().enumerate() {
@@ -417,7 +429,8 @@ fn action(bond: &Bond, member: usize) -> MemberAction {
 
 /// A data plane stopped to start again: what outlives it.
 pub struct Stopped {
-    tap: Option<Box<dyn HostPort>>,
+    /// The TAP's queues, in worker order.
+    tap: Vec<Box<dyn HostPort>>,
     cores: Vec<usize>,
     carried: CarriedCounters,
 }
@@ -432,12 +445,21 @@ impl Stopped {
     }
 }
 
-fn open_tap(name: &str, bond: &Bond) -> Result<Box<dyn HostPort>, DataPlaneError> {
-    let port = TapPort::open(name, bond.macs().host).map_err(|e| DataPlaneError::Host {
-        host: format!("tap:{name}"),
-        reason: e.to_string(),
-    })?;
-    Ok(Box::new(port))
+/// `queues` more queues of the bond's TAP device (created with the first).
+fn open_tap(
+    name: &str,
+    bond: &Bond,
+    queues: usize,
+) -> Result<Vec<Box<dyn HostPort>>, DataPlaneError> {
+    let ports =
+        TapPort::open_queues(name, bond.macs().host, queues).map_err(|e| DataPlaneError::Host {
+            host: format!("tap:{name}"),
+            reason: e.to_string(),
+        })?;
+    Ok(ports
+        .into_iter()
+        .map(|p| Box::new(p) as Box<dyn HostPort>)
+        .collect())
 }
 
 /// How many queues of `iface` the bond serves: the configured number, or all it has; never

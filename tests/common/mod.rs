@@ -179,6 +179,16 @@ impl Drop for Netns {
     }
 }
 
+/// What a finished child wrote to its (piped) stderr.
+pub fn stderr_of(mut child: Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    text
+}
+
 /// Polls `f` until it returns Some, for at most `limit`; panics with `what` otherwise.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

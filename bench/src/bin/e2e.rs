@@ -3,6 +3,8 @@
 //! - `gen`: an AF_XDP traffic generator: 60-byte UDP frames (64 on the wire with the FCS) of
 //!   many flows, as fast as the interface takes them.
 //! - `sink`: drops frames in XDP on interfaces and reports how many arrived per second.
+//! - `lsink`: receives stamped frames (from `gen --rate R --stamp`) on AF_XDP sockets and
+//!   reports their one-way latency (p50, p99, p99.9).
 //! - `fwd`: raw AF_XDP forwarding from one interface to another on one shared UMEM with no bond
 //!   logic: the ceiling bond-dp's forwarding is measured against.
 //! - `txonly`: frames made in-process and sent through a bond's in-process API.
@@ -21,7 +23,7 @@ use bond_dp::dataplane::DataPlane;
 use bond_dp::xdp::{
     FrameDesc, FramePool, MemberAction, MemberPort, PortConfig, UmemArea, XdpProgram,
 };
-use bond_dp_bench::udp_frame;
+use bond_dp_bench::{now_ns, quantile, stamp, stamp_of, udp_frame};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -56,6 +58,22 @@ enum Command {
         seconds: f64,
         #[arg(long)]
         core: Option<usize>,
+        /// Frames per second (0: as fast as the interface takes them).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Put the send time in every frame, for `lsink`.
+        #[arg(long)]
+        stamp: bool,
+    },
+    /// Receive stamped frames on the interfaces and report their one-way latency between
+    /// `warmup` and `warmup + seconds`: "latency_ns n N p50 X p99 Y p999 Z".
+    Lsink {
+        #[arg(long, value_delimiter = ',')]
+        ifaces: Vec<String>,
+        #[arg(long)]
+        warmup: f64,
+        #[arg(long)]
+        seconds: f64,
     },
     /// Count frames dropped in XDP on the interfaces between `warmup` and `warmup + seconds`;
     /// prints "pps N" and the per-interface counts.
@@ -110,7 +128,14 @@ fn main() {
             flows,
             seconds,
             core,
-        } => generate(&ifaces, flows, seconds, core),
+            rate,
+            stamp,
+        } => generate(&ifaces, flows, seconds, core, Pace { rate, stamp }),
+        Command::Lsink {
+            ifaces,
+            warmup,
+            seconds,
+        } => latency_sink(&ifaces, warmup, seconds),
         Command::Sink {
             ifaces,
             warmup,
@@ -166,7 +191,20 @@ fn nap(seconds: f64) {
     }
 }
 
-fn generate(ifaces: &[String], flows: u16, seconds: f64, core: Option<usize>) -> Result<()> {
+/// How the generator sends: at a rate (0: flat out), with send times in the frames or not.
+#[derive(Clone, Copy)]
+struct Pace {
+    rate: u64,
+    stamp: bool,
+}
+
+fn generate(
+    ifaces: &[String],
+    flows: u16,
+    seconds: f64,
+    core: Option<usize>,
+    pace: Pace,
+) -> Result<()> {
     pin(core);
     let program = XdpProgram::load()?;
     let cfg = PortConfig::default();
@@ -179,11 +217,31 @@ fn generate(ifaces: &[String], flows: u16, seconds: f64, core: Option<usize>) ->
     let frames: Vec<Vec<u8>> = (0..flows).map(udp_frame).collect();
     let mut burst = Vec::with_capacity(BURST);
     let (mut sent, mut next) = (0u64, 0usize);
+    let start = Instant::now();
     let end = stop_after(seconds);
     while running(end) {
         for port in &mut ports {
             port.reclaim(&mut pool);
-            fill_burst(&umem, &mut pool, &mut burst, &frames, &mut next);
+            let room = if pace.rate == 0 {
+                BURST
+            } else {
+                // Frames due by now; at most a burst at once, so that a late loop does not
+                // send a clump.
+                let due =
+                    (start.elapsed().as_nanos() as u64).saturating_mul(pace.rate) / 1_000_000_000;
+                (due.saturating_sub(sent) as usize).min(BURST)
+            };
+            if room == 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            fill_burst(&umem, &mut pool, &mut burst, &frames, &mut next, room);
+            if pace.stamp {
+                let now = now_ns();
+                for desc in &mut burst {
+                    stamp(umem.data_mut(desc), now);
+                }
+            }
             let dropped = port.send(&burst, &mut pool);
             sent += (burst.len() - dropped) as u64;
             burst.clear();
@@ -193,20 +251,80 @@ fn generate(ifaces: &[String], flows: u16, seconds: f64, core: Option<usize>) ->
     Ok(())
 }
 
-/// Takes up to a burst of free frames and writes the next flows' frames into them.
+/// Takes up to `room` free frames and writes the next flows' frames into them.
 fn fill_burst(
     umem: &UmemArea,
     pool: &mut FramePool,
     burst: &mut Vec<FrameDesc>,
     frames: &[Vec<u8>],
     next: &mut usize,
+    room: usize,
 ) {
-    while burst.len() < BURST {
+    while burst.len() < room {
         let Some(mut desc) = pool.take() else { break };
         umem.write(&mut desc, &frames[*next % frames.len()]);
         *next += 1;
         burst.push(desc);
     }
+}
+
+fn latency_sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
+    let mut program = XdpProgram::load()?;
+    let cfg = PortConfig::default();
+    let (umem, mut pool) = UmemArea::new(&cfg)?;
+    let mut ports = Vec::new();
+    for (slot, iface) in ifaces.iter().enumerate() {
+        program.attach(iface, None)?;
+        program.set_member(iface, slot as u32, MemberAction::Deliver)?;
+        ports.push(MemberPort::bind(
+            &umem,
+            iface,
+            0,
+            slot as u32,
+            &cfg,
+            &program,
+        )?);
+    }
+    let from = Instant::now() + Duration::from_secs_f64(warmup);
+    let end = stop_after(warmup + seconds);
+    let mut latencies = Vec::with_capacity(1 << 20);
+    let mut burst = Vec::with_capacity(BURST);
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    while running(end) {
+        let mut got = 0;
+        for port in &mut ports {
+            port.refill(&mut pool);
+            let _ = port.wake_rx();
+            got += port.recv(&mut burst, BURST, &mut pool);
+            let now = now_ns();
+            let measuring = Instant::now() >= from;
+            for desc in burst.drain(..) {
+                if let Some(sent) = stamp_of(umem.data(&desc)).filter(|_| measuring) {
+                    latencies.push(now.saturating_sub(sent));
+                }
+                pool.put(desc);
+            }
+        }
+        if got == 0 {
+            // Idle: sleep on the sockets rather than take the generator's or the bond's core.
+            fds.clear();
+            fds.extend(ports.iter().map(|p| libc::pollfd {
+                fd: p.fd(),
+                events: 0,
+                revents: 0,
+            }));
+            bond_dp::xdp::wait_readable(&mut fds, Duration::from_millis(1));
+        }
+    }
+    latencies.sort_unstable();
+    println!(
+        "latency_ns n {} p50 {} p99 {} p999 {}",
+        latencies.len(),
+        quantile(&latencies, 0.5),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 0.999)
+    );
+    Ok(())
 }
 
 fn sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {

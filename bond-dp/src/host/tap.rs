@@ -37,24 +37,46 @@ struct Pending {
 impl TapPort {
     /// Creates (or attaches to) the TAP device `name`, gives it the bond's MAC and sets it up.
     pub fn open(name: &str, mac: MacAddr) -> io::Result<TapPort> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open("/dev/net/tun")?;
+        let mut ports = Self::open_queues(name, mac, 1)?;
+        Ok(ports.remove(0))
+    }
+
+    /// `queues` queues of the multi-queue TAP device `name` (created, or attached to; more
+    /// queues may be added later), one per worker: the host spreads its flows over them.
+    /// The device gets the bond's MAC and is set up.
+    pub fn open_queues(name: &str, mac: MacAddr, queues: usize) -> io::Result<Vec<TapPort>> {
         let named =
             |what: &str, e: io::Error| io::Error::new(e.kind(), format!("TAP {name}: {what}: {e}"));
-        set_iff(&file, name).map_err(|e| named("TUNSETIFF", e))?;
-        ioctl(&file, TUNSETPERSIST, 1).map_err(|e| named("making it persistent", e))?;
-        ioctl(&file, TUNSETOFFLOAD, OFFLOADS).map_err(|e| named("offloads", e))?;
+        let mut ports = Vec::new();
+        for _ in 0..queues {
+            let file = match attach(name) {
+                // A TAP of an older bond-dp, with one queue: the flags cannot change while
+                // it exists, so it is made again (the host's addresses on it go with it).
+                Err(e) if ports.is_empty() && e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::warn!(
+                        "TAP {name} exists without multi-queue (made by an older bond-dp): \
+                         made again; put its addresses back"
+                    );
+                    crate::monitor::delete_link(name).map_err(|e| named("removing it", e))?;
+                    attach(name)
+                }
+                other => other,
+            }
+            .map_err(|e| named("TUNSETIFF", e))?;
+            ioctl(&file, TUNSETOFFLOAD, OFFLOADS).map_err(|e| named("offloads", e))?;
+            ports.push(TapPort {
+                file,
+                gso: None,
+                segment: Vec::new(),
+                bad_offload: 0,
+            });
+        }
+        if let Some(first) = ports.first() {
+            ioctl(&first.file, TUNSETPERSIST, 1).map_err(|e| named("making it persistent", e))?;
+        }
         crate::monitor::set_mac_and_up(name, mac)
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: address {mac} up: {e}")))?;
-        Ok(TapPort {
-            file,
-            gso: None,
-            segment: Vec::new(),
-            bad_offload: 0,
-        })
+        Ok(ports)
     }
 
     /// The next segment of the super-frame being cut, into `buf`.
@@ -151,12 +173,24 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN: partial checksums and TCP
 /// super-frames, which bond-dp finishes and cuts.
 const OFFLOADS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08;
 
-/// Attaches the descriptor to TAP device `name` (created if absent), with a virtio-net
-/// header on every frame and no packet-info prefix.
+/// A new queue of TAP device `name`.
+fn attach(name: &str) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")?;
+    set_iff(&file, name)?;
+    Ok(file)
+}
+
+/// Attaches the descriptor to TAP device `name` (created if absent) as one of its queues,
+/// with a virtio-net header on every frame and no packet-info prefix.
 fn set_iff(file: &File, name: &str) -> io::Result<()> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(
@@ -169,7 +203,7 @@ fn set_iff(file: &File, name: &str) -> io::Result<()> {
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
-    req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
     // SAFETY: TUNSETIFF reads and writes one ifreq, which `req` is; the descriptor is open.
     let rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF as _, &mut req) };
     if rc != 0 {
