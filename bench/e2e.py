@@ -14,6 +14,11 @@ Topology (namespaces made here, removed at exit):
   txonly    frames made in the contender's process -> m0/m1 -> sink on p0,p1
   receive   generator on p0,p1 -> m0/m1 -> (contender) -> a0 -> sink on h0
 
+With --latency, the forward contenders also run at 10% and 80% of the rate each reached in
+the same round, with the send time in every frame: a sink on AF_XDP sockets reports the
+one-way latency from the generator's send to the sink's receive (p50, p99, p99.9), which
+includes the veth hops every contender shares.
+
 Run as root, through bench/e2e.sh (it installs DPDK and builds the release binaries).
 """
 
@@ -79,6 +84,26 @@ class Sink:
         if not m:
             raise RuntimeError(f"sink printed nothing usable: {out!r}")
         return int(m.group(1))
+
+
+class LatencySink:
+    """One-way latency of stamped frames arriving on `ifaces`, between `warmup` and
+    `warmup + seconds`."""
+
+    def __init__(self, ns, ifaces, warmup, seconds):
+        self.proc = subprocess.Popen(
+            in_ns(ns, [E2E, "lsink", "--ifaces", ifaces, "--warmup", str(warmup),
+                       "--seconds", str(seconds)]),
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+
+    def result(self):
+        out, _ = self.proc.communicate(timeout=60)
+        m = re.search(r"^latency_ns n (\d+) p50 (\d+) p99 (\d+) p999 (\d+)", out, re.M)
+        if not m:
+            raise RuntimeError(f"lsink printed nothing usable: {out!r}")
+        n, p50, p99, p999 = map(int, m.groups())
+        return {"n": n, "p50": p50 / 1e3, "p99": p99 / 1e3, "p999": p999 / 1e3}
 
 
 def stop(proc):
@@ -207,6 +232,57 @@ def measure_through(start_contender, path, seconds):
         stop(contender)
 
 
+def measure_latency(start_contender, path, seconds, rate):
+    """As `measure_through`, with the generator at `rate` frames/s stamping its frames; the
+    latency sink's figures."""
+    gen_ns, gen_ifaces, sink_ns, sink_ifaces = path
+    contender = start_contender(seconds + 4)
+    time.sleep(1.5 if "dpdk-testpmd" in contender.args else 0.3)
+    try:
+        sink = LatencySink(sink_ns, sink_ifaces, 1, seconds)
+        subprocess.run(in_ns(gen_ns, [E2E, "gen", "--ifaces", gen_ifaces, "--seconds",
+                                      str(seconds + 1.5), "--core", str(GEN_CORE),
+                                      "--rate", str(int(rate)), "--stamp"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        return sink.result()
+    finally:
+        stop(contender)
+
+
+# The forward contenders whose latency --latency measures: name, how to start them.
+LATENCY_CONTENDERS = [
+    ("bond-dp (access port -> 2-member xor l3+4)", lambda _: bond_dp_daemon()),
+    ("raw AF_XDP forward to one member (ceiling)", lambda t: raw_forward("a0", "m0", t)),
+    ("DPDK testpmd io, bonding PMD mode 2 l34 over af_packet", lambda _: dpdk_bond_io()),
+]
+LOADS = (0.1, 0.8)
+
+
+def run_latency(args, have_dpdk):
+    """Per round and contender: the rate it reaches, then latency at each load of it."""
+    results = {}
+    for r in range(args.rounds):
+        for name, start in LATENCY_CONTENDERS:
+            if "DPDK" in name and not have_dpdk:
+                continue
+            top = measure_through(start, FORWARD, args.seconds)
+            for load in LOADS:
+                lat = measure_latency(start, FORWARD, args.seconds, top * load)
+                results.setdefault((name, load), []).append((top * load, lat))
+                print(f"round {r + 1} latency {load:.0%} of {top / 1e6:.3f} Mpps: p50 "
+                      f"{lat['p50']:.1f} p99 {lat['p99']:.1f} p99.9 {lat['p999']:.1f} us "
+                      f"({lat['n']} frames)  {name}", flush=True)
+    print(f"\n### forward: one-way latency (us), generator -> contender -> sink; "
+          f"{args.rounds} rounds of {args.seconds:g} s, medians of the rounds\n")
+    print("| contender | load | rate (Mpps) | p50 | p99 | p99.9 | frames measured |")
+    print("|---|---|---|---|---|---|---|")
+    for (name, load), runs in results.items():
+        med = lambda k: statistics.median(lat[k] for _, lat in runs)
+        rate = statistics.median(rate for rate, _ in runs)
+        print(f"| {name} | {load:.0%} | {rate / 1e6:.3f} | {med('p50'):.1f} | "
+              f"{med('p99'):.1f} | {med('p999'):.1f} | {int(med('n'))} |")
+
+
 def measure_sender(start_sender, seconds):
     """Starts the sink, then the sender; the sink's figure."""
     sink = Sink("p", "p0,p1", 2.5, seconds)
@@ -265,6 +341,8 @@ def main():
     ap.add_argument("--only", choices=list(CONTENDERS), action="append",
                     help="run only these directions")
     ap.add_argument("--no-dpdk", action="store_true", help="leave DPDK out")
+    ap.add_argument("--latency", action="store_true",
+                    help="one-way latency of the forward contenders at 10%% and 80%% load")
     ap.add_argument("--baseline", metavar="BOND_DP",
                     help="another build of bond-dp (say, the commit before a fast-path change) "
                          "as a contender in forward and receive")
@@ -279,6 +357,13 @@ def main():
     have_dpdk = shutil.which("dpdk-testpmd") and not args.no_dpdk
     directions = args.only or list(CONTENDERS)
 
+    if args.latency:
+        testbed_up()
+        try:
+            run_latency(args, have_dpdk)
+        finally:
+            testbed_down()
+        return
     results = {(d, name): [] for d in directions for name, _ in CONTENDERS[d]}
     testbed_up()
     try:

@@ -97,6 +97,12 @@ fn tcp_crosses_the_tap_with_the_peers_checksum_offload_on() {
         })
         .sum();
     assert!(completed > 100, "partial checksums finished: {json}");
+    // The peer's segments reached the host merged into super-frames (GRO), and the host
+    // took them: the stream above could not have carried a megabyte otherwise.
+    let coalesced = json["data_plane"]["counters"]["to_host_coalesced"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(coalesced > 100, "segments merged toward the host: {json}");
     assert!(terminate(tb.child(bond)).success());
 }
 

@@ -85,6 +85,8 @@ pub struct WorkerCounters {
     /// Frames from the host whose offload request (a checksum to finish, a super-frame to
     /// segment) could not be carried out.
     pub drop_host_offload: AtomicU64,
+    /// TCP segments received on members that reached the host merged into super-frames.
+    pub to_host_coalesced: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -96,6 +98,7 @@ impl WorkerCounters {
             drop_no_frame: AtomicU64::new(0),
             drop_too_long: AtomicU64::new(0),
             drop_host_offload: AtomicU64::new(0),
+            to_host_coalesced: AtomicU64::new(0),
         }
     }
 
@@ -165,6 +168,7 @@ impl BondCounters {
             view.drop_no_frame += get(&worker.drop_no_frame);
             view.drop_too_long += get(&worker.drop_too_long);
             view.drop_host_offload += get(&worker.drop_host_offload);
+            view.to_host_coalesced += get(&worker.to_host_coalesced);
         }
         view.queues.sort_by_key(|q| (q.member, q.queue));
         view
@@ -184,6 +188,9 @@ pub struct CountersView {
     pub drop_too_long: u64,
     #[serde(default)]
     pub drop_host_offload: u64,
+    /// TCP segments handed to the host merged into super-frames (GRO).
+    #[serde(default)]
+    pub to_host_coalesced: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,7 +241,8 @@ impl MemberCountersView {
 #[derive(Clone, Debug, Default)]
 pub struct CarriedCounters {
     members: std::collections::HashMap<String, MemberCountersView>,
-    drops: [u64; 5],
+    /// The bond-wide counts: drops by reason, and segments coalesced toward the host.
+    drops: [u64; 6],
     /// The XDP program's counts per member (each data plane loads a program of its own).
     xdp: std::collections::HashMap<String, XdpCounters>,
 }
@@ -283,24 +291,26 @@ impl CarriedCounters {
                 counts.add(old);
             }
         }
-        let [a, b, c, d, e] = self.drops;
+        let [a, b, c, d, e, f] = self.drops;
         live.drop_no_member += a;
         live.drop_host_busy += b;
         live.drop_no_frame += c;
         live.drop_too_long += d;
         live.drop_host_offload += e;
+        live.to_host_coalesced += f;
         live
     }
 }
 
 impl CountersView {
-    fn drops(&self) -> [u64; 5] {
+    fn drops(&self) -> [u64; 6] {
         [
             self.drop_no_member,
             self.drop_host_busy,
             self.drop_no_frame,
             self.drop_too_long,
             self.drop_host_offload,
+            self.to_host_coalesced,
         ]
     }
 }

@@ -8,6 +8,7 @@ use xsk_rs::FrameDesc;
 
 use super::{MemberQueues, WorkerCounters, BURST};
 use crate::host::HostPort;
+use crate::wire::gro::Coalescer;
 use crate::xdp::{self, ChainError, MemberPort, MAX_CHAIN};
 
 /// The longest frame the host port hands over (a TAP gives one frame per read).
@@ -50,6 +51,8 @@ pub struct Worker {
     host_buf: Vec<u8>,
     /// A chain's bytes in one piece, for the host port.
     chain_buf: Vec<u8>,
+    /// TCP segments of one flow on their way to the host, merged into one super-frame.
+    gro: Coalescer,
     /// What an idle worker sleeps on: its sockets and the host port.
     wait: Vec<libc::pollfd>,
 }
@@ -62,6 +65,7 @@ impl Worker {
             burst: Vec::with_capacity(BURST + MAX_CHAIN),
             host_buf: vec![0; HOST_BUF],
             chain_buf: Vec::new(),
+            gro: Coalescer::default(),
             wait: Vec::new(),
         }
     }
@@ -139,18 +143,14 @@ impl Worker {
             let busy = match &mut self.host {
                 HostSide::Xsk(access) => access[0].send(&self.burst, &mut q.pool),
                 HostSide::Copy(host) => {
-                    let mut busy = 0;
-                    for run in xdp::packets(&self.burst) {
-                        let chain = &self.burst[run];
-                        let sent = if chain.len() == 1 {
-                            host.send(q.umem.data(&chain[0]))
-                        } else {
-                            q.umem.gather(chain, &mut self.chain_buf);
-                            host.send(&self.chain_buf)
-                        };
-                        busy += usize::from(!sent);
-                        chain.iter().for_each(|&d| q.pool.put(d));
-                    }
+                    let (busy, coalesced) = to_copy_host(
+                        host.as_mut(),
+                        q,
+                        &self.burst,
+                        &mut self.chain_buf,
+                        &mut self.gro,
+                    );
+                    WorkerCounters::add(&q.counters.to_host_coalesced, coalesced);
                     busy
                 }
             };
@@ -210,4 +210,59 @@ impl Worker {
     pub fn frames_accounted(&self) -> bool {
         self.queues.frames_held(self.access()) == self.queues.frames_owned()
     }
+}
+
+/// Hands a burst to a host port that copies (the TAP), every frame back to the pool: a
+/// chain in one piece, and runs of one flow's TCP segments as one super-frame where the port
+/// takes them (GRO). Returns the packets the port could not take, and the segments merged.
+fn to_copy_host(
+    host: &mut dyn HostPort,
+    q: &mut MemberQueues,
+    burst: &[xsk_rs::FrameDesc],
+    chain_buf: &mut Vec<u8>,
+    gro: &mut Coalescer,
+) -> (usize, u64) {
+    let (mut busy, mut coalesced) = (0, 0);
+    let mut flush = |host: &mut dyn HostPort, gro: &mut Coalescer| {
+        let segments = gro.segments();
+        match gro.finish() {
+            Some((hdr, frame)) if host.send_super(frame, hdr) => {
+                if segments > 1 {
+                    coalesced += segments as u64;
+                }
+                0
+            }
+            Some(_) => segments,
+            None => 0,
+        }
+    };
+    let merging = host.takes_super_frames();
+    for run in xdp::packets(burst) {
+        let chain = &burst[run];
+        if merging && chain.len() == 1 {
+            let data = q.umem.data(&chain[0]);
+            if !gro.try_add(data) {
+                busy += flush(host, gro);
+                if !gro.try_add(data) {
+                    busy += usize::from(!host.send(data));
+                }
+            }
+            if gro.is_closed() {
+                busy += flush(host, gro);
+            }
+        } else {
+            // In order: what was merged before this packet goes first.
+            busy += flush(host, gro);
+            let sent = if chain.len() == 1 {
+                host.send(q.umem.data(&chain[0]))
+            } else {
+                q.umem.gather(chain, chain_buf);
+                host.send(chain_buf)
+            };
+            busy += usize::from(!sent);
+        }
+        chain.iter().for_each(|&d| q.pool.put(d));
+    }
+    busy += flush(host, gro);
+    (busy, coalesced)
 }

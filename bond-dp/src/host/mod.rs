@@ -17,6 +17,15 @@ pub trait HostPort: Send {
     fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// Whether `send_super` takes TCP super-frames (a TAP with a virtio-net header).
+    fn takes_super_frames(&self) -> bool {
+        false
+    }
+    /// Sends a frame with the virtio-net header that describes it: a super-frame of merged
+    /// TCP segments the host may cut again. A port without headers takes plain frames only.
+    fn send_super(&mut self, frame: &[u8], hdr: crate::wire::gso::VnetHdr) -> bool {
+        hdr == crate::wire::gso::VnetHdr::default() && self.send(frame)
+    }
     /// Frames the port dropped since last asked (a host's offload request it could not
     /// carry out), to be counted.
     fn take_dropped(&mut self) -> u64 {

@@ -5,6 +5,7 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod flow;
+pub mod gro;
 pub mod gso;
 pub mod mac;
 pub mod ndisc;

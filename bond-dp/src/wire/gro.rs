@@ -1,0 +1,349 @@
+//! Receive coalescing toward the host (what GRO does in a NIC driver): consecutive TCP
+//! segments of one flow in a burst become one super-frame, written to the TAP with a
+//! virtio-net header that says how the host may cut it again. The host's stack then handles
+//! one packet where the wire carried forty.
+//!
+//! Only what Linux's own GRO would merge is merged: IPv4 without options or fragments, or
+//! IPv6 without extension headers; the same headers but for lengths, ids, sequence numbers
+//! and checksums; segments in sequence, each but the last a full segment; ACK (and PSH on the
+//! last) as the only flags. Every segment's checksum is verified before it is merged, so the
+//! super-frame's "checksum partial" mark hides no corruption.
+
+use super::checksum::{fold, sum};
+use super::gso::VnetHdr;
+use super::{ethertype, ipproto, L2Header};
+
+/// The most bytes after the Ethernet header a super-frame holds (IPv4's total length field).
+const MAX_L3_LEN: usize = 65_535;
+const TCP_ACK: u8 = 0x10;
+const TCP_PSH: u8 = 0x08;
+
+/// Where a segment's headers are, and what of them coalescing needs.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    l3: usize,
+    l4: usize,
+    payload: usize,
+    ipv4: bool,
+}
+
+impl Layout {
+    /// A TCP segment with data that may be merged; `None` for anything else.
+    fn of(frame: &[u8]) -> Option<Layout> {
+        let l2 = L2Header::parse(frame)?;
+        let l3 = l2.l3_offset;
+        let (l4, ipv4) = match l2.ethertype {
+            ethertype::IPV4 => {
+                let ip = frame.get(l3..l3 + 20)?;
+                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+                let plain = ip[0] == 0x45 && ip[9] == ipproto::TCP && !fragment;
+                (plain && total == frame.len() - l3).then_some((l3 + 20, true))?
+            }
+            ethertype::IPV6 => {
+                let ip = frame.get(l3..l3 + 40)?;
+                let len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+                let plain = ip[0] >> 4 == 6 && ip[6] == ipproto::TCP;
+                (plain && len == frame.len() - l3 - 40).then_some((l3 + 40, false))?
+            }
+            _ => return None,
+        };
+        let tcp = frame.get(l4..l4 + 20)?;
+        let payload = l4 + usize::from(tcp[12] >> 4) * 4;
+        let flags_ok = tcp[13] & !TCP_PSH == TCP_ACK;
+        (flags_ok && payload >= l4 + 20 && payload < frame.len()).then_some(Layout {
+            l3,
+            l4,
+            payload,
+            ipv4,
+        })
+    }
+
+    /// The TCP pseudo-header's sum for `l4_len` bytes of segment.
+    fn pseudo(&self, frame: &[u8], l4_len: usize) -> u64 {
+        let addresses = if self.ipv4 {
+            &frame[self.l3 + 12..self.l3 + 20]
+        } else {
+            &frame[self.l3 + 8..self.l3 + 40]
+        };
+        sum(addresses) + u64::from(ipproto::TCP) + l4_len as u64
+    }
+
+    fn checksum_ok(&self, frame: &[u8]) -> bool {
+        let l4_len = frame.len() - self.l4;
+        fold(self.pseudo(frame, l4_len) + sum(&frame[self.l4..])) == 0xffff
+    }
+
+    fn seq(&self, frame: &[u8]) -> u32 {
+        let s = &frame[self.l4 + 4..self.l4 + 8];
+        u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+    }
+
+    /// Whether `b`'s headers are `a`'s but for what differs from segment to segment.
+    fn same_flow(&self, a: &[u8], b: &[u8]) -> bool {
+        let (l3, l4, p) = (self.l3, self.l4, self.payload);
+        // The bytes that may differ, by offset in their header.
+        let ip_varies: &[usize] = if self.ipv4 {
+            &[2, 3, 4, 5, 10, 11] // total length, id, header checksum
+        } else {
+            &[4, 5] // payload length
+        };
+        let tcp_varies: &[usize] = &[4, 5, 6, 7, 13, 16, 17]; // sequence, flags, checksum
+        let equal = |header: usize, end: usize, varies: &[usize]| {
+            (header..end).all(|i| varies.contains(&(i - header)) || a[i] == b[i])
+        };
+        a[..l3] == b[..l3]
+            && equal(l3, l4, ip_varies)
+            && equal(l4, p, tcp_varies)
+            && a[l4 + 13] & !TCP_PSH == b[l4 + 13] & !TCP_PSH
+    }
+}
+
+/// Segments merged so far, in one buffer.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    frame: Vec<u8>,
+    layout: Option<Layout>,
+    /// The first segment's payload length: the size the host may cut the super-frame into.
+    mss: usize,
+    next_seq: u32,
+    segments: usize,
+    /// A short segment or PSH ended the run: nothing more may join.
+    closed: bool,
+}
+
+impl Coalescer {
+    /// Adds `frame` to the run: it starts one if there is none, or continues it. False
+    /// when it cannot join (not a mergeable segment, another flow, out of sequence, too
+    /// long): the caller sends the run first, then tries again or sends the frame alone.
+    pub fn try_add(&mut self, frame: &[u8]) -> bool {
+        let Some(layout) = Layout::of(frame) else {
+            return false;
+        };
+        let len = frame.len() - layout.payload;
+        let psh = frame[layout.l4 + 13] & TCP_PSH != 0;
+        match self.layout {
+            None => {
+                if !layout.checksum_ok(frame) {
+                    return false;
+                }
+                self.frame.clear();
+                self.frame.extend_from_slice(frame);
+                self.layout = Some(layout);
+                self.mss = len;
+                self.next_seq = layout.seq(frame).wrapping_add(len as u32);
+                self.segments = 1;
+                self.closed = psh;
+                true
+            }
+            Some(first) => {
+                let joins = !self.closed
+                    && layout.payload == first.payload
+                    && layout.l3 == first.l3
+                    && len <= self.mss
+                    && layout.seq(frame) == self.next_seq
+                    && self.frame.len() + len - first.l3 <= MAX_L3_LEN
+                    && first.same_flow(&self.frame, frame)
+                    && layout.checksum_ok(frame);
+                if !joins {
+                    return false;
+                }
+                self.frame.extend_from_slice(&frame[layout.payload..]);
+                self.next_seq = self.next_seq.wrapping_add(len as u32);
+                self.segments += 1;
+                if psh {
+                    self.frame[first.l4 + 13] |= TCP_PSH;
+                }
+                self.closed = psh || len < self.mss;
+                true
+            }
+        }
+    }
+
+    /// Whether the run can take no more segments (send it now).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// How many segments the run holds.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// Ends the run: its frame (a super-frame when several segments joined, with the
+    /// lengths and the IPv4 header checksum made right and the TCP checksum partial) and the
+    /// virtio-net header that describes it; `None` when the run is empty. The frame is
+    /// valid until the next `try_add`.
+    pub fn finish(&mut self) -> Option<(VnetHdr, &[u8])> {
+        let layout = self.layout.take()?;
+        if self.segments == 1 {
+            return Some((VnetHdr::default(), &self.frame));
+        }
+        let Layout { l3, l4, ipv4, .. } = layout;
+        let f = &mut self.frame;
+        if ipv4 {
+            let total = (f.len() - l3) as u16;
+            f[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+            f[l3 + 10..l3 + 12].fill(0);
+            let check = !fold(sum(&f[l3..l4]));
+            f[l3 + 10..l3 + 12].copy_from_slice(&check.to_be_bytes());
+        } else {
+            let len = (f.len() - l3 - 40) as u16;
+            f[l3 + 4..l3 + 6].copy_from_slice(&len.to_be_bytes());
+        }
+        // Partial, as a sender with checksum offload leaves it: every segment's own checksum
+        // was verified on the way in.
+        let partial = fold(layout.pseudo(f, f.len() - l4));
+        f[l4 + 16..l4 + 18].copy_from_slice(&partial.to_be_bytes());
+        let hdr = VnetHdr {
+            flags: VnetHdr::F_NEEDS_CSUM,
+            gso_type: if ipv4 {
+                VnetHdr::GSO_TCPV4
+            } else {
+                VnetHdr::GSO_TCPV6
+            },
+            hdr_len: layout.payload as u16,
+            gso_size: self.mss as u16,
+            csum_start: l4 as u16,
+            csum_offset: 16,
+        };
+        Some((hdr, &self.frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::gso::{finish_partial, TcpSegments};
+
+    /// Segments of one TCP stream as a sender cuts them: `sizes` bytes of payload each,
+    /// checksums finished, from a super-frame of their total.
+    fn stream(ipv4: bool, sizes: &[usize]) -> Vec<Vec<u8>> {
+        let mss = sizes[0];
+        let total: usize = sizes.iter().sum();
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        if ipv4 {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
+            f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        } else {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 0, 6, 64]);
+            f.extend_from_slice(&[0xfd; 16]);
+            f.extend_from_slice(&[0xfe; 16]);
+        }
+        f.extend_from_slice(&[0x04, 0xd2, 0, 80, 0, 0, 0x10, 0, 0, 0, 0, 7]);
+        f.extend_from_slice(&[0x80, TCP_ACK, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]); // NOP NOP timestamps
+        f.extend((0..total).map(|i| (i * 13 % 251) as u8));
+        let hdr = VnetHdr {
+            gso_type: if ipv4 {
+                VnetHdr::GSO_TCPV4
+            } else {
+                VnetHdr::GSO_TCPV6
+            },
+            gso_size: mss as u16,
+            ..Default::default()
+        };
+        let segs = TcpSegments::new(&f, &hdr).unwrap();
+        (0..segs.count())
+            .map(|i| {
+                let mut out = Vec::new();
+                segs.write(i, &mut out);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_of_segments_becomes_a_super_frame_the_host_cuts_back_into_them() {
+        for ipv4 in [true, false] {
+            let segments = stream(ipv4, &[1448, 1448, 1448, 1448, 1448, 700]);
+            let mut gro = Coalescer::default();
+            for s in &segments {
+                assert!(gro.try_add(s));
+            }
+            assert!(gro.is_closed(), "a short segment ends the run");
+            assert_eq!(gro.segments(), 6);
+            let (hdr, frame) = gro.finish().unwrap();
+            assert_eq!(hdr.gso_size, 1448);
+            let frame = frame.to_vec();
+            // What the host does with it: cut it at gso_size, each with its checksums.
+            let again = TcpSegments::new(&frame, &hdr).unwrap();
+            assert_eq!(again.count(), segments.len());
+            for (i, original) in segments.iter().enumerate() {
+                let mut s = Vec::new();
+                again.write(i, &mut s);
+                if ipv4 {
+                    s[18..20].copy_from_slice(&original[18..20]); // the IP id, as the sender had it
+                    s[24..26].fill(0);
+                    let check = !fold(sum(&s[14..34]));
+                    s[24..26].copy_from_slice(&check.to_be_bytes());
+                }
+                assert_eq!(&s, original, "segment {i}");
+            }
+            // And the partial checksum finishes to a valid one.
+            let mut whole = frame.clone();
+            finish_partial(&mut whole, hdr.csum_start.into(), hdr.csum_offset.into()).unwrap();
+            let l4 = usize::from(hdr.csum_start);
+            let layout = Layout::of(&whole).unwrap();
+            assert!(layout.checksum_ok(&whole));
+            assert_eq!(layout.l4, l4);
+        }
+    }
+
+    #[test]
+    fn what_linux_would_not_merge_is_not_merged() {
+        let s = stream(true, &[1000, 1000, 1000]);
+        let mut gro = Coalescer::default();
+        assert!(gro.try_add(&s[0]));
+        assert!(!gro.try_add(&s[2]), "a gap in the sequence");
+        let mut other_port = s[1].clone();
+        other_port[34] ^= 1;
+        assert!(!gro.try_add(&other_port), "another flow");
+        let mut corrupt = s[1].clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xff;
+        assert!(!gro.try_add(&corrupt), "a bad checksum");
+        let mut other_ack = s[1].clone();
+        other_ack[42] ^= 1;
+        assert!(!gro.try_add(&other_ack), "another ACK number");
+        assert!(gro.try_add(&s[1]));
+        assert_eq!(gro.segments(), 2);
+        // A SYN, a bare ACK and a non-TCP frame never start a run.
+        let mut fresh = Coalescer::default();
+        let mut syn = s[0].clone();
+        syn[47] |= 0x02;
+        assert!(!fresh.try_add(&syn));
+        let bare_ack = &s[0][..66];
+        assert!(!fresh.try_add(bare_ack));
+        assert!(!fresh.try_add(&[0u8; 60]));
+        assert!(fresh.finish().is_none());
+    }
+
+    #[test]
+    fn psh_ends_a_run_and_one_segment_goes_out_as_it_came() {
+        let s = stream(false, &[500, 500, 500]);
+        let mut gro = Coalescer::default();
+        let mut pushed = s[1].clone();
+        pushed[54 + 13] |= TCP_PSH;
+        // The checksum covers the flags: make it right again.
+        pushed[54 + 16..54 + 18].fill(0);
+        let layout = Layout::of(&pushed).unwrap();
+        let check = !fold(layout.pseudo(&pushed, pushed.len() - 54) + sum(&pushed[54..]));
+        pushed[54 + 16..54 + 18].copy_from_slice(&check.to_be_bytes());
+        assert!(gro.try_add(&s[0]));
+        assert!(gro.try_add(&pushed));
+        assert!(gro.is_closed());
+        assert!(!gro.try_add(&s[2]));
+        let (hdr, frame) = gro.finish().unwrap();
+        assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV6);
+        assert_ne!(
+            frame[54 + 13] & TCP_PSH,
+            0,
+            "PSH carried onto the super-frame"
+        );
+        let mut single = Coalescer::default();
+        assert!(single.try_add(&s[2]));
+        let (hdr, frame) = single.finish().unwrap();
+        assert_eq!((hdr, frame), (VnetHdr::default(), &s[2][..]));
+    }
+}
