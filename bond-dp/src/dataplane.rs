@@ -16,7 +16,7 @@ use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 
 use crate::engine::{
-    BondCounters, CarriedCounters, CountersView, HostSide, MemberQueues, SnapshotCell, Worker,
+    BondCounters, CarriedCounters, CountersView, HostSide, QueueShare, SnapshotCell, Worker,
     WorkerPort,
 };
 use crate::host::{AppPort, HostPort, TapPort};
@@ -27,8 +27,8 @@ use crate::xdp::ethtool;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
 use crate::xdp::{
-    rx_queue_count, AttachMode, MemberAction, MemberPort, PortConfig, UmemArea, XdpCounters,
-    XdpCountersReader, XdpProgram,
+    rx_queue_count, AttachMode, MemberAction, PortConfig, UmemArea, XdpCounters, XdpCountersReader,
+    XdpProgram, XskPort,
 };
 
 #[derive(Debug, Error)]
@@ -101,8 +101,8 @@ impl DataPlane {
             .stop_workers()
             .into_iter()
             .filter_map(|host| match host {
-                HostSide::Copy(port) => Some(port),
-                HostSide::Xsk(_) => None,
+                HostSide::Tap(port) => Some(port),
+                HostSide::AccessPort(_) => None,
             })
             .collect();
         let mut carried = std::mem::take(&mut self.carried);
@@ -277,7 +277,7 @@ impl DataPlane {
             for (slot, member) in cfg.members.iter().enumerate() {
                 for queue in worker_queues(w, workers, queue_counts[slot]) {
                     let port =
-                        MemberPort::bind(&umem, member, queue, slot as u32, &port_cfg, &program)?;
+                        XskPort::bind(&umem, member, queue, slot as u32, &port_cfg, &program)?;
                     ports.push(WorkerPort { member: slot, port });
                 }
             }
@@ -289,7 +289,7 @@ impl DataPlane {
                 o.tlb_dynamic_lb,
                 0x5eed + u64::from(w),
             );
-            let (queues, counters) = MemberQueues::new(
+            let (queues, counters) = QueueShare::new(
                 umem.clone(),
                 pool,
                 cfg.members.len(),
@@ -306,11 +306,9 @@ impl DataPlane {
                 HostSpec::Xdp(iface) => {
                     let slot = cfg.members.len();
                     let access = worker_queues(w, workers, queue_counts[slot])
-                        .map(|q| {
-                            MemberPort::bind(&umem, iface, q, slot as u32, &port_cfg, &program)
-                        })
+                        .map(|q| XskPort::bind(&umem, iface, q, slot as u32, &port_cfg, &program))
                         .collect::<Result<Vec<_>, _>>()?;
-                    Some(HostSide::Xsk(access))
+                    Some(HostSide::AccessPort(access))
                 }
                 // Its TAP queue once nothing can fail any more.
                 HostSpec::Tap | HostSpec::TapNamed(_) => None,
@@ -321,7 +319,7 @@ impl DataPlane {
         let mut taps = tap.drain(..);
         for (queues, host) in hosts {
             let host = host.unwrap_or_else(|| {
-                HostSide::Copy(taps.next().expect("a TAP queue for every worker"))
+                HostSide::Tap(taps.next().expect("a TAP queue for every worker"))
             });
             built.push(Worker::new(queues, host));
         }

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use bond_dp::config::{BondConfig, HostSpec};
 use bond_dp::dataplane::DataPlane;
-use bond_dp::xdp::{
-    FrameDesc, FramePool, MemberAction, MemberPort, PortConfig, UmemArea, XdpProgram,
-};
+use bond_dp::xdp::{FrameDesc, FramePool, MemberAction, PortConfig, UmemArea, XdpProgram, XskPort};
 use bond_dp_bench::{now_ns, quantile, stamp, stamp_of, udp_frame};
 use clap::{Parser, Subcommand};
 
@@ -215,7 +213,7 @@ fn generate(
     let mut ports = ifaces
         .iter()
         .enumerate()
-        .map(|(slot, iface)| MemberPort::bind(&umem, iface, 0, slot as u32, &cfg, &program))
+        .map(|(slot, iface)| XskPort::bind(&umem, iface, 0, slot as u32, &cfg, &program))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let frames: Vec<Vec<u8>> = (0..flows).map(udp_frame).collect();
     let mut burst = Vec::with_capacity(BURST);
@@ -281,14 +279,7 @@ fn latency_sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
     for (slot, iface) in ifaces.iter().enumerate() {
         program.attach(iface, None)?;
         program.set_member(iface, slot as u32, MemberAction::Deliver)?;
-        ports.push(MemberPort::bind(
-            &umem,
-            iface,
-            0,
-            slot as u32,
-            &cfg,
-            &program,
-        )?);
+        ports.push(XskPort::bind(&umem, iface, 0, slot as u32, &cfg, &program)?);
     }
     let from = Instant::now() + Duration::from_secs_f64(warmup);
     let end = stop_after(warmup + seconds);
@@ -368,16 +359,9 @@ fn forward(from: &[String], to: &str, seconds: f64, core: Option<usize>) -> Resu
     for (slot, iface) in from.iter().enumerate() {
         program.attach(iface, None)?;
         program.set_member(iface, slot as u32, MemberAction::Deliver)?;
-        rx.push(MemberPort::bind(
-            &umem,
-            iface,
-            0,
-            slot as u32,
-            &cfg,
-            &program,
-        )?);
+        rx.push(XskPort::bind(&umem, iface, 0, slot as u32, &cfg, &program)?);
     }
-    let mut tx = MemberPort::bind(&umem, to, 0, from.len() as u32, &cfg, &program)?;
+    let mut tx = XskPort::bind(&umem, to, 0, from.len() as u32, &cfg, &program)?;
     let mut burst = Vec::with_capacity(BURST);
     let mut moved = 0u64;
     let end = stop_after(seconds);

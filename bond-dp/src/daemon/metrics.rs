@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::control::bond_status;
+use super::requests::bond_status;
 use super::SharedPlane;
 use crate::bond::Bond;
 use crate::control::http;

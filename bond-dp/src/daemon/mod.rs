@@ -5,11 +5,11 @@
 //!   notifications, MACs) around the pure state in [`Bond`];
 //! - `control`: what each bond's control socket answers, and member changes.
 
-mod control;
 mod metrics;
 mod monitor;
 mod record;
 mod reload;
+mod requests;
 mod systemd;
 mod takeover;
 
@@ -27,8 +27,8 @@ use crate::control::ControlServer;
 use crate::dataplane::DataPlane;
 use crate::monitor::{read_link, PacketSocket};
 use crate::policy::MemberId;
-use control::Control;
 use monitor::monitor_loop;
+use requests::Control;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/bond-dp";
 

@@ -23,7 +23,7 @@ use crate::monitor::{
 use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
 /// What the monitor keeps per bond.
-struct Watched<'a> {
+struct BondWatch<'a> {
     bond: &'a Mutex<Bond>,
     plane: &'a Mutex<Option<DataPlane>>,
     /// The members, in order, as the per-member fields below know them.
@@ -63,14 +63,14 @@ struct Watched<'a> {
     run_dir: PathBuf,
 }
 
-impl<'a> Watched<'a> {
+impl<'a> BondWatch<'a> {
     fn new(
         bond: &'a Mutex<Bond>,
         plane: &'a Mutex<Option<DataPlane>>,
         run_dir: &Path,
-    ) -> Watched<'a> {
+    ) -> BondWatch<'a> {
         let b = bond.lock().expect("bond lock");
-        let mut watched = Watched {
+        let mut watched = BondWatch {
             bond,
             plane,
             names: Vec::new(),
@@ -294,7 +294,7 @@ impl<'a> Watched<'a> {
 
     /// Looks at the bond's members as their monitor says is due at `now`, and sends the peer
     /// notifications due; returns when to look again.
-    fn look(&mut self, b: &mut Bond, now: Duration) -> Option<Duration> {
+    fn poll_bond(&mut self, b: &mut Bond, now: Duration) -> Option<Duration> {
         self.follow_membership(b);
         if b.take_changed() {
             self.publish(b);
@@ -371,7 +371,7 @@ impl<'a> Watched<'a> {
                 }
             }
             let events = b.observe(&carriers, now);
-            self.apply(b, &events);
+            self.act_on(b, &events);
             self.seen = carriers;
         }
     }
@@ -444,7 +444,7 @@ impl<'a> Watched<'a> {
         let host_ips: Vec<IpAddr> = addresses.iter().map(|a| a.ip).collect();
         let seen = reports.iter().map(|r| (r.member, r.msg));
         let (events, probes) = b.arp_tick(now, &arrived, seen, &host_ips);
-        self.apply(b, &events);
+        self.act_on(b, &events);
         let mac = self.host_mac(b);
         let targets = b
             .arp_monitor()
@@ -494,12 +494,12 @@ impl<'a> Watched<'a> {
                 }
             }
         }
-        self.apply(b, &events);
+        self.act_on(b, &events);
     }
 
-    /// What a look changed, if anything: logged for the operator and published. Most looks
+    /// What a pass changed, if anything: logged for the operator and published. Most passes
     /// change nothing, and then the workers' snapshot and the XDP maps are left alone.
-    fn apply(&mut self, b: &Bond, events: &[Event]) {
+    fn act_on(&mut self, b: &Bond, events: &[Event]) {
         if events.is_empty() {
             return;
         }
@@ -654,10 +654,10 @@ pub(super) fn monitor_loop(
     systemd: &mut super::systemd::Systemd,
     reload_if_asked: &mut dyn FnMut(),
 ) -> Option<DaemonError> {
-    let mut watched: Vec<Watched> = bonds
+    let mut watched: Vec<BondWatch> = bonds
         .iter()
         .zip(planes)
-        .map(|(bond, plane)| Watched::new(bond, plane, run_dir))
+        .map(|(bond, plane)| BondWatch::new(bond, plane, run_dir))
         .collect();
     for w in &mut watched {
         let b = w.bond.lock().expect("bond lock");
@@ -684,7 +684,7 @@ pub(super) fn monitor_loop(
         for w in &mut watched {
             died = died.or_else(|| w.dead_worker());
             let mut b = w.bond.lock().expect("bond lock");
-            if let Some(next) = w.look(&mut b, now) {
+            if let Some(next) = w.poll_bond(&mut b, now) {
                 wake = wake.min(next);
             }
         }
@@ -735,7 +735,7 @@ fn realtime_priority() {
 
 /// Announces the host side's addresses on `member`: a gratuitous ARP per IPv4 address and an
 /// unsolicited neighbour advertisement per IPv6 address, on their VLANs, from the host's MAC.
-fn notify_peers(b: &Bond, member: usize, w: &Watched) {
+fn notify_peers(b: &Bond, member: usize, w: &BondWatch) {
     let (Some(iface), Some(Some(socket))) = (&w.host_iface, w.sockets.get(member)) else {
         return;
     };

@@ -4,7 +4,7 @@
 
 use tracing::{error, info, warn};
 
-use super::control::Control;
+use super::requests::Control;
 use crate::config::{BondConfig, OPTION_NAMES};
 use crate::control::Request;
 

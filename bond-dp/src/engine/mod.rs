@@ -10,6 +10,6 @@ pub use counters::{
     BondCounters, CarriedCounters, CountersView, MemberCountersView, QueueCounters,
     QueueCountersView, SharedCounters, WorkerCounters,
 };
-pub use queues::{MemberQueues, WorkerPort, BURST};
+pub use queues::{QueueShare, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;
 pub use worker::{HostSide, Worker};

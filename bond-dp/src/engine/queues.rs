@@ -1,7 +1,7 @@
 //! A share of a bond's member queues and the transmit logic that runs on them: what a worker
 //! thread and an application's [`AppPort`](crate::host::AppPort) both are underneath.
 //!
-//! It owns its share of the UMEM frames, so one `MemberQueues` is driven by one thread and
+//! It owns its share of the UMEM frames, so one `QueueShare` is driven by one thread and
 //! shares no cache line with another.
 
 use std::sync::atomic::Ordering;
@@ -16,7 +16,7 @@ use super::{QueueCounters, SharedCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::checksum::{self, L4Checksum};
 use crate::wire::{arp, ethernet, MacAddr};
-use crate::xdp::{self, FramePool, MemberPort, UmemArea};
+use crate::xdp::{self, FramePool, UmemArea, XskPort};
 
 /// Frames moved per direction per loop.
 pub const BURST: usize = 64;
@@ -27,16 +27,16 @@ const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
 /// A member socket to serve.
 pub struct WorkerPort {
     pub member: usize,
-    pub port: MemberPort,
+    pub port: XskPort,
 }
 
-pub struct MemberQueues {
+pub struct QueueShare {
     pub(crate) umem: UmemArea,
     pub(crate) pool: FramePool,
     /// UMEM frames this share owns.
     frames_owned: usize,
     /// The member queues served; `counters.queues[i]` counts `ports[i]`.
-    pub(crate) ports: Vec<MemberPort>,
+    pub(crate) ports: Vec<XskPort>,
     /// Per member: the index in `ports` of the socket to transmit on; `None` for a member
     /// whose device is absent.
     tx_port: Vec<Option<usize>>,
@@ -55,7 +55,7 @@ pub struct MemberQueues {
     chain_buf: Vec<u8>,
 }
 
-impl MemberQueues {
+impl QueueShare {
     /// A share serving `ports`: at least one queue of each of `members` whose device is there.
     pub fn new(
         umem: UmemArea,
@@ -64,7 +64,7 @@ impl MemberQueues {
         ports: Vec<WorkerPort>,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
-    ) -> (MemberQueues, SharedCounters) {
+    ) -> (QueueShare, SharedCounters) {
         let tx_port = (0..members)
             .map(|m| ports.iter().position(|p| p.member == m))
             .collect();
@@ -74,7 +74,7 @@ impl MemberQueues {
                 .map(|p| QueueCounters::new(p.member, p.port.queue))
                 .collect(),
         )));
-        let queues = MemberQueues {
+        let queues = QueueShare {
             umem,
             frames_owned: pool.free(),
             pool,
@@ -112,7 +112,7 @@ impl MemberQueues {
 
     /// Takes back completed transmissions, refills the fill rings and wakes RX if asked, on
     /// the member sockets and on `extra` (access-port sockets on the same UMEM).
-    pub fn service(&mut self, extra: &mut [MemberPort]) {
+    pub fn service(&mut self, extra: &mut [XskPort]) {
         for (port, c) in self.ports.iter_mut().zip(&self.counters.queues) {
             let completed = upkeep(port, &mut self.pool);
             if completed > 0 {
@@ -268,13 +268,13 @@ impl MemberQueues {
     }
 
     /// Frames this share holds: its pool and the rings of its ports and of `extra`.
-    pub fn frames_held(&self, extra: &[MemberPort]) -> usize {
+    pub fn frames_held(&self, extra: &[XskPort]) -> usize {
         self.pool.free()
             + self
                 .ports
                 .iter()
                 .chain(extra)
-                .map(MemberPort::held)
+                .map(XskPort::held)
                 .sum::<usize>()
     }
 
@@ -283,7 +283,7 @@ impl MemberQueues {
     }
 
     /// Where the frames are, for the invariant's message.
-    pub fn frame_census(&self, extra: &[MemberPort]) -> String {
+    pub fn frame_census(&self, extra: &[XskPort]) -> String {
         let ports: Vec<String> = self
             .ports
             .iter()
@@ -301,7 +301,7 @@ impl MemberQueues {
 
 /// A socket's upkeep: completed frames back to the pool, the fill ring topped up, RX woken
 /// if the kernel asks. Returns the completions.
-fn upkeep(port: &mut MemberPort, pool: &mut FramePool) -> usize {
+fn upkeep(port: &mut XskPort, pool: &mut FramePool) -> usize {
     let completed = port.reclaim(pool);
     port.refill(pool);
     let _ = port.wake_rx();

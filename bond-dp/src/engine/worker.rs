@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use xsk_rs::FrameDesc;
 
-use super::{MemberQueues, WorkerCounters, BURST};
+use super::{QueueShare, WorkerCounters, BURST};
 use crate::host::HostPort;
 use crate::wire::gro::Coalescer;
-use crate::xdp::{self, ChainError, MemberPort, MAX_CHAIN};
+use crate::xdp::{self, ChainError, XskPort, MAX_CHAIN};
 
 /// The longest frame the host port hands over (a TAP gives one frame per read).
 const HOST_BUF: usize = 65536;
@@ -35,15 +35,15 @@ const INJECTED_NAP: Duration = Duration::from_millis(50);
 
 /// Where the bond's host side is, as one worker sees it.
 pub enum HostSide {
-    /// A port frames are copied to and from (TAP).
-    Copy(Box<dyn HostPort>),
+    /// The worker's queue of the bond's TAP: frames are copied to and from it.
+    Tap(Box<dyn HostPort>),
     /// AF_XDP sockets on the bond's own UMEM (the access port's queues this worker serves):
     /// frames cross between them and the members without a copy. The first one transmits.
-    Xsk(Vec<MemberPort>),
+    AccessPort(Vec<XskPort>),
 }
 
 pub struct Worker {
-    queues: MemberQueues,
+    queues: QueueShare,
     host: HostSide,
     // Per-burst scratch, allocated once.
     burst: Vec<FrameDesc>,
@@ -58,7 +58,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(queues: MemberQueues, host: HostSide) -> Worker {
+    pub fn new(queues: QueueShare, host: HostSide) -> Worker {
         Worker {
             queues,
             host,
@@ -113,8 +113,8 @@ impl Worker {
         self.wait
             .extend(self.queues.ports.iter().map(|p| fd(p.fd())));
         match &self.host {
-            HostSide::Copy(host) => self.wait.extend(host.wait_fd().map(fd)),
-            HostSide::Xsk(ports) => self.wait.extend(ports.iter().map(|p| fd(p.fd()))),
+            HostSide::Tap(host) => self.wait.extend(host.wait_fd().map(fd)),
+            HostSide::AccessPort(ports) => self.wait.extend(ports.iter().map(|p| fd(p.fd()))),
         }
         crate::xdp::wait_readable(&mut self.wait, IDLE_SLEEP);
     }
@@ -123,8 +123,8 @@ impl Worker {
     pub fn poll_once(&mut self) -> usize {
         self.queues.refresh();
         let access = match &mut self.host {
-            HostSide::Xsk(ports) => &mut ports[..],
-            HostSide::Copy(_) => &mut [],
+            HostSide::AccessPort(ports) => &mut ports[..],
+            HostSide::Tap(_) => &mut [],
         };
         self.queues.service(access);
         self.members_to_host() + self.host_to_members()
@@ -141,8 +141,8 @@ impl Worker {
             moved += n;
             let q = &mut self.queues;
             let busy = match &mut self.host {
-                HostSide::Xsk(access) => access[0].send(&self.burst, &mut q.pool),
-                HostSide::Copy(host) => {
+                HostSide::AccessPort(access) => access[0].send(&self.burst, &mut q.pool),
+                HostSide::Tap(host) => {
                     let (busy, coalesced) = to_copy_host(
                         host.as_mut(),
                         q,
@@ -165,13 +165,13 @@ impl Worker {
         self.burst.clear();
         let q = &mut self.queues;
         match &mut self.host {
-            HostSide::Xsk(access) => {
+            HostSide::AccessPort(access) => {
                 for port in access.iter_mut() {
                     let room = BURST - self.burst.len();
                     port.recv(&mut self.burst, room, &mut q.pool);
                 }
             }
-            HostSide::Copy(host) => {
+            HostSide::Tap(host) => {
                 while self.burst.len() < BURST {
                     let Some(len) = host.recv(&mut self.host_buf) else {
                         break;
@@ -199,10 +199,10 @@ impl Worker {
     }
 
     /// The access port's sockets, if the host side is one.
-    fn access(&self) -> &[MemberPort] {
+    fn access(&self) -> &[XskPort] {
         match &self.host {
-            HostSide::Xsk(ports) => ports,
-            HostSide::Copy(_) => &[],
+            HostSide::AccessPort(ports) => ports,
+            HostSide::Tap(_) => &[],
         }
     }
 
@@ -217,7 +217,7 @@ impl Worker {
 /// takes them (GRO). Returns the packets the port could not take, and the segments merged.
 fn to_copy_host(
     host: &mut dyn HostPort,
-    q: &mut MemberQueues,
+    q: &mut QueueShare,
     burst: &[xsk_rs::FrameDesc],
     chain_buf: &mut Vec<u8>,
     gro: &mut Coalescer,

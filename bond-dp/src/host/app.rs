@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use xsk_rs::FrameDesc;
 
-use crate::engine::MemberQueues;
+use crate::engine::QueueShare;
 
 /// A UMEM frame the application holds. It is neither `Copy` nor `Clone`: the only way to
 /// give it back is to hand it over ([`AppPort::send_burst`], [`AppPort::free`]), so safe code
@@ -51,7 +51,7 @@ impl Frame {
 static NEXT_PORT: AtomicU32 = AtomicU32::new(1);
 
 pub struct AppPort {
-    queues: MemberQueues,
+    queues: QueueShare,
     /// The member socket `recv_burst` reads first, rotated so that none starves.
     next_rx: usize,
     id: u32,
@@ -60,7 +60,7 @@ pub struct AppPort {
 }
 
 impl AppPort {
-    pub fn new(queues: MemberQueues) -> AppPort {
+    pub fn new(queues: QueueShare) -> AppPort {
         AppPort {
             queues,
             next_rx: 0,

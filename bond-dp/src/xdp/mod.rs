@@ -23,7 +23,7 @@ pub fn wait_readable(fds: &mut Vec<libc::pollfd>, timeout: std::time::Duration) 
 }
 
 pub use port::{
-    packet_end, packets, rx_queue_count, ChainError, FramePool, MemberPort, PortConfig, UmemArea,
+    packet_end, packets, rx_queue_count, ChainError, FramePool, PortConfig, UmemArea, XskPort,
     MAX_CHAIN,
 };
 pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpProgram};

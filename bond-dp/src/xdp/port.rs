@@ -423,7 +423,7 @@ mod ledger_tests {
 }
 
 /// One member queue's AF_XDP socket.
-pub struct MemberPort {
+pub struct XskPort {
     pub iface: String,
     pub queue: u32,
     tx: TxQueue,
@@ -453,7 +453,7 @@ pub struct KernelStats {
     pub tx_invalid: u64,
 }
 
-impl MemberPort {
+impl XskPort {
     /// Binds a socket on `iface`/`queue` to the shared UMEM (bond-dp's own XDP program, not
     /// libxdp's) and registers it in the program's XSKMAP under member `slot`.
     pub fn bind(
@@ -463,7 +463,7 @@ impl MemberPort {
         slot: u32,
         cfg: &PortConfig,
         program: &XdpProgram,
-    ) -> Result<MemberPort, PortError> {
+    ) -> Result<XskPort, PortError> {
         let err = |reason: String| PortError::Socket {
             iface: iface.to_string(),
             queue,
@@ -505,7 +505,7 @@ impl MemberPort {
         let fd = rx.fd().as_raw_fd_compat();
         program.bind_socket(slot, queue, fd)?;
         let zero_copy = is_zero_copy(fd);
-        Ok(MemberPort {
+        Ok(XskPort {
             iface: iface.to_string(),
             queue,
             tx,
