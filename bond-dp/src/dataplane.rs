@@ -16,8 +16,8 @@ use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 
 use crate::engine::{
-    BondCounters, CarriedCounters, CountersView, HostSide, QueueShare, SnapshotCell, Worker,
-    WorkerPort,
+    BondCounters, CarriedCounters, CountersView, HostSide, QueueShare, SharedCounters,
+    SnapshotCell, Worker, WorkerPort,
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::MAX_QUEUES;
@@ -27,8 +27,8 @@ use crate::xdp::ethtool;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
 use crate::xdp::{
-    rx_queue_count, AttachMode, MemberAction, PortConfig, UmemArea, XdpCounters, XdpCountersReader,
-    XdpProgram, XskPort,
+    rx_queue_count, AttachMode, FramePool, MemberAction, PortConfig, UmemArea, XdpCounters,
+    XdpCountersReader, XdpProgram, XskPort,
 };
 
 #[derive(Debug, Error)]
@@ -176,19 +176,7 @@ impl DataPlane {
     ) -> Result<(DataPlane, Vec<AppPort>), DataPlaneError> {
         let cfg = &bond.config;
         let engine = &cfg.engine;
-        let workers = engine.workers;
-        // A member whose device is gone (deleted, moved to another namespace) is left out
-        // until it comes back; the bond counts it as down. The others carry on.
-        let ifindexes: Vec<Option<u32>> =
-            cfg.members.iter().map(|m| read_ifindex(m).ok()).collect();
-        for (member, _) in cfg
-            .members
-            .iter()
-            .zip(&ifindexes)
-            .filter(|(_, i)| i.is_none())
-        {
-            warn!(bond = %cfg.name, member = %member, "no such device: left out of the data plane until it appears");
-        }
+        let ifindexes = present_members(bond);
         let queue_counts = cfg
             .members
             .iter()
@@ -199,44 +187,8 @@ impl DataPlane {
             })
             .chain(cfg.access_port().map(|iface| served_queues(engine, iface)))
             .collect::<Result<Vec<u32>, _>>()?;
-        let frames_per_worker = engine.frames_per_worker(cfg.ports_per_worker());
-        let port_cfg = PortConfig {
-            frame_count: frames_per_worker * workers,
-            frame_size: engine.frame_size,
-            ring_size: engine.ring_size,
-            zero_copy: match engine.copy_mode {
-                CopyMode::Auto => None,
-                CopyMode::ZeroCopy => Some(true),
-                CopyMode::Copy => Some(false),
-            },
-            multi_buffer: engine.jumbo,
-        };
-        let xdp_mode = match engine.xdp_mode {
-            XdpMode::Auto => None,
-            XdpMode::Native => Some(AttachMode::Native),
-            XdpMode::Generic => Some(AttachMode::Generic),
-        };
-
-        let mut program = XdpProgram::load_with(engine.jumbo)?;
-        let mut attach_modes = Vec::new();
-        let mut rx_vlan_restore = Vec::new();
-        for (slot, member) in cfg.members.iter().enumerate() {
-            if ifindexes[slot].is_none() {
-                attach_modes.push(None);
-                continue;
-            }
-            let attached = program.attach(member, xdp_mode)?;
-            if !attached.vlan_metadata && keep_vlan_tags_inline(&cfg.name, member) {
-                rx_vlan_restore.push(member.clone());
-            }
-            attach_modes.push(Some(attached.mode));
-            program.set_member(member, slot as u32, action(bond, slot))?;
-        }
-        if let HostSpec::Xdp(iface) = &cfg.host {
-            // The access port takes the slot after the members; it always delivers.
-            program.attach(iface, xdp_mode)?;
-            program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
-        }
+        let attached = attach_program(bond, &ifindexes)?;
+        let program = attached.program;
         let xdp = program.counters_reader()?;
         let neighbours_read: Arc<Mutex<Vec<ArpReport>>> = Arc::default();
         let neighbours = {
@@ -250,105 +202,58 @@ impl DataPlane {
                 }
             })?
         };
+        let port_cfg = port_config(bond);
         let (umem, pool) = UmemArea::new(&port_cfg)?;
         let umem_frames = umem.frame_count();
         let snapshots = Arc::new(SnapshotCell::new(bond.snapshot()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::new();
-        let mut built = Vec::new();
-        let mut worker_counters = Vec::new();
-        let mut apps = Vec::new();
-        let tap_name = match &cfg.host {
-            HostSpec::Tap => Some(cfg.name.as_str()),
-            HostSpec::TapNamed(name) => Some(name.as_str()),
-            _ => None,
-        };
-        if let Some(name) = tap_name.filter(|_| !in_process) {
+        if let Some(name) = tap_name(bond).filter(|_| !in_process) {
             // A queue per worker; a worker that died took its queue with it.
-            let missing = (workers as usize).saturating_sub(tap.len());
+            let workers = engine.workers as usize;
+            let missing = workers.saturating_sub(tap.len());
             if missing > 0 {
                 tap.extend(open_tap(name, bond, missing)?);
             }
-            tap.truncate(workers as usize);
+            tap.truncate(workers);
         }
+        let shares = Shares {
+            bond,
+            umem: &umem,
+            port_cfg: &port_cfg,
+            program: &program,
+            queue_counts: &queue_counts,
+            snapshots: &snapshots,
+        };
+        let mut worker_counters = Vec::new();
+        let mut apps = Vec::new();
         let mut hosts = Vec::new();
-        for (w, pool) in (0..workers).zip(pool.split(workers as usize)) {
-            let mut ports = Vec::new();
-            for (slot, member) in cfg.members.iter().enumerate() {
-                for queue in worker_queues(w, workers, queue_counts[slot]) {
-                    let port =
-                        XskPort::bind(&umem, member, queue, slot as u32, &port_cfg, &program)?;
-                    ports.push(WorkerPort { member: slot, port });
-                }
-            }
-            let o = &cfg.options;
-            let selector = TxSelector::new(
-                o.mode,
-                o.xmit_hash_policy,
-                o.packets_per_slave,
-                o.tlb_dynamic_lb,
-                0x5eed + u64::from(w),
-            );
-            let (queues, counters) = QueueShare::new(
-                umem.clone(),
-                pool,
-                cfg.members.len(),
-                ports,
-                selector,
-                Arc::clone(&snapshots),
-            );
+        for (w, pool) in (0..engine.workers).zip(pool.split(engine.workers as usize)) {
+            let (queues, counters) = shares.share(w, pool)?;
             worker_counters.push(counters);
             if in_process {
                 apps.push(AppPort::new(queues));
-                continue;
+            } else {
+                hosts.push((queues, shares.access_port(w)?));
             }
-            let host = match &cfg.host {
-                HostSpec::Xdp(iface) => {
-                    let slot = cfg.members.len();
-                    let access = worker_queues(w, workers, queue_counts[slot])
-                        .map(|q| XskPort::bind(&umem, iface, q, slot as u32, &port_cfg, &program))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Some(HostSide::AccessPort(access))
-                }
-                // Its TAP queue once nothing can fail any more.
-                HostSpec::Tap | HostSpec::TapNamed(_) => None,
-                HostSpec::None => unreachable!("handled in start"),
-            };
-            hosts.push((queues, host));
         }
+        // Nothing can fail any more: each worker without an access port takes its TAP queue.
         let mut taps = tap.drain(..);
-        for (queues, host) in hosts {
-            let host = host.unwrap_or_else(|| {
-                HostSide::Tap(taps.next().expect("a TAP queue for every worker"))
-            });
-            built.push(Worker::new(queues, host));
-        }
+        let built: Vec<Worker> = hosts
+            .into_iter()
+            .map(|(queues, host)| {
+                let host = host.unwrap_or_else(|| {
+                    HostSide::Tap(taps.next().expect("a TAP queue for every worker"))
+                });
+                Worker::new(queues, host)
+            })
+            .collect();
         drop(taps);
-        // Threads start only once everything could be set up, so that a failure above
-        // leaves nothing running.
-        for (w, worker) in built.into_iter().enumerate() {
-            let core = engine
-                .cores
-                .get(w)
-                .or_else(|| default_cores.get(w % default_cores.len().max(1)))
-                .copied();
-            let stop = Arc::clone(&stop);
-            let handle = std::thread::Builder::new()
-                .name(format!("{}-w{w}", cfg.name))
-                .spawn(move || {
-                    if let Some(id) = core {
-                        core_affinity::set_for_current(core_affinity::CoreId { id });
-                    }
-                    worker.run(&stop)
-                })
-                .expect("spawning a worker thread");
-            handles.push(handle);
-        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = spawn_workers(bond, built, default_cores, &stop);
         info!(
             bond = %cfg.name,
             host = %cfg.host,
-            modes = ?attach_modes,
-            workers,
+            modes = ?attached.modes,
+            workers = engine.workers,
             queues = ?queue_counts,
             "data plane up"
         );
@@ -361,11 +266,11 @@ impl DataPlane {
             counters: BondCounters::new(cfg.members.len(), worker_counters),
             names: cfg.members.clone(),
             carried: CarriedCounters::default(),
-            attach_modes,
+            attach_modes: attached.modes,
             ifindexes,
             frame_count: umem_frames,
             neighbours: Mutex::new(neighbours),
-            rx_vlan_restore,
+            rx_vlan_restore: attached.rx_vlan_restore,
             neighbours_read,
             targets: Mutex::new(Vec::new()),
             xdp,
@@ -423,6 +328,202 @@ fn action(bond: &Bond, member: usize) -> MemberAction {
     } else {
         MemberAction::Drop
     }
+}
+
+/// Each member's device index, `None` for a member whose device is gone (deleted, moved to
+/// another namespace): it is left out until it comes back, and the bond counts it as down.
+/// The others carry on.
+fn present_members(bond: &Bond) -> Vec<Option<u32>> {
+    let cfg = &bond.config;
+    let ifindexes: Vec<Option<u32>> = cfg.members.iter().map(|m| read_ifindex(m).ok()).collect();
+    for (member, _) in cfg
+        .members
+        .iter()
+        .zip(&ifindexes)
+        .filter(|(_, i)| i.is_none())
+    {
+        warn!(bond = %cfg.name, member = %member, "no such device: left out of the data plane until it appears");
+    }
+    ifindexes
+}
+
+/// The sockets' and UMEM's sizes and modes, from the engine settings.
+fn port_config(bond: &Bond) -> PortConfig {
+    let engine = &bond.config.engine;
+    PortConfig {
+        frame_count: engine.frames_per_worker(bond.config.ports_per_worker()) * engine.workers,
+        frame_size: engine.frame_size,
+        ring_size: engine.ring_size,
+        zero_copy: match engine.copy_mode {
+            CopyMode::Auto => None,
+            CopyMode::ZeroCopy => Some(true),
+            CopyMode::Copy => Some(false),
+        },
+        multi_buffer: engine.jumbo,
+    }
+}
+
+/// The XDP program on every present member and the access port, and what it learnt there.
+struct Attached {
+    program: XdpProgram,
+    /// Per member: how the program runs there (`None`: the device is absent).
+    modes: Vec<Option<AttachMode>>,
+    /// Members whose rx-vlan offload was turned off, to turn back on at stop.
+    rx_vlan_restore: Vec<String>,
+}
+
+fn attach_program(bond: &Bond, ifindexes: &[Option<u32>]) -> Result<Attached, DataPlaneError> {
+    let cfg = &bond.config;
+    let xdp_mode = match cfg.engine.xdp_mode {
+        XdpMode::Auto => None,
+        XdpMode::Native => Some(AttachMode::Native),
+        XdpMode::Generic => Some(AttachMode::Generic),
+    };
+    let mut program = XdpProgram::load_with(cfg.engine.jumbo)?;
+    let mut modes = Vec::new();
+    let mut rx_vlan_restore = Vec::new();
+    for (slot, member) in cfg.members.iter().enumerate() {
+        if ifindexes[slot].is_none() {
+            modes.push(None);
+            continue;
+        }
+        let attached = program.attach(member, xdp_mode)?;
+        if !attached.vlan_metadata && keep_vlan_tags_inline(&cfg.name, member) {
+            rx_vlan_restore.push(member.clone());
+        }
+        modes.push(Some(attached.mode));
+        program.set_member(member, slot as u32, action(bond, slot))?;
+    }
+    if let HostSpec::Xdp(iface) = &cfg.host {
+        // The access port takes the slot after the members; it always delivers.
+        program.attach(iface, xdp_mode)?;
+        program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
+    }
+    Ok(Attached {
+        program,
+        modes,
+        rx_vlan_restore,
+    })
+}
+
+/// The bond's TAP device name, if its host side is a TAP.
+fn tap_name(bond: &Bond) -> Option<&str> {
+    match &bond.config.host {
+        HostSpec::Tap => Some(bond.config.name.as_str()),
+        HostSpec::TapNamed(name) => Some(name.as_str()),
+        _ => None,
+    }
+}
+
+/// What every worker's share of the queues is bound from.
+struct Shares<'a> {
+    bond: &'a Bond,
+    umem: &'a UmemArea,
+    port_cfg: &'a PortConfig,
+    program: &'a XdpProgram,
+    /// Per member (and the access port last): the queues served.
+    queue_counts: &'a [u32],
+    snapshots: &'a Arc<SnapshotCell>,
+}
+
+impl Shares<'_> {
+    /// Worker `w`'s share: its queue of each member, bound, and its transmit selector.
+    fn share(
+        &self,
+        w: u32,
+        pool: FramePool,
+    ) -> Result<(QueueShare, SharedCounters), DataPlaneError> {
+        let cfg = &self.bond.config;
+        let workers = cfg.engine.workers;
+        let mut ports = Vec::new();
+        for (slot, member) in cfg.members.iter().enumerate() {
+            for queue in worker_queues(w, workers, self.queue_counts[slot]) {
+                let port = XskPort::bind(
+                    self.umem,
+                    member,
+                    queue,
+                    slot as u32,
+                    self.port_cfg,
+                    self.program,
+                )?;
+                ports.push(WorkerPort { member: slot, port });
+            }
+        }
+        let o = &cfg.options;
+        let selector = TxSelector::new(
+            o.mode,
+            o.xmit_hash_policy,
+            o.packets_per_slave,
+            o.tlb_dynamic_lb,
+            0x5eed + u64::from(w),
+        );
+        Ok(QueueShare::new(
+            self.umem.clone(),
+            pool,
+            cfg.members.len(),
+            ports,
+            selector,
+            Arc::clone(self.snapshots),
+        ))
+    }
+
+    /// Worker `w`'s queues of the access port, bound; `None` where the host side is a TAP
+    /// (its queue is handed over once nothing can fail).
+    fn access_port(&self, w: u32) -> Result<Option<HostSide>, DataPlaneError> {
+        let cfg = &self.bond.config;
+        match &cfg.host {
+            HostSpec::Xdp(iface) => {
+                let slot = cfg.members.len();
+                let access = worker_queues(w, cfg.engine.workers, self.queue_counts[slot])
+                    .map(|q| {
+                        XskPort::bind(
+                            self.umem,
+                            iface,
+                            q,
+                            slot as u32,
+                            self.port_cfg,
+                            self.program,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Some(HostSide::AccessPort(access)))
+            }
+            HostSpec::Tap | HostSpec::TapNamed(_) => Ok(None),
+            HostSpec::None => unreachable!("handled in start"),
+        }
+    }
+}
+
+/// Starts a thread per worker, each on its core. Threads start only once everything could
+/// be set up, so that a failure leaves nothing running.
+fn spawn_workers(
+    bond: &Bond,
+    built: Vec<Worker>,
+    default_cores: &[usize],
+    stop: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<HostSide>> {
+    let engine = &bond.config.engine;
+    built
+        .into_iter()
+        .enumerate()
+        .map(|(w, worker)| {
+            let core = engine
+                .cores
+                .get(w)
+                .or_else(|| default_cores.get(w % default_cores.len().max(1)))
+                .copied();
+            let stop = Arc::clone(stop);
+            std::thread::Builder::new()
+                .name(format!("{}-w{w}", bond.config.name))
+                .spawn(move || {
+                    if let Some(id) = core {
+                        core_affinity::set_for_current(core_affinity::CoreId { id });
+                    }
+                    worker.run(&stop)
+                })
+                .expect("spawning a worker thread")
+        })
+        .collect()
 }
 
 /// A data plane stopped to start again: what outlives it.
