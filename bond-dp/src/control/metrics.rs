@@ -3,217 +3,164 @@
 
 use std::fmt::Write as _;
 
-use super::BondStatus;
+use super::status::{BondStatus, MemberLacpStatus, MemberStatus};
+use crate::engine::MemberCountersView;
 
-/// One metric family: its help, type and samples.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: &'static str,
-    samples: Vec<(String, f64)>,
+/// The metric families, in the order they are written: name, help, type.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    ("bond_dp_bond_up", "Whether the bond has carrier.", "gauge"),
+    // node_exporter's bonding collector's series, so that dashboards built on them show
+    // bond-dp's bonds as they show the kernel's.
+    (
+        "node_bonding_slaves",
+        "Number of configured slaves per bonding interface.",
+        "gauge",
+    ),
+    (
+        "node_bonding_active",
+        "Number of active slaves per bonding interface.",
+        "gauge",
+    ),
+    (
+        "bond_dp_failovers_total",
+        "Changes of active member.",
+        "counter",
+    ),
+    (
+        "bond_dp_last_failover_timestamp_seconds",
+        "When the active member last changed.",
+        "gauge",
+    ),
+    (
+        "bond_dp_member_up",
+        "Whether the member's link is up (MII status up).",
+        "gauge",
+    ),
+    (
+        "bond_dp_member_active",
+        "Whether the member is the bond's active member.",
+        "gauge",
+    ),
+    (
+        "bond_dp_member_link_failures_total",
+        "Times the member's link failed.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_lacp_distributing",
+        "802.3ad: whether the member collects and distributes.",
+        "gauge",
+    ),
+    (
+        "bond_dp_member_lacpdus_total",
+        "802.3ad: LACPDUs the member sent and received.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_lacp_markers_total",
+        "802.3ad: marker PDUs received, and responses sent.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_lacp_dropped_total",
+        "802.3ad: slow-protocol frames dropped, by reason.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_tx_packets_total",
+        "Frames sent on the member.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_tx_bytes_total",
+        "Bytes sent on the member.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_rx_packets_total",
+        "Frames received on the member.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_rx_bytes_total",
+        "Bytes received on the member.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_tx_ring_full_total",
+        "Frames the member's full TX ring could not take.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_tx_too_big_total",
+        "Frames longer than the member's MTU allows, dropped.",
+        "counter",
+    ),
+    (
+        "bond_dp_member_kernel_drops_total",
+        "What the kernel dropped or refused on the member's AF_XDP sockets before bond-dp saw \
+         it (XDP_STATISTICS), by reason.",
+        "counter",
+    ),
+    (
+        "bond_dp_drops_total",
+        "Frames the bond dropped, by reason.",
+        "counter",
+    ),
+];
+
+/// Samples gathered per family, written out family by family.
+struct Exposition {
+    samples: Vec<Vec<(String, f64)>>,
+}
+
+impl Exposition {
+    fn new() -> Exposition {
+        Exposition {
+            samples: vec![Vec::new(); FAMILIES.len()],
+        }
+    }
+
+    fn put(&mut self, name: &str, labels: &str, value: f64) {
+        let i = FAMILIES
+            .iter()
+            .position(|(n, _, _)| *n == name)
+            .unwrap_or_else(|| panic!("metric family {name} is not in FAMILIES"));
+        self.samples[i].push((labels.to_string(), value));
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for ((name, help, kind), samples) in FAMILIES.iter().zip(&self.samples) {
+            if samples.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+        out
+    }
 }
 
 /// The bonds' metrics. `started_unix` is when the monitor's clock started (seconds since
 /// the epoch), to turn the last failover into a timestamp.
 pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
-    let mut families = vec![
-        family("bond_dp_bond_up", "Whether the bond has carrier.", "gauge"),
-        // node_exporter's bonding collector's series, so that dashboards built on them
-        // show bond-dp's bonds as they show the kernel's.
-        family(
-            "node_bonding_slaves",
-            "Number of configured slaves per bonding interface.",
-            "gauge",
-        ),
-        family(
-            "node_bonding_active",
-            "Number of active slaves per bonding interface.",
-            "gauge",
-        ),
-        family(
-            "bond_dp_failovers_total",
-            "Changes of active member.",
-            "counter",
-        ),
-        family(
-            "bond_dp_last_failover_timestamp_seconds",
-            "When the active member last changed.",
-            "gauge",
-        ),
-        family(
-            "bond_dp_member_up",
-            "Whether the member's link is up (MII status up).",
-            "gauge",
-        ),
-        family(
-            "bond_dp_member_active",
-            "Whether the member is the bond's active member.",
-            "gauge",
-        ),
-        family(
-            "bond_dp_member_link_failures_total",
-            "Times the member's link failed.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_lacp_distributing",
-            "802.3ad: whether the member collects and distributes.",
-            "gauge",
-        ),
-        family(
-            "bond_dp_member_lacpdus_total",
-            "802.3ad: LACPDUs the member sent and received.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_lacp_markers_total",
-            "802.3ad: marker PDUs received, and responses sent.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_lacp_dropped_total",
-            "802.3ad: slow-protocol frames dropped, by reason.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_tx_packets_total",
-            "Frames sent on the member.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_tx_bytes_total",
-            "Bytes sent on the member.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_rx_packets_total",
-            "Frames received on the member.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_rx_bytes_total",
-            "Bytes received on the member.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_tx_ring_full_total",
-            "Frames the member's full TX ring could not take.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_tx_too_big_total",
-            "Frames longer than the member's MTU allows, dropped.",
-            "counter",
-        ),
-        family(
-            "bond_dp_member_kernel_drops_total",
-            "What the kernel dropped or refused on the member's AF_XDP sockets before bond-dp \
-             saw it (XDP_STATISTICS), by reason.",
-            "counter",
-        ),
-        family(
-            "bond_dp_drops_total",
-            "Frames the bond dropped, by reason.",
-            "counter",
-        ),
-    ];
+    let mut x = Exposition::new();
     for b in bonds {
+        bond_samples(&mut x, b, started_unix);
         let bond = format!("bond=\"{}\"", escape(&b.name));
-        let mut put = |name: &str, labels: &str, value: f64| {
-            if let Some(f) = families.iter_mut().find(|f| f.name == name) {
-                f.samples.push((labels.to_string(), value));
-            }
-        };
-        put("bond_dp_bond_up", &bond, flag(b.carrier));
-        let master = format!("master=\"{}\"", escape(&b.name));
-        put("node_bonding_slaves", &master, b.members.len() as f64);
-        let up = b.members.iter().filter(|m| m.mii_status == "up").count();
-        put("node_bonding_active", &master, up as f64);
-        put("bond_dp_failovers_total", &bond, f64::from(b.failovers));
-        if let Some(ms) = b.last_failover_ms {
-            let at = started_unix + ms as f64 / 1000.0;
-            put("bond_dp_last_failover_timestamp_seconds", &bond, at);
-        }
         let counters = b.data_plane.as_ref().map(|d| &d.counters);
         for (i, m) in b.members.iter().enumerate() {
             let labels = format!("{bond},member=\"{}\"", escape(&m.name));
-            put("bond_dp_member_up", &labels, flag(m.mii_status == "up"));
-            put(
-                "bond_dp_member_active",
-                &labels,
-                flag(b.active.as_deref() == Some(m.name.as_str())),
-            );
-            put(
-                "bond_dp_member_link_failures_total",
-                &labels,
-                f64::from(m.link_failure_count),
-            );
+            member_samples(&mut x, &labels, b, m);
             if let Some(l) = &m.lacp {
-                let distributing = l.actor.port_state & 0x30 == 0x30;
-                put(
-                    "bond_dp_member_lacp_distributing",
-                    &labels,
-                    flag(distributing),
-                );
-                let f = &l.frames;
-                for (family, label, n) in [
-                    ("lacpdus", "direction=\"rx\"", f.lacpdus_received),
-                    ("lacpdus", "direction=\"tx\"", f.lacpdus_sent),
-                    ("lacp_markers", "direction=\"rx\"", f.markers_received),
-                    ("lacp_markers", "direction=\"tx\"", f.marker_responses_sent),
-                    ("lacp_dropped", "reason=\"malformed\"", f.malformed),
-                    (
-                        "lacp_dropped",
-                        "reason=\"unknown_subtype\"",
-                        f.unknown_subtype,
-                    ),
-                    (
-                        "lacp_dropped",
-                        "reason=\"wrong_destination\"",
-                        f.wrong_destination,
-                    ),
-                    (
-                        "lacp_dropped",
-                        "reason=\"illegal_loopback\"",
-                        f.illegal_loopback,
-                    ),
-                ] {
-                    let name = format!("bond_dp_member_{family}_total");
-                    put(&name, &format!("{labels},{label}"), n as f64);
-                }
+                lacp_samples(&mut x, &labels, l);
             }
             if let Some(c) = counters.and_then(|c| c.members.get(i)) {
-                put(
-                    "bond_dp_member_tx_packets_total",
-                    &labels,
-                    c.tx_packets as f64,
-                );
-                put("bond_dp_member_tx_bytes_total", &labels, c.tx_bytes as f64);
-                put(
-                    "bond_dp_member_rx_packets_total",
-                    &labels,
-                    c.rx_packets as f64,
-                );
-                put("bond_dp_member_rx_bytes_total", &labels, c.rx_bytes as f64);
-                put(
-                    "bond_dp_member_tx_ring_full_total",
-                    &labels,
-                    c.tx_ring_full as f64,
-                );
-                put(
-                    "bond_dp_member_tx_too_big_total",
-                    &labels,
-                    c.tx_too_big as f64,
-                );
-                for (reason, n) in [
-                    ("rx_dropped", c.kernel_rx_dropped),
-                    ("rx_ring_full", c.kernel_rx_ring_full),
-                    ("fill_ring_empty", c.kernel_fill_ring_empty),
-                    ("tx_invalid", c.kernel_tx_invalid),
-                ] {
-                    let labels = format!("{labels},reason=\"{reason}\"");
-                    put("bond_dp_member_kernel_drops_total", &labels, n as f64);
-                }
+                traffic_samples(&mut x, &labels, c);
             }
         }
         if let Some(c) = counters {
@@ -224,31 +171,91 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
                 ("too_long", c.drop_too_long),
                 ("host_offload", c.drop_host_offload),
             ] {
-                put(
-                    "bond_dp_drops_total",
-                    &format!("{bond},reason=\"{reason}\""),
-                    n as f64,
-                );
+                let labels = format!("{bond},reason=\"{reason}\"");
+                x.put("bond_dp_drops_total", &labels, n as f64);
             }
         }
     }
-    let mut out = String::new();
-    for f in families.iter().filter(|f| !f.samples.is_empty()) {
-        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
-        for (labels, value) in &f.samples {
-            let _ = writeln!(out, "{}{{{labels}}} {value}", f.name);
-        }
-    }
-    out
+    x.text()
 }
 
-fn family(name: &'static str, help: &'static str, kind: &'static str) -> Family {
-    Family {
-        name,
-        help,
-        kind,
-        samples: Vec::new(),
+/// The bond's own series, and node_exporter's.
+fn bond_samples(x: &mut Exposition, b: &BondStatus, started_unix: f64) {
+    let bond = format!("bond=\"{}\"", escape(&b.name));
+    x.put("bond_dp_bond_up", &bond, flag(b.carrier));
+    let master = format!("master=\"{}\"", escape(&b.name));
+    x.put("node_bonding_slaves", &master, b.members.len() as f64);
+    let up = b.members.iter().filter(|m| m.is_up()).count();
+    x.put("node_bonding_active", &master, up as f64);
+    x.put("bond_dp_failovers_total", &bond, f64::from(b.failovers));
+    if let Some(ms) = b.last_failover_ms {
+        let at = started_unix + ms as f64 / 1000.0;
+        x.put("bond_dp_last_failover_timestamp_seconds", &bond, at);
+    }
+}
+
+fn member_samples(x: &mut Exposition, labels: &str, b: &BondStatus, m: &MemberStatus) {
+    x.put("bond_dp_member_up", labels, flag(m.is_up()));
+    let active = b.active.as_deref() == Some(m.name.as_str());
+    x.put("bond_dp_member_active", labels, flag(active));
+    let failures = f64::from(m.link_failure_count);
+    x.put("bond_dp_member_link_failures_total", labels, failures);
+}
+
+fn lacp_samples(x: &mut Exposition, labels: &str, l: &MemberLacpStatus) {
+    let distributing = l.actor.port_state & 0x30 == 0x30;
+    x.put(
+        "bond_dp_member_lacp_distributing",
+        labels,
+        flag(distributing),
+    );
+    let f = &l.frames;
+    for (family, label, n) in [
+        ("lacpdus", "direction=\"rx\"", f.lacpdus_received),
+        ("lacpdus", "direction=\"tx\"", f.lacpdus_sent),
+        ("lacp_markers", "direction=\"rx\"", f.markers_received),
+        ("lacp_markers", "direction=\"tx\"", f.marker_responses_sent),
+        ("lacp_dropped", "reason=\"malformed\"", f.malformed),
+        (
+            "lacp_dropped",
+            "reason=\"unknown_subtype\"",
+            f.unknown_subtype,
+        ),
+        (
+            "lacp_dropped",
+            "reason=\"wrong_destination\"",
+            f.wrong_destination,
+        ),
+        (
+            "lacp_dropped",
+            "reason=\"illegal_loopback\"",
+            f.illegal_loopback,
+        ),
+    ] {
+        let name = format!("bond_dp_member_{family}_total");
+        x.put(&name, &format!("{labels},{label}"), n as f64);
+    }
+}
+
+fn traffic_samples(x: &mut Exposition, labels: &str, c: &MemberCountersView) {
+    for (counter, n) in [
+        ("tx_packets", c.tx_packets),
+        ("tx_bytes", c.tx_bytes),
+        ("rx_packets", c.rx_packets),
+        ("rx_bytes", c.rx_bytes),
+        ("tx_ring_full", c.tx_ring_full),
+        ("tx_too_big", c.tx_too_big),
+    ] {
+        x.put(&format!("bond_dp_member_{counter}_total"), labels, n as f64);
+    }
+    for (reason, n) in [
+        ("rx_dropped", c.kernel_rx_dropped),
+        ("rx_ring_full", c.kernel_rx_ring_full),
+        ("fill_ring_empty", c.kernel_fill_ring_empty),
+        ("tx_invalid", c.kernel_tx_invalid),
+    ] {
+        let labels = format!("{labels},reason=\"{reason}\"");
+        x.put("bond_dp_member_kernel_drops_total", &labels, n as f64);
     }
 }
 
@@ -271,7 +278,6 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::BondOptions;
-    use crate::control::MemberStatus;
 
     #[test]
     fn exposition_names_bonds_and_members() {

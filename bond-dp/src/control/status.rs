@@ -125,6 +125,13 @@ pub struct MemberStatus {
     pub lacp: Option<MemberLacpStatus>,
 }
 
+impl MemberStatus {
+    /// Whether the member's link is up, as the kernel's "MII Status: up".
+    pub fn is_up(&self) -> bool {
+        self.mii_status == "up"
+    }
+}
+
 impl BondStatus {
     /// The bond-wide fields that follow from its options; the live fields start empty.
     pub fn from_options(name: &str, options: &BondOptions, host: String) -> BondStatus {
