@@ -192,6 +192,19 @@ impl BondStatus {
     /// The text of `/proc/net/bonding/<name>`.
     pub fn to_proc(&self) -> String {
         let mut s = String::new();
+        self.write_header(&mut s);
+        self.write_monitoring(&mut s);
+        if let Some(l) = &self.lacp {
+            self.write_lacp(&mut s, l);
+        }
+        for m in &self.members {
+            write_member(&mut s, m);
+        }
+        s
+    }
+
+    /// The driver line, the mode, the hash policy, the primary and the active member.
+    fn write_header(&self, s: &mut String) {
         let mode = Mode::from_number(self.mode_number.into()).unwrap_or_default();
         let _ = writeln!(
             s,
@@ -223,11 +236,12 @@ impl BondStatus {
                 self.active.as_deref().unwrap_or("None")
             );
         }
-        let _ = writeln!(
-            s,
-            "MII Status: {}",
-            if self.carrier { "up" } else { "down" }
-        );
+    }
+
+    /// The bond's carrier, the MII timings and the ARP monitor's settings.
+    fn write_monitoring(&self, s: &mut String) {
+        let carrier = if self.carrier { "up" } else { "down" };
+        let _ = writeln!(s, "MII Status: {carrier}");
         let _ = writeln!(s, "MII Polling Interval (ms): {}", self.miimon);
         let _ = writeln!(s, "Up Delay (ms): {}", self.updelay);
         let _ = writeln!(s, "Down Delay (ms): {}", self.downdelay);
@@ -235,97 +249,86 @@ impl BondStatus {
         if self.arp_interval > 0 {
             let _ = writeln!(s, "ARP Polling Interval (ms): {}", self.arp_interval);
             let _ = writeln!(s, "ARP Missed Max: {}", self.arp_missed_max);
-            let _ = writeln!(
-                s,
-                "ARP IP target/s (n.n.n.n form):{}",
-                comma_list(&self.arp_ip_target)
-            );
-            let _ = writeln!(
-                s,
-                "NS IPv6 target/s (xx::xx form):{}",
-                comma_list(&self.ns_ip6_target)
+            let targets = comma_list(&self.arp_ip_target);
+            let _ = writeln!(s, "ARP IP target/s (n.n.n.n form):{targets}");
+            let targets = comma_list(&self.ns_ip6_target);
+            let _ = writeln!(s, "NS IPv6 target/s (xx::xx form):{targets}");
+        }
+    }
+
+    /// The 802.3ad block: settings and the active aggregator.
+    fn write_lacp(&self, s: &mut String, l: &LacpStatus) {
+        s.push_str("\n802.3ad info\n");
+        let active = if l.lacp_active { "on" } else { "off" };
+        let _ = writeln!(s, "LACP active: {active}");
+        let _ = writeln!(s, "LACP rate: {}", l.lacp_rate);
+        let _ = writeln!(s, "Min links: {}", l.min_links);
+        let _ = writeln!(
+            s,
+            "Aggregator selection policy (ad_select): {}",
+            l.ad_select
+        );
+        let _ = writeln!(s, "System priority: {}", l.system_priority);
+        let _ = writeln!(s, "System MAC address: {}", l.system_mac);
+        let Some(a) = &l.active_aggregator else {
+            let _ = writeln!(s, "bond {} has no active aggregator", self.name);
+            return;
+        };
+        s.push_str("Active Aggregator Info:\n");
+        let _ = writeln!(s, "\tAggregator ID: {}", a.id);
+        let _ = writeln!(s, "\tNumber of ports: {}", a.ports);
+        let _ = writeln!(s, "\tActor Key: {}", a.actor_key);
+        let _ = writeln!(s, "\tPartner Key: {}", a.partner_key);
+        let _ = writeln!(s, "\tPartner Mac Address: {}", a.partner_mac);
+        if a.partner_mac == crate::wire::MacAddr::ZERO.to_string() {
+            s.push_str(
+                "\t(bond-dp: the partner MAC is all zeros: the far end is not speaking LACP)\n",
             );
         }
-        if let Some(l) = &self.lacp {
-            s.push_str("\n802.3ad info\n");
-            let _ = writeln!(
-                s,
-                "LACP active: {}",
-                if l.lacp_active { "on" } else { "off" }
-            );
-            let _ = writeln!(s, "LACP rate: {}", l.lacp_rate);
-            let _ = writeln!(s, "Min links: {}", l.min_links);
-            let _ = writeln!(
-                s,
-                "Aggregator selection policy (ad_select): {}",
-                l.ad_select
-            );
-            let _ = writeln!(s, "System priority: {}", l.system_priority);
-            let _ = writeln!(s, "System MAC address: {}", l.system_mac);
-            match &l.active_aggregator {
-                Some(a) => {
-                    s.push_str("Active Aggregator Info:\n");
-                    let _ = writeln!(s, "\tAggregator ID: {}", a.id);
-                    let _ = writeln!(s, "\tNumber of ports: {}", a.ports);
-                    let _ = writeln!(s, "\tActor Key: {}", a.actor_key);
-                    let _ = writeln!(s, "\tPartner Key: {}", a.partner_key);
-                    let _ = writeln!(s, "\tPartner Mac Address: {}", a.partner_mac);
-                    if a.partner_mac == crate::wire::MacAddr::ZERO.to_string() {
-                        s.push_str(
-                            "\t(bond-dp: the partner MAC is all zeros: the far end is not \
-                             speaking LACP)\n",
-                        );
-                    }
-                }
-                None => {
-                    let _ = writeln!(s, "bond {} has no active aggregator", self.name);
-                }
-            }
+    }
+}
+
+/// One "Slave Interface" block, with its 802.3ad details where the bond runs LACP.
+fn write_member(s: &mut String, m: &MemberStatus) {
+    let _ = writeln!(s, "\nSlave Interface: {}", m.name);
+    let _ = writeln!(s, "MII Status: {}", m.mii_status);
+    match m.speed_mbps {
+        Some(speed) => {
+            let _ = writeln!(s, "Speed: {speed} Mbps");
         }
-        for m in &self.members {
-            let _ = writeln!(s, "\nSlave Interface: {}", m.name);
-            let _ = writeln!(s, "MII Status: {}", m.mii_status);
-            match m.speed_mbps {
-                Some(speed) => {
-                    let _ = writeln!(s, "Speed: {speed} Mbps");
-                }
-                None => s.push_str("Speed: Unknown\n"),
-            }
-            let duplex = match m.full_duplex {
-                Some(true) => "full",
-                Some(false) => "half",
-                None => "Unknown",
-            };
-            let _ = writeln!(s, "Duplex: {duplex}");
-            let _ = writeln!(s, "Link Failure Count: {}", m.link_failure_count);
-            let _ = writeln!(s, "Permanent HW addr: {}", m.permanent_hw_addr);
-            let _ = writeln!(s, "Slave queue ID: {}", m.queue_id);
-            if let Some(l) = &m.lacp {
-                match l.aggregator_id {
-                    Some(id) => {
-                        let _ = writeln!(s, "Aggregator ID: {id}");
-                    }
-                    None => s.push_str("Aggregator ID: N/A\n"),
-                }
-                let _ = writeln!(s, "Actor Churn State: {}", l.actor_churn_state);
-                let _ = writeln!(s, "Partner Churn State: {}", l.partner_churn_state);
-                let _ = writeln!(s, "Actor Churned Count: {}", l.actor_churned_count);
-                let _ = writeln!(s, "Partner Churned Count: {}", l.partner_churned_count);
-                for (side, d, key) in [
-                    ("actor", &l.actor, "port key"),
-                    ("partner", &l.partner, "oper key"),
-                ] {
-                    let _ = writeln!(s, "details {side} lacp pdu:");
-                    let _ = writeln!(s, "    system priority: {}", d.system_priority);
-                    let _ = writeln!(s, "    system mac address: {}", d.system_mac);
-                    let _ = writeln!(s, "    {key}: {}", d.key);
-                    let _ = writeln!(s, "    port priority: {}", d.port_priority);
-                    let _ = writeln!(s, "    port number: {}", d.port_number);
-                    let _ = writeln!(s, "    port state: {}", d.port_state);
-                }
-            }
+        None => s.push_str("Speed: Unknown\n"),
+    }
+    let duplex = match m.full_duplex {
+        Some(true) => "full",
+        Some(false) => "half",
+        None => "Unknown",
+    };
+    let _ = writeln!(s, "Duplex: {duplex}");
+    let _ = writeln!(s, "Link Failure Count: {}", m.link_failure_count);
+    let _ = writeln!(s, "Permanent HW addr: {}", m.permanent_hw_addr);
+    let _ = writeln!(s, "Slave queue ID: {}", m.queue_id);
+    let Some(l) = &m.lacp else { return };
+    match l.aggregator_id {
+        Some(id) => {
+            let _ = writeln!(s, "Aggregator ID: {id}");
         }
-        s
+        None => s.push_str("Aggregator ID: N/A\n"),
+    }
+    let _ = writeln!(s, "Actor Churn State: {}", l.actor_churn_state);
+    let _ = writeln!(s, "Partner Churn State: {}", l.partner_churn_state);
+    let _ = writeln!(s, "Actor Churned Count: {}", l.actor_churned_count);
+    let _ = writeln!(s, "Partner Churned Count: {}", l.partner_churned_count);
+    for (side, d, key) in [
+        ("actor", &l.actor, "port key"),
+        ("partner", &l.partner, "oper key"),
+    ] {
+        let _ = writeln!(s, "details {side} lacp pdu:");
+        let _ = writeln!(s, "    system priority: {}", d.system_priority);
+        let _ = writeln!(s, "    system mac address: {}", d.system_mac);
+        let _ = writeln!(s, "    {key}: {}", d.key);
+        let _ = writeln!(s, "    port priority: {}", d.port_priority);
+        let _ = writeln!(s, "    port number: {}", d.port_number);
+        let _ = writeln!(s, "    port state: {}", d.port_state);
     }
 }
 
