@@ -489,9 +489,17 @@ impl BondOptions {
     /// what the kernel applies (miimon forced on, delays rounded to miimon). Refuses what the
     /// kernel refuses, and what it would silently ignore where ignoring loses a failover.
     pub fn finish(&mut self) -> Result<Vec<Warning>, OptionError> {
+        self.check_modes()?;
+        self.check_arp()?;
         let mut warnings = Vec::new();
-        let warn = |w: &mut Vec<Warning>, text: String| w.push(Warning(text));
+        self.settle_miimon(&mut warnings)?;
+        self.warn_unmonitored(&mut warnings);
+        self.warn_balancing(&mut warnings);
+        Ok(warnings)
+    }
 
+    /// Every option given is one the mode has.
+    fn check_modes(&self) -> Result<(), OptionError> {
         for name in self.explicit.iter().copied() {
             let spec = find_spec(name).expect("explicit options are known");
             if !spec.modes.contains(&self.mode) {
@@ -503,7 +511,11 @@ impl BondOptions {
                 });
             }
         }
+        Ok(())
+    }
 
+    /// ARP monitoring: not beside MII monitoring, with targets to probe, not too many.
+    fn check_arp(&self) -> Result<(), OptionError> {
         if self.miimon > 0 && self.arp_interval > 0 {
             return Err(self.conflict(
                 "arp_interval",
@@ -530,20 +542,20 @@ impl BondOptions {
                 ));
             }
         }
+        Ok(())
+    }
 
+    /// miimon forced on where the mode needs it, and the delays rounded to it.
+    fn settle_miimon(&mut self, warnings: &mut Vec<Warning>) -> Result<(), OptionError> {
         if self.mode.requires_miimon() && self.miimon == 0 {
             if self.is_explicit("miimon") {
-                warn(
-                    &mut warnings,
-                    format!(
-                        "miimon=0 is not allowed in mode {}: link failures must be detected; using miimon={DEFAULT_MIIMON}",
-                        self.mode
-                    ),
-                );
+                warnings.push(Warning(format!(
+                    "miimon=0 is not allowed in mode {}: link failures must be detected; using miimon={DEFAULT_MIIMON}",
+                    self.mode
+                )));
             }
             self.miimon = DEFAULT_MIIMON;
         }
-
         for name in ["updelay", "downdelay", "peer_notif_delay"] {
             let value = *self.delay_mut(name);
             if value == 0 {
@@ -556,47 +568,44 @@ impl BondOptions {
             }
             if value % self.miimon != 0 {
                 let rounded = value / self.miimon * self.miimon;
-                warn(
-                    &mut warnings,
-                    format!(
-                        "{name} ({value}) is not a multiple of miimon ({}), value rounded to {rounded} ms",
-                        self.miimon
-                    ),
-                );
+                warnings.push(Warning(format!(
+                    "{name} ({value}) is not a multiple of miimon ({}), value rounded to {rounded} ms",
+                    self.miimon
+                )));
                 *self.delay_mut(name) = rounded;
             }
         }
+        Ok(())
+    }
 
-        if self.mode == Mode::BalanceAlb {
-            // The kernel forces dynamic balancing on when a bond becomes alb.
-            if self.is_explicit("tlb_dynamic_lb") && !self.tlb_dynamic_lb {
-                warn(
-                    &mut warnings,
-                    "tlb_dynamic_lb=0 in balance-alb: transmit uses the hash modulo".into(),
-                );
-            }
-        }
-
+    /// Settings that leave a bond without failover, or that do nothing.
+    fn warn_unmonitored(&self, warnings: &mut Vec<Warning>) {
+        let mut warn = |text: &str| warnings.push(Warning(text.into()));
         if self.miimon == 0 && self.arp_interval == 0 {
-            warn(
-                &mut warnings,
-                "miimon=0 and arp_interval=0: no link monitoring, a failed member is never taken out (no failover); set miimon=100"
-                    .into(),
-            );
+            warn("miimon=0 and arp_interval=0: no link monitoring, a failed member is never taken out (no failover); set miimon=100");
         }
         if self.arp_interval == 0
             && (!self.arp_ip_target.is_empty() || !self.ns_ip6_target.is_empty())
         {
-            warn(
-                &mut warnings,
-                "arp_ip_target/ns_ip6_target have no effect without arp_interval".into(),
-            );
+            warn("arp_ip_target/ns_ip6_target have no effect without arp_interval");
         }
         if self.arp_interval == 0 && self.arp_validate != ArpValidate::None {
-            warn(
-                &mut warnings,
-                "arp_validate has no effect without arp_interval".into(),
-            );
+            warn("arp_validate has no effect without arp_interval");
+        }
+        if self.mode != Mode::ActiveBackup && self.fail_over_mac != FailOverMac::None {
+            warn("fail_over_mac only affects active-backup");
+        }
+    }
+
+    /// How the mode spreads traffic, where operators come to regret it.
+    fn warn_balancing(&self, warnings: &mut Vec<Warning>) {
+        let mut warn = |text: String| warnings.push(Warning(text));
+        // The kernel forces dynamic balancing on when a bond becomes alb.
+        if self.mode == Mode::BalanceAlb
+            && self.is_explicit("tlb_dynamic_lb")
+            && !self.tlb_dynamic_lb
+        {
+            warn("tlb_dynamic_lb=0 in balance-alb: transmit uses the hash modulo".into());
         }
         let hashes = matches!(self.mode, Mode::BalanceXor | Mode::Lacp)
             || (self.mode == Mode::BalanceTlb)
@@ -604,34 +613,21 @@ impl BondOptions {
         if matches!(self.mode, Mode::BalanceXor | Mode::Lacp)
             && self.xmit_hash_policy == HashPolicy::Layer2
         {
-            warn(
-                &mut warnings,
-                format!(
-                    "xmit_hash_policy=layer2{} in {}: all traffic to or through one router (one MAC) uses a single member; layer3+4 spreads flows",
-                    if self.is_explicit("xmit_hash_policy") { "" } else { " (the default)" },
-                    self.mode
-                ),
-            );
+            warn(format!(
+                "xmit_hash_policy=layer2{} in {}: all traffic to or through one router (one MAC) uses a single member; layer3+4 spreads flows",
+                if self.is_explicit("xmit_hash_policy") { "" } else { " (the default)" },
+                self.mode
+            ));
         }
         if !hashes && self.is_explicit("xmit_hash_policy") {
-            warn(
-                &mut warnings,
-                format!("xmit_hash_policy has no effect in mode {}", self.mode),
-            );
+            warn(format!(
+                "xmit_hash_policy has no effect in mode {}",
+                self.mode
+            ));
         }
         if self.mode == Mode::BalanceRr {
-            warn(
-                &mut warnings,
-                "balance-rr spreads the packets of one flow over all members: TCP sees them out of order".into(),
-            );
+            warn("balance-rr spreads the packets of one flow over all members: TCP sees them out of order".into());
         }
-        if self.mode != Mode::ActiveBackup && self.fail_over_mac != FailOverMac::None {
-            warn(
-                &mut warnings,
-                "fail_over_mac only affects active-backup".into(),
-            );
-        }
-        Ok(warnings)
     }
 
     /// Checks the options that name members against the bond's member list.
