@@ -357,23 +357,13 @@ impl BondOptions {
                 let n = parse_number(value)
                     .or_else(|| lookup(value, names))
                     .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| {
-                        let mut allowed = format!("{min} - {max}");
-                        if let Some((n, v)) = names.iter().find(|(_, v)| *v == 0 && min == 0) {
-                            allowed.push_str(&format!(", or {n} ({v})"));
-                        }
-                        invalid(allowed)
-                    })?;
+                    .ok_or_else(|| invalid(range_text(min, max, names)))?;
                 self.set_number(spec.name, n as u32);
             }
             Kind::Interface => {
                 let iface = value.trim();
-                let valid = iface.is_empty()
-                    || (iface.len() < 16
-                        && !iface.contains(['/', ' ', ':'])
-                        && iface != "."
-                        && iface != "..");
-                if !valid {
+                // Empty clears it, as writing "" to sysfs does.
+                if !iface.is_empty() && !super::file::valid_ifname(iface) {
                     return Err(invalid("an interface name of at most 15 characters".into()));
                 }
                 let iface = (!iface.is_empty()).then(|| iface.to_string());
@@ -383,8 +373,7 @@ impl BondOptions {
                 }
             }
             Kind::Ipv4Targets => {
-                for item in value.split(',').filter(|s| !s.is_empty()) {
-                    let (op, addr) = split_op(item);
+                edit_target_list(&mut self.arp_ip_target, spec.name, value, |addr| {
                     let ip: Ipv4Addr = addr.parse().map_err(|_| {
                         invalid("IPv4 addresses in n.n.n.n form, comma separated".into())
                     })?;
@@ -393,12 +382,11 @@ impl BondOptions {
                             "a unicast IPv4 address (not 0.0.0.0 or 255.255.255.255)".into(),
                         ));
                     }
-                    edit_targets(&mut self.arp_ip_target, op, ip, spec.name, value)?;
-                }
+                    Ok(ip)
+                })?;
             }
             Kind::Ipv6Targets => {
-                for item in value.split(',').filter(|s| !s.is_empty()) {
-                    let (op, addr) = split_op(item);
+                edit_target_list(&mut self.ns_ip6_target, spec.name, value, |addr| {
                     let ip: Ipv6Addr = addr
                         .parse()
                         .map_err(|_| invalid("IPv6 addresses, comma separated".into()))?;
@@ -407,8 +395,8 @@ impl BondOptions {
                             "a unicast IPv6 address (not :: or multicast)".into(),
                         ));
                     }
-                    edit_targets(&mut self.ns_ip6_target, op, ip, spec.name, value)?;
-                }
+                    Ok(ip)
+                })?;
             }
             Kind::Mac => {
                 let mac: MacAddr = value
@@ -422,12 +410,8 @@ impl BondOptions {
                 self.ad_actor_system = Some(mac);
             }
             &Kind::PerMember { min, max } => {
-                let bad = || invalid(format!("IFACE:N with N in {min} - {max}"));
-                let (iface, n) = value.rsplit_once(':').ok_or_else(bad)?;
-                let n: i64 = n.trim().parse().map_err(|_| bad())?;
-                if iface.is_empty() || !(min..=max).contains(&n) {
-                    return Err(bad());
-                }
+                let (iface, n) = per_member(value, min, max)
+                    .ok_or_else(|| invalid(format!("IFACE:N with N in {min} - {max}")))?;
                 match spec.name {
                     "prio" => self.prio.insert(iface.to_string(), n as i32),
                     _ => self
@@ -802,6 +786,39 @@ fn split_op(item: &str) -> (char, &str) {
         Some(b'-') => ('-', &item[1..]),
         _ => ('+', item),
     }
+}
+
+/// What a numeric option allows: its range, and the name of 0 where it has one.
+fn range_text(min: u64, max: u64, names: &[(&str, u64)]) -> String {
+    let mut allowed = format!("{min} - {max}");
+    if let Some((n, v)) = names.iter().find(|(_, v)| *v == 0 && min == 0) {
+        allowed.push_str(&format!(", or {n} ({v})"));
+    }
+    allowed
+}
+
+/// `IFACE:N` with N in `min..=max` (sysfs's form of the per-member options).
+fn per_member(value: &str, min: i64, max: i64) -> Option<(&str, i64)> {
+    let (iface, n) = value.rsplit_once(':')?;
+    let n: i64 = n.trim().parse().ok()?;
+    (!iface.is_empty() && (min..=max).contains(&n)).then_some((iface, n))
+}
+
+/// Applies a comma-separated list of `+addr` and `-addr` (a bare address adds) to
+/// `targets`, all or nothing: a bad item leaves the list as it was.
+fn edit_target_list<T: PartialEq + fmt::Display + Clone>(
+    targets: &mut Vec<T>,
+    name: &'static str,
+    value: &str,
+    parse: impl Fn(&str) -> Result<T, OptionError>,
+) -> Result<(), OptionError> {
+    let mut edited = targets.clone();
+    for item in value.split(',').filter(|s| !s.is_empty()) {
+        let (op, addr) = split_op(item);
+        edit_targets(&mut edited, op, parse(addr)?, name, value)?;
+    }
+    *targets = edited;
+    Ok(())
 }
 
 fn edit_targets<T: PartialEq + fmt::Display>(
