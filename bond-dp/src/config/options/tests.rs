@@ -263,3 +263,20 @@ fn canonical_string_round_trips() {
         assert_eq!(parse(&o.to_option_string()), o, "{s} -> {}", o.to_option_string());
     }
 }
+
+#[test]
+fn a_target_list_with_a_bad_item_changes_nothing() {
+    let mut o = parse("mode=1 arp_interval=100 arp_ip_target=10.0.0.1");
+    let before = o.arp_ip_target.clone();
+    assert!(o.set("arp_ip_target", "+10.0.0.2,+not-an-address").is_err());
+    assert!(o.set("arp_ip_target", "+10.0.0.3,-10.0.0.9").is_err());
+    assert_eq!(o.arp_ip_target, before, "all or nothing");
+    o.set("arp_ip_target", "+10.0.0.2,-10.0.0.1").unwrap();
+    assert_eq!(o.arp_ip_target, ["10.0.0.2".parse::<Ipv4Addr>().unwrap()]);
+    // Interface names follow the kernel's rule; empty clears.
+    assert!(o.set("primary", "a/b").is_err());
+    assert!(o.set("primary", "sixteen-chars-xx").is_err());
+    o.set("primary", "eth0").unwrap();
+    o.set("primary", "").unwrap();
+    assert_eq!(o.primary, None);
+}
