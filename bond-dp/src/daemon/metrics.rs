@@ -1,16 +1,15 @@
 //! The Prometheus endpoint: `GET /metrics` renders every bond's status (see
-//! [`crate::control::metrics`]), served by the bounded poll loop of [`crate::control::server`]
-//! on a thread of its own.
+//! [`crate::control::metrics`]) as the monitor last published it (at most `PUBLISH_EVERY`
+//! old), served by the bounded poll loop of [`crate::control::server`] on a thread of its own.
+//! A scrape never takes a bond's lock, so scrapes cannot delay the monitor.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::requests::bond_status;
-use super::SharedPlane;
-use crate::bond::Bond;
+use super::board::StatusBoard;
 use crate::control::http;
 use crate::control::metrics::render;
 use crate::control::server::{self, Limits, Listener, Verdict};
@@ -23,7 +22,7 @@ const MAX_CLIENTS: usize = 64;
 /// Serves metrics until `stop` is set.
 pub(super) fn serve(
     addr: SocketAddr,
-    bonds: Vec<(Arc<Mutex<Bond>>, SharedPlane)>,
+    board: Arc<StatusBoard>,
     started_unix: f64,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -34,13 +33,7 @@ pub(super) fn serve(
         deadline: CLIENT_DEADLINE,
         clients: MAX_CLIENTS,
     };
-    let page = move || {
-        let statuses: Vec<_> = bonds
-            .iter()
-            .map(|(bond, plane)| bond_status(&bond.lock().expect("bond lock"), plane))
-            .collect();
-        render(&statuses, started_unix)
-    };
+    let page = move || render(&board.load(), started_unix);
     server::serve(
         "metrics",
         Listener::Tcp(listener),

@@ -5,6 +5,7 @@
 //!   notifications, MACs) around the pure state in [`Bond`];
 //! - `control`: what each bond's control socket answers, and member changes.
 
+mod board;
 mod metrics;
 mod monitor;
 mod record;
@@ -255,10 +256,10 @@ pub fn run(
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
+    let board = Arc::new(board::StatusBoard::default());
     let metrics = match metrics_addr {
         Some(addr) => {
-            let shared = bonds.iter().cloned().zip(planes.iter().cloned()).collect();
-            let handle = metrics::serve(addr, shared, started_unix, Arc::clone(&stop))
+            let handle = metrics::serve(addr, Arc::clone(&board), started_unix, Arc::clone(&stop))
                 .map_err(|e| DaemonError::Metrics(e.to_string()))?;
             info!(%addr, "metrics at http://{addr}/metrics");
             Some(handle)
@@ -288,7 +289,10 @@ pub fn run(
         &stop,
         started,
         run_dir,
-        &mut systemd,
+        monitor::Outlets {
+            systemd: &mut systemd,
+            board: &board,
+        },
         &mut reload_if_asked,
     );
     systemd.stopping();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info, warn};
 
+use super::board::{StatusBoard, PUBLISH_EVERY};
+use super::requests::bond_status;
 use super::{log_event, DaemonError, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
 use crate::config::CarrierWatch;
@@ -651,9 +653,10 @@ pub(super) fn monitor_loop(
     stop: &AtomicBool,
     start: Instant,
     run_dir: &Path,
-    systemd: &mut super::systemd::Systemd,
+    outlets: Outlets,
     reload_if_asked: &mut dyn FnMut(),
 ) -> Option<DaemonError> {
+    let Outlets { systemd, board } = outlets;
     let mut watched: Vec<BondWatch> = bonds
         .iter()
         .zip(planes)
@@ -677,16 +680,26 @@ pub(super) fn monitor_loop(
     };
     let mut died = None;
     let mut next_systemd = Instant::now();
+    let mut next_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) && died.is_none() {
         reload_if_asked();
         let now = start.elapsed();
         let mut wake = now + Duration::from_millis(100);
+        let publish = Instant::now() >= next_publish;
+        let mut statuses = Vec::new();
         for w in &mut watched {
             died = died.or_else(|| w.dead_worker());
             let mut b = w.bond.lock().expect("bond lock");
             if let Some(next) = w.poll_bond(&mut b, now) {
                 wake = wake.min(next);
             }
+            if publish {
+                statuses.push(bond_status(&b, w.plane));
+            }
+        }
+        if publish {
+            board.publish(statuses);
+            next_publish = Instant::now() + PUBLISH_EVERY;
         }
         // systemd's watchdog and status line: from this loop, so a hung monitor stops them.
         if Instant::now() >= next_systemd {
@@ -716,6 +729,13 @@ pub(super) fn monitor_loop(
         w.restore_macs();
     }
     died
+}
+
+/// Where the monitor reports besides the log: systemd (readiness, status, watchdog) and the
+/// status board that metrics scrapes read.
+pub(super) struct Outlets<'a> {
+    pub systemd: &'a mut super::systemd::Systemd,
+    pub board: &'a StatusBoard,
 }
 
 /// Puts the calling thread (the monitor) at a low real-time priority: its wake-ups are short,

@@ -125,7 +125,7 @@ impl Control {
 }
 
 /// A bond's status with its data plane's counters.
-pub(super) fn bond_status(bond: &Bond, plane: &SharedPlane) -> BondStatus {
+pub(super) fn bond_status(bond: &Bond, plane: &Mutex<Option<DataPlane>>) -> BondStatus {
     let mut status = bond.status();
     let plane = plane.lock().expect("plane lock");
     status.data_plane = plane.as_ref().map(|p| DataPlaneStatus {
