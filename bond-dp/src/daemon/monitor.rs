@@ -20,7 +20,7 @@ use crate::dataplane::{DataPlane, Stopped};
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
     host_addresses, read_ifindex, read_link, read_mac, read_mtu, set_carrier, set_mac, set_mtu,
-    Arrivals, CarrierReader, HostAddress, LinkEvents, PacketSocket, StallWatch,
+    AddressEvents, Arrivals, CarrierReader, HostAddress, LinkEvents, PacketSocket, StallWatch,
 };
 use crate::wire::{arp, ethertype, ndisc, MacAddr};
 
@@ -39,6 +39,10 @@ struct BondWatch<'a> {
     fast: bool,
     /// The interface whose addresses peer notifications announce (the TAP).
     host_iface: Option<String>,
+    /// Its addresses as last read, for the ARP monitor, and what says they may have changed
+    /// (without it, they are read on every ARP interval).
+    host_addresses: Option<Vec<HostAddress>>,
+    address_events: Option<AddressEvents>,
     /// Frames the data plane had moved at the last look, and until when the bond counts as
     /// busy (the carrier watch looks often only then).
     moved_before: u64,
@@ -82,6 +86,10 @@ impl<'a> BondWatch<'a> {
             fast: b.config.options.miimon > 0
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
             host_iface: b.config.tap_name().map(String::from),
+            host_addresses: None,
+            address_events: b
+                .arp_monitor()
+                .and_then(|_| AddressEvents::open().map_err(|e| warn!(bond = b.name(), "no address notifications ({e}): the ARP monitor reads the addresses every interval")).ok()),
             host_carrier: None,
             moved_before: 0,
             busy_until: Duration::ZERO,
@@ -438,11 +446,7 @@ impl<'a> BondWatch<'a> {
                 neighbours: std::mem::replace(n, neighbours) != neighbours,
             })
             .collect();
-        let addresses = self
-            .host_iface
-            .as_deref()
-            .and_then(|iface| host_addresses(iface).ok())
-            .unwrap_or_default();
+        let addresses = self.current_host_addresses();
         let host_ips: Vec<IpAddr> = addresses.iter().map(|a| a.ip).collect();
         let seen = reports.iter().map(|r| (r.member, r.msg));
         let (events, probes) = b.arp_tick(now, &arrived, seen, &host_ips);
@@ -464,6 +468,22 @@ impl<'a> BondWatch<'a> {
                 b.arp_sent(member, now);
             }
         }
+    }
+
+    /// The host side's addresses: read again only when an address notification came (or
+    /// there is no notification socket, or the last read failed).
+    fn current_host_addresses(&mut self) -> Vec<HostAddress> {
+        let changed = self
+            .address_events
+            .as_mut()
+            .is_none_or(AddressEvents::changed);
+        if changed || self.host_addresses.is_none() {
+            self.host_addresses = self
+                .host_iface
+                .as_deref()
+                .and_then(|iface| host_addresses(iface).ok());
+        }
+        self.host_addresses.clone().unwrap_or_default()
     }
 
     /// 802.3ad: the slow-protocol frames members received go to LACP, its machines run, and

@@ -15,7 +15,7 @@ pub use link::{read_ifindex, read_link, read_mac, read_mtu, CarrierReader, LinkF
 pub use mii::{MiiMachine, Transition};
 pub use netlink::{
     add_address, delete_link, host_addresses, set_carrier, set_mac, set_mac_and_up, set_mtu,
-    HostAddress, LinkEvents,
+    AddressEvents, HostAddress, LinkEvents,
 };
 pub use notify::PeerNotifier;
 pub use packet::PacketSocket;

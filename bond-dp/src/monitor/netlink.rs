@@ -58,6 +58,44 @@ impl LinkEvents {
     }
 }
 
+/// The rtnetlink multicast groups of IPv4 and IPv6 address notifications.
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+
+/// A socket subscribed to address notifications: says when the host's addresses may have
+/// changed, so that the ARP monitor reads them (two netlink dumps) only then, not on every
+/// interval.
+pub struct AddressEvents {
+    socket: Socket,
+    buf: Vec<u8>,
+}
+
+impl AddressEvents {
+    pub fn open() -> io::Result<AddressEvents> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind(&SocketAddr::new(0, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))?;
+        socket.set_non_blocking(true)?;
+        Ok(AddressEvents {
+            socket,
+            buf: vec![0; 16 * 1024],
+        })
+    }
+
+    /// Whether an address was added or removed anywhere since the last call; the
+    /// notifications are taken in. A lost one (ENOBUFS) or a failing socket counts as a
+    /// change: the caller then reads the addresses afresh.
+    pub fn changed(&mut self) -> bool {
+        let mut changed = false;
+        loop {
+            match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(_) => changed = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return changed,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
 /// Waits for `fd` to become readable; false on timeout.
 fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
