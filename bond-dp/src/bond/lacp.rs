@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use super::{Bond, Event};
-use crate::control::{AggregatorInfo, BondStatus, LacpduDetails, MemberLacpStatus};
 use crate::lacp::pdu::PortInfo;
 use crate::lacp::{Dropped, Lacp, LacpConfig, PortLink};
 use crate::policy::{MemberId, Mode};
+use crate::status::{AggregatorInfo, BondStatus, LacpduDetails, MemberLacpStatus};
 use crate::wire::MacAddr;
 
 /// How long a starting bond waits for its partner before it says the far end is silent.

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{BondConfig, FailOverMac, Warning};
-use crate::control::{BondStatus, MemberStatus};
 use crate::lacp::Lacp;
 use crate::monitor::{ArpMonitor, Arrivals, LinkFacts, MiiMachine, PeerNotifier, Transition};
+use crate::status::{BondStatus, MemberStatus};
 
 mod lacp;
 use crate::policy::{

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::status::{BondStatus, MemberLacpStatus, MemberStatus};
 use crate::engine::MemberCountersView;
+use crate::status::{BondStatus, MemberLacpStatus, MemberStatus};
 
 /// The metric families, in the order they are written: name, help, type.
 const FAMILIES: &[(&str, &str, &str)] = &[

@@ -8,7 +8,7 @@ pub mod socket;
 pub mod status;
 pub mod watch;
 
-pub use socket::{ControlServer, Request};
-pub use status::{
+pub use crate::status::{
     AggregatorInfo, BondStatus, DataPlaneStatus, LacpduDetails, MemberLacpStatus, MemberStatus,
 };
+pub use socket::{ControlServer, Request};

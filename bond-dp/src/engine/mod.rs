@@ -1,7 +1,9 @@
 //! The poll-mode engine: workers that move frames between the members' AF_XDP sockets and
-//! the host side, choosing each frame's member with the bond's [`TxSelector`].
+//! the host side, choosing each frame's member with the bond's
+//! [`TxSelector`](crate::policy::TxSelector).
 
 mod counters;
+mod host_port;
 mod queues;
 mod snapshot_cell;
 mod worker;
@@ -10,6 +12,7 @@ pub use counters::{
     BondCounters, CarriedCounters, CountersView, MemberCountersView, QueueCounters,
     QueueCountersView, SharedCounters, WorkerCounters,
 };
+pub use host_port::HostPort;
 pub use queues::{QueueShare, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;
 pub use worker::{HostSide, Worker};

@@ -1,5 +1,5 @@
 //! A share of a bond's member queues and the transmit logic that runs on them: what a worker
-//! thread and an application's [`AppPort`](crate::host::AppPort) both are underneath.
+//! thread and an application's `host::AppPort` both are underneath.
 //!
 //! It owns its share of the UMEM frames, so one `QueueShare` is driven by one thread and
 //! shares no cache line with another.

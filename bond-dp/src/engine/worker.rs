@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use xsk_rs::FrameDesc;
 
+use super::HostPort;
 use super::{QueueShare, WorkerCounters, BURST};
-use crate::host::HostPort;
 use crate::wire::gro::Coalescer;
 use crate::xdp::{self, ChainError, XskPort, MAX_CHAIN};
 

@@ -7,28 +7,6 @@ pub mod tap;
 pub use app::{AppPort, Frame};
 pub use tap::TapPort;
 
-/// A host-side port, polled by the worker.
-pub trait HostPort: Send {
-    /// Receives one frame into `buf`; `None` when nothing is waiting.
-    fn recv(&mut self, buf: &mut [u8]) -> Option<usize>;
-    /// Sends one frame; false when the host side cannot take it now.
-    fn send(&mut self, frame: &[u8]) -> bool;
-    /// A descriptor that polls readable when a frame waits, for an idle worker to sleep on.
-    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
-        None
-    }
-    /// Whether `send_super` takes TCP super-frames (a TAP with a virtio-net header).
-    fn takes_super_frames(&self) -> bool {
-        false
-    }
-    /// Sends a frame with the virtio-net header that describes it: a super-frame of merged
-    /// TCP segments the host may cut again. A port without headers takes plain frames only.
-    fn send_super(&mut self, frame: &[u8], hdr: crate::wire::gso::VnetHdr) -> bool {
-        hdr == crate::wire::gso::VnetHdr::default() && self.send(frame)
-    }
-    /// Frames the port dropped since last asked (a host's offload request it could not
-    /// carry out), to be counted.
-    fn take_dropped(&mut self) -> u64 {
-        0
-    }
-}
+/// What a copying host port (the TAP) offers the worker: the engine's contract, which this
+/// module's ports fulfil.
+pub use crate::engine::HostPort;

@@ -6,17 +6,7 @@ use std::path::PathBuf;
 
 use crate::wire::MacAddr;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkFacts {
-    /// Which device this is: a member deleted and created again has a new index.
-    pub ifindex: u32,
-    pub mac: MacAddr,
-    /// Administratively up and with carrier.
-    pub carrier: bool,
-    pub speed_mbps: Option<u32>,
-    pub full_duplex: Option<bool>,
-    pub mtu: u32,
-}
+pub use super::mii::LinkFacts;
 
 fn attr(iface: &str, name: &str) -> io::Result<String> {
     let path: PathBuf = ["/sys/class/net", iface, name].iter().collect();

@@ -8,8 +8,22 @@ use std::time::Duration;
 
 use crate::policy::LinkState;
 
+/// What is known of a member's link, as read from the kernel (`link::read_link`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkFacts {
+    /// Which device this is: a member deleted and created again has a new index.
+    pub ifindex: u32,
+    pub mac: crate::wire::MacAddr,
+    /// Administratively up and with carrier.
+    pub carrier: bool,
+    pub speed_mbps: Option<u32>,
+    pub full_duplex: Option<bool>,
+    pub mtu: u32,
+}
+
 /// A state change that the bond must act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+
 pub enum Transition {
     /// Became usable.
     Up,

@@ -11,8 +11,8 @@ pub mod packet;
 pub mod stall;
 
 pub use arp::{ArpMonitor, Arrivals};
-pub use link::{read_ifindex, read_link, read_mac, read_mtu, CarrierReader, LinkFacts};
-pub use mii::{MiiMachine, Transition};
+pub use link::{read_ifindex, read_link, read_mac, read_mtu, CarrierReader};
+pub use mii::{LinkFacts, MiiMachine, Transition};
 pub use netlink::{
     add_address, delete_link, host_addresses, set_carrier, set_mac, set_mac_and_up, set_mtu,
     AddressEvents, HostAddress, LinkEvents,
