@@ -78,7 +78,8 @@ class Sink:
             stdout=subprocess.PIPE, text=True)
         time.sleep(0.3)  # attached before traffic starts
 
-    def pps(self):
+    def result(self):
+        """Frames per second."""
         out, _ = self.proc.communicate(timeout=60)
         m = re.search(r"^pps (\d+)", out, re.M)
         if not m:
@@ -217,36 +218,33 @@ def dpdk_txonly(vdevs):
     return testpmd("txonly", vdevs, ["--txpkts=60", "--txonly-multi-flow"])
 
 
-def measure_through(start_contender, path, seconds):
-    """Starts the contender, then the sink and the generator on `path`; the sink's figure."""
+def through(start_contender, path, seconds, sink, gen_args=()):
+    """Starts the contender, then `sink` on the path's far end and the generator on its near
+    end (with `gen_args`); what the sink reports."""
     gen_ns, gen_ifaces, sink_ns, sink_ifaces = path
     contender = start_contender(seconds + 4)
     time.sleep(1.5 if "dpdk-testpmd" in contender.args else 0.3)
     try:
-        sink = Sink(sink_ns, sink_ifaces, 1, seconds)
+        reading = sink(sink_ns, sink_ifaces, 1, seconds)
         subprocess.run(in_ns(gen_ns, [E2E, "gen", "--ifaces", gen_ifaces, "--seconds",
-                                      str(seconds + 1.5), "--core", str(GEN_CORE)]),
+                                      str(seconds + 1.5), "--core", str(GEN_CORE),
+                                      *gen_args]),
                        check=True, stdout=subprocess.DEVNULL)
-        return sink.pps()
+        return reading.result()
     finally:
         stop(contender)
+
+
+def measure_through(start_contender, path, seconds):
+    """Frames per second through the contender on `path`, as the sink counts them."""
+    return through(start_contender, path, seconds, Sink)
 
 
 def measure_latency(start_contender, path, seconds, rate):
     """As `measure_through`, with the generator at `rate` frames/s stamping its frames; the
     latency sink's figures."""
-    gen_ns, gen_ifaces, sink_ns, sink_ifaces = path
-    contender = start_contender(seconds + 4)
-    time.sleep(1.5 if "dpdk-testpmd" in contender.args else 0.3)
-    try:
-        sink = LatencySink(sink_ns, sink_ifaces, 1, seconds)
-        subprocess.run(in_ns(gen_ns, [E2E, "gen", "--ifaces", gen_ifaces, "--seconds",
-                                      str(seconds + 1.5), "--core", str(GEN_CORE),
-                                      "--rate", str(int(rate)), "--stamp"]),
-                       check=True, stdout=subprocess.DEVNULL)
-        return sink.result()
-    finally:
-        stop(contender)
+    return through(start_contender, path, seconds, LatencySink,
+                   ("--rate", str(int(rate)), "--stamp"))
 
 
 # The forward contenders whose latency --latency measures: name, how to start them.
@@ -288,7 +286,7 @@ def measure_sender(start_sender, seconds):
     sink = Sink("p", "p0,p1", 2.5, seconds)
     sender = start_sender(seconds + 3)
     try:
-        return sink.pps()
+        return sink.result()
     finally:
         stop(sender)
 

@@ -271,16 +271,27 @@ fn fill_burst(
     }
 }
 
-fn latency_sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
-    let mut program = XdpProgram::load()?;
-    let cfg = PortConfig::default();
-    let (umem, mut pool) = UmemArea::new(&cfg)?;
+/// The program on each of `ifaces`, delivering to a socket bound on its queue 0.
+fn receiving(
+    ifaces: &[String],
+    program: &mut XdpProgram,
+    umem: &UmemArea,
+    cfg: &PortConfig,
+) -> Result<Vec<XskPort>> {
     let mut ports = Vec::new();
     for (slot, iface) in ifaces.iter().enumerate() {
         program.attach(iface, None)?;
         program.set_member(iface, slot as u32, MemberAction::Deliver)?;
-        ports.push(XskPort::bind(&umem, iface, 0, slot as u32, &cfg, &program)?);
+        ports.push(XskPort::bind(umem, iface, 0, slot as u32, cfg, program)?);
     }
+    Ok(ports)
+}
+
+fn latency_sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
+    let mut program = XdpProgram::load()?;
+    let cfg = PortConfig::default();
+    let (umem, mut pool) = UmemArea::new(&cfg)?;
+    let mut ports = receiving(ifaces, &mut program, &umem, &cfg)?;
     let from = Instant::now() + Duration::from_secs_f64(warmup);
     let end = stop_after(warmup + seconds);
     let mut latencies = Vec::with_capacity(1 << 20);
@@ -355,12 +366,7 @@ fn forward(from: &[String], to: &str, seconds: f64, core: Option<usize>) -> Resu
     let mut program = XdpProgram::load()?;
     let cfg = PortConfig::default();
     let (umem, mut pool) = UmemArea::new(&cfg)?;
-    let mut rx = Vec::new();
-    for (slot, iface) in from.iter().enumerate() {
-        program.attach(iface, None)?;
-        program.set_member(iface, slot as u32, MemberAction::Deliver)?;
-        rx.push(XskPort::bind(&umem, iface, 0, slot as u32, &cfg, &program)?);
-    }
+    let mut rx = receiving(from, &mut program, &umem, &cfg)?;
     let mut tx = XskPort::bind(&umem, to, 0, from.len() as u32, &cfg, &program)?;
     let mut burst = Vec::with_capacity(BURST);
     let mut moved = 0u64;

@@ -129,6 +129,13 @@ impl Exposition {
         self.samples[i].push((labels.to_string(), value));
     }
 
+    /// A sample per reason, each labelled with it.
+    fn put_by_reason(&mut self, name: &str, labels: &str, counts: &[(&str, u64)]) {
+        for (reason, n) in counts {
+            self.put(name, &format!("{labels},reason=\"{reason}\""), *n as f64);
+        }
+    }
+
     fn text(&self) -> String {
         let mut out = String::new();
         for ((name, help, kind), samples) in FAMILIES.iter().zip(&self.samples) {
@@ -164,16 +171,14 @@ pub fn render(bonds: &[BondStatus], started_unix: f64) -> String {
             }
         }
         if let Some(c) = counters {
-            for (reason, n) in [
+            let drops = [
                 ("no_member", c.drop_no_member),
                 ("host_busy", c.drop_host_busy),
                 ("no_frame", c.drop_no_frame),
                 ("too_long", c.drop_too_long),
                 ("host_offload", c.drop_host_offload),
-            ] {
-                let labels = format!("{bond},reason=\"{reason}\"");
-                x.put("bond_dp_drops_total", &labels, n as f64);
-            }
+            ];
+            x.put_by_reason("bond_dp_drops_total", &bond, &drops);
         }
     }
     x.text()
@@ -248,15 +253,13 @@ fn traffic_samples(x: &mut Exposition, labels: &str, c: &MemberCountersView) {
     ] {
         x.put(&format!("bond_dp_member_{counter}_total"), labels, n as f64);
     }
-    for (reason, n) in [
+    let kernel = [
         ("rx_dropped", c.kernel_rx_dropped),
         ("rx_ring_full", c.kernel_rx_ring_full),
         ("fill_ring_empty", c.kernel_fill_ring_empty),
         ("tx_invalid", c.kernel_tx_invalid),
-    ] {
-        let labels = format!("{labels},reason=\"{reason}\"");
-        x.put("bond_dp_member_kernel_drops_total", &labels, n as f64);
-    }
+    ];
+    x.put_by_reason("bond_dp_member_kernel_drops_total", labels, &kernel);
 }
 
 fn flag(on: bool) -> f64 {
