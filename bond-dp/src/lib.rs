@@ -12,6 +12,9 @@
 //! - [`limits`]: the sizes the XDP program and this side share (from bpf/limits.h).
 //! - [`daemon`]: `bond-dp run`, which ties the above together.
 
+#[macro_use]
+mod named;
+
 pub mod bond;
 pub mod config;
 pub mod control;

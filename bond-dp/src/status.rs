@@ -142,11 +142,11 @@ impl BondStatus {
             name: name.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             mode: mode.name().to_string(),
-            mode_number: mode.number(),
+            mode_number: mode.number() as u8,
             options: options.to_option_string(),
             xmit_hash_policy: hashes.then(|| {
                 let p = options.xmit_hash_policy;
-                (p.name().to_string(), p.number())
+                (p.name().to_string(), p.number() as u8)
             }),
             fail_over_mac: options.fail_over_mac.name().to_string(),
             primary: options.primary.clone(),

@@ -340,14 +340,14 @@ impl BondOptions {
         };
         match &spec.kind {
             Kind::Mode => {
-                self.mode = parse_named(value, &mode_table())
+                self.mode = parse_named(value, Mode::VALUES)
                     .and_then(Mode::from_number)
-                    .ok_or_else(|| invalid(named_list(&mode_table())))?;
+                    .ok_or_else(|| invalid(named_list(Mode::VALUES)))?;
             }
             Kind::HashPolicy => {
-                self.xmit_hash_policy = parse_named(value, &hash_table())
+                self.xmit_hash_policy = parse_named(value, HashPolicy::VALUES)
                     .and_then(HashPolicy::from_number)
-                    .ok_or_else(|| invalid(named_list(&hash_table())))?;
+                    .ok_or_else(|| invalid(named_list(HashPolicy::VALUES)))?;
             }
             Kind::Named(table) => {
                 let n = parse_named(value, table).ok_or_else(|| invalid(named_list(table)))?;
@@ -440,10 +440,7 @@ impl BondOptions {
             "lacp_rate" => self.lacp_rate = LacpRate::from_number(n).unwrap_or_default(),
             "ad_select" => self.ad_select = AdSelect::from_number(n).unwrap_or_default(),
             "primary_reselect" => {
-                self.primary_reselect = PrimaryReselect::ALL
-                    .into_iter()
-                    .find(|p| u64::from(p.number()) == n)
-                    .unwrap_or_default()
+                self.primary_reselect = PrimaryReselect::from_number(n).unwrap_or_default()
             }
             other => unreachable!("no named option {other}"),
         }
@@ -739,20 +736,6 @@ impl BondOptions {
         }
         parts.join(",")
     }
-}
-
-fn mode_table() -> Vec<(&'static str, u64)> {
-    Mode::ALL
-        .iter()
-        .map(|m| (m.name(), u64::from(m.number())))
-        .collect()
-}
-
-fn hash_table() -> Vec<(&'static str, u64)> {
-    HashPolicy::ALL
-        .iter()
-        .map(|p| (p.name(), u64::from(p.number())))
-        .collect()
 }
 
 /// A value given as a number, read as the kernel does (digits only).

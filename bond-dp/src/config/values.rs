@@ -1,39 +1,6 @@
 //! Enumerated option values, with the kernel's names and numbers.
 
-macro_rules! option_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal, $num:literal;)+ }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-        pub enum $name {
-            #[default]
-            $($variant,)+
-        }
-
-        impl $name {
-            pub const VALUES: &'static [(&'static str, u64)] = &[$(($text, $num)),+];
-
-            pub fn name(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-
-            pub fn number(self) -> u64 {
-                match self { $($name::$variant => $num,)+ }
-            }
-
-            pub fn from_number(n: u64) -> Option<Self> {
-                match n { $($num => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-    };
-}
-
-option_enum!(
+named_enum!(
     /// Which ARP probes and replies count as proof of life (`arp_validate`).
     ArpValidate {
         None = "none", 0;
@@ -46,7 +13,7 @@ option_enum!(
     }
 );
 
-option_enum!(
+named_enum!(
     /// Whether any or all ARP targets must answer (`arp_all_targets`).
     ArpAllTargets {
         Any = "any", 0;
@@ -54,7 +21,7 @@ option_enum!(
     }
 );
 
-option_enum!(
+named_enum!(
     /// How MAC addresses follow the active member (`fail_over_mac`).
     FailOverMac {
         None = "none", 0;
@@ -63,7 +30,7 @@ option_enum!(
     }
 );
 
-option_enum!(
+named_enum!(
     /// The LACPDU rate asked of the partner (`lacp_rate`).
     LacpRate {
         Slow = "slow", 0;
@@ -71,7 +38,7 @@ option_enum!(
     }
 );
 
-option_enum!(
+named_enum!(
     /// Aggregator selection (`ad_select`).
     AdSelect {
         Stable = "stable", 0;

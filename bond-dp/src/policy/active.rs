@@ -34,30 +34,17 @@ impl fmt::Display for LinkState {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum PrimaryReselect {
-    /// The primary becomes active whenever it comes up.
-    #[default]
-    Always,
-    /// Only if it is faster (or as fast with better duplex) than the current active.
-    Better,
-    /// Only when the current active fails.
-    Failure,
-}
-
-impl PrimaryReselect {
-    pub const ALL: [PrimaryReselect; 3] = [Self::Always, Self::Better, Self::Failure];
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Always => "always",
-            Self::Better => "better",
-            Self::Failure => "failure",
-        }
+named_enum!(
+    /// When the primary takes over again (`primary_reselect`).
+    PrimaryReselect {
+        /// The primary becomes active whenever it comes up.
+        Always = "always", 0;
+        /// Only if it is faster (or as fast with better duplex) than the current active.
+        Better = "better", 1;
+        /// Only when the current active fails.
+        Failure = "failure", 2;
     }
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-}
+);
 
 /// What the choice needs to know of each member, in enslave order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -1,57 +1,21 @@
 //! `xmit_hash_policy`: the kernel's transmit hashes (`bond_xmit_hash()`), bit for bit.
 
-use std::fmt;
-
 use crate::wire::flow::{dissect, dissect_encap, FlowKeys};
 use crate::wire::L2Header;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum HashPolicy {
-    #[default]
-    Layer2 = 0,
-    Layer34 = 1,
-    Layer23 = 2,
-    Encap23 = 3,
-    Encap34 = 4,
-    VlanSrcMac = 5,
-}
+named_enum!(
+    /// The transmit hash policies (`xmit_hash_policy`).
+    HashPolicy {
+        Layer2 = "layer2", 0;
+        Layer34 = "layer3+4", 1;
+        Layer23 = "layer2+3", 2;
+        Encap23 = "encap2+3", 3;
+        Encap34 = "encap3+4", 4;
+        VlanSrcMac = "vlan+srcmac", 5;
+    }
+);
 
 impl HashPolicy {
-    pub const ALL: [HashPolicy; 6] = [
-        HashPolicy::Layer2,
-        HashPolicy::Layer34,
-        HashPolicy::Layer23,
-        HashPolicy::Encap23,
-        HashPolicy::Encap34,
-        HashPolicy::VlanSrcMac,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            HashPolicy::Layer2 => "layer2",
-            HashPolicy::Layer34 => "layer3+4",
-            HashPolicy::Layer23 => "layer2+3",
-            HashPolicy::Encap23 => "encap2+3",
-            HashPolicy::Encap34 => "encap3+4",
-            HashPolicy::VlanSrcMac => "vlan+srcmac",
-        }
-    }
-
-    /// The number /proc/net/bonding prints after the name.
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-
-    pub fn from_name(name: &str) -> Option<HashPolicy> {
-        HashPolicy::ALL.into_iter().find(|p| p.name() == name)
-    }
-
-    pub fn from_number(n: u64) -> Option<HashPolicy> {
-        HashPolicy::ALL
-            .into_iter()
-            .find(|p| u64::from(p.number()) == n)
-    }
-
     /// The 32-bit hash the kernel computes for this frame (before `% count`). A frame shorter
     /// than an Ethernet header hashes to 0, as in the kernel.
     #[inline]
@@ -79,12 +43,6 @@ impl HashPolicy {
                 None => eth_hash(&l2),
             },
         }
-    }
-}
-
-impl fmt::Display for HashPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -1,55 +1,19 @@
 //! The seven bonding modes, with the kernel's names, numbers and descriptions.
 
-use std::fmt;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Mode {
-    #[default]
-    BalanceRr = 0,
-    ActiveBackup = 1,
-    BalanceXor = 2,
-    Broadcast = 3,
-    Lacp = 4,
-    BalanceTlb = 5,
-    BalanceAlb = 6,
-}
+named_enum!(
+    /// The seven bonding modes.
+    Mode {
+        BalanceRr = "balance-rr", 0;
+        ActiveBackup = "active-backup", 1;
+        BalanceXor = "balance-xor", 2;
+        Broadcast = "broadcast", 3;
+        Lacp = "802.3ad", 4;
+        BalanceTlb = "balance-tlb", 5;
+        BalanceAlb = "balance-alb", 6;
+    }
+);
 
 impl Mode {
-    pub const ALL: [Mode; 7] = [
-        Mode::BalanceRr,
-        Mode::ActiveBackup,
-        Mode::BalanceXor,
-        Mode::Broadcast,
-        Mode::Lacp,
-        Mode::BalanceTlb,
-        Mode::BalanceAlb,
-    ];
-
-    /// The kernel's option value name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::BalanceRr => "balance-rr",
-            Mode::ActiveBackup => "active-backup",
-            Mode::BalanceXor => "balance-xor",
-            Mode::Broadcast => "broadcast",
-            Mode::Lacp => "802.3ad",
-            Mode::BalanceTlb => "balance-tlb",
-            Mode::BalanceAlb => "balance-alb",
-        }
-    }
-
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-
-    pub fn from_number(n: u64) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| u64::from(m.number()) == n)
-    }
-
-    pub fn from_name(name: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.name() == name)
-    }
-
     /// The "Bonding Mode:" line of /proc/net/bonding.
     pub fn description(self) -> &'static str {
         match self {
@@ -79,11 +43,5 @@ impl Mode {
     /// Modes whose link monitoring the kernel forces on (miimon 100 when unset).
     pub fn requires_miimon(self) -> bool {
         !self.allows_arp_monitor()
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }

@@ -223,13 +223,13 @@ fn tags_do_not_change_the_flow_hash() {
 fn names_and_numbers_round_trip() {
     for p in HashPolicy::ALL {
         assert_eq!(HashPolicy::from_name(p.name()), Some(p));
-        assert_eq!(HashPolicy::from_number(p.number().into()), Some(p));
+        assert_eq!(HashPolicy::from_number(p.number()), Some(p));
     }
     assert_eq!(HashPolicy::Layer23.number(), 2);
     assert_eq!(HashPolicy::VlanSrcMac.number(), 5);
     for m in Mode::ALL {
         assert_eq!(Mode::from_name(m.name()), Some(m));
-        assert_eq!(Mode::from_number(m.number().into()), Some(m));
+        assert_eq!(Mode::from_number(m.number()), Some(m));
     }
 }
 
