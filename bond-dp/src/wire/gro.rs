@@ -219,9 +219,18 @@ mod tests {
     /// Segments of one TCP stream as a sender cuts them: `sizes` bytes of payload each,
     /// checksums finished, from a super-frame of their total.
     fn stream(ipv4: bool, sizes: &[usize]) -> Vec<Vec<u8>> {
+        stream_tagged(ipv4, sizes, None)
+    }
+
+    /// As `stream`, in 802.1Q VLAN `vlan` when given.
+    fn stream_tagged(ipv4: bool, sizes: &[usize], vlan: Option<u16>) -> Vec<Vec<u8>> {
         let mss = sizes[0];
         let total: usize = sizes.iter().sum();
         let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        if let Some(vid) = vlan {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&vid.to_be_bytes());
+        }
         if ipv4 {
             f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
             f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
@@ -255,8 +264,15 @@ mod tests {
 
     #[test]
     fn a_run_of_segments_becomes_a_super_frame_the_host_cuts_back_into_them() {
-        for ipv4 in [true, false] {
-            let segments = stream(ipv4, &[1448, 1448, 1448, 1448, 1448, 700]);
+        for (ipv4, vlan) in [
+            (true, None),
+            (false, None),
+            (true, Some(100)),
+            (false, Some(7)),
+        ] {
+            let sizes = [1448, 1448, 1448, 1448, 1448, 700];
+            let segments = stream_tagged(ipv4, &sizes, vlan);
+            let l3 = if vlan.is_some() { 18 } else { 14 };
             let mut gro = Coalescer::default();
             for s in &segments {
                 assert!(gro.try_add(s));
@@ -273,21 +289,28 @@ mod tests {
                 let mut s = Vec::new();
                 again.write(i, &mut s);
                 if ipv4 {
-                    s[18..20].copy_from_slice(&original[18..20]); // the IP id, as the sender had it
-                    s[24..26].fill(0);
-                    let check = !fold(sum(&s[14..34]));
-                    s[24..26].copy_from_slice(&check.to_be_bytes());
+                    // The IP id, as the sender had it, and the header checksum with it.
+                    s[l3 + 4..l3 + 6].copy_from_slice(&original[l3 + 4..l3 + 6]);
+                    s[l3 + 10..l3 + 12].fill(0);
+                    let check = !fold(sum(&s[l3..l3 + 20]));
+                    s[l3 + 10..l3 + 12].copy_from_slice(&check.to_be_bytes());
                 }
-                assert_eq!(&s, original, "segment {i}");
+                assert_eq!(&s, original, "segment {i}, vlan {vlan:?}");
             }
             // And the partial checksum finishes to a valid one.
             let mut whole = frame.clone();
             finish_partial(&mut whole, hdr.csum_start.into(), hdr.csum_offset.into()).unwrap();
-            let l4 = usize::from(hdr.csum_start);
             let layout = Layout::of(&whole).unwrap();
             assert!(layout.checksum_ok(&whole));
-            assert_eq!(layout.l4, l4);
+            assert_eq!(layout.l4, usize::from(hdr.csum_start));
+            assert_eq!(layout.l3, l3);
         }
+        // Segments of one flow in two VLANs are two flows.
+        let a = stream_tagged(true, &[1000, 1000], Some(100));
+        let b = stream_tagged(true, &[1000, 1000], Some(200));
+        let mut gro = Coalescer::default();
+        assert!(gro.try_add(&a[0]));
+        assert!(!gro.try_add(&b[1]), "another VLAN");
     }
 
     #[test]
