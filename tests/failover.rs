@@ -632,3 +632,48 @@ fn tlb_and_alb_move_the_bonds_mac_to_the_new_active_member() {
         );
     }
 }
+
+#[test]
+fn one_bonds_rebuild_does_not_hold_up_anothers_failover() {
+    if !require_root() {
+        return;
+    }
+    // Two bonds in one daemon; a debug fault makes bond A's rebuild hold its locks for 3 s.
+    let mut tb = Testbed::new("twobonds", 4);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bond-dp.toml");
+    std::fs::write(
+        &config,
+        "[bond.bonda]\nmembers = [\"m0\", \"m1\"]\nhost = \"tap\"\n\
+         options = \"mode=active-backup,miimon=50\"\n\
+         [bond.bondb]\nmembers = [\"m2\", \"m3\"]\nhost = \"tap\"\n\
+         options = \"mode=active-backup,miimon=50,primary=m2\"\n",
+    )
+    .unwrap();
+    let daemon = tb.spawn_bond_dp_env(
+        &["run", "--config", config.to_str().unwrap()],
+        &[("BOND_DP_FAULT", "rebuild-slow")],
+    );
+    tb.status_when("bondb", "bond B up on m2", |s| {
+        s.contains("Currently Active Slave: m2") && s.matches("MII Status: up").count() == 3
+    });
+    tb.status_when("bonda", "bond A up", |s| s.contains("Slave Interface: m1"));
+    // Bond A's member change: its data plane is rebuilt, slowly, under its locks.
+    let set = tb.spawn_bond_dp(&["set", "bonda", "slaves", "-m1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Bond B's active member loses its link meanwhile, and B fails over at once.
+    tb.in_peer("ip link set p2 down");
+    tb.status_when("bondb", "bond B on m3", |s| {
+        s.contains("Currently Active Slave: m3")
+    });
+    assert!(
+        tb.child(set).try_wait().unwrap().is_none(),
+        "bond A's rebuild was over before bond B failed over: the test proved nothing"
+    );
+    let done = tb.take(set).wait_with_output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+    tb.status_when("bonda", "bond A without m1", |s| {
+        !s.contains("Slave Interface: m1")
+    });
+    assert!(terminate(tb.child(daemon)).success());
+}

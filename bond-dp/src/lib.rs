@@ -21,6 +21,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod engine;
+mod fault;
 pub mod host;
 pub mod lacp;
 pub mod limits;

@@ -555,16 +555,15 @@ impl<'a> BondWatch<'a> {
     }
 
     /// A worker of the bond's data plane that died, as the daemon's error.
-    fn dead_worker(&self) -> Option<DaemonError> {
+    fn dead_worker(&self, b: &Bond) -> Option<DaemonError> {
         let (thread, reason) = self
             .plane
             .lock()
             .expect("plane lock")
             .as_mut()?
             .dead_worker()?;
-        let bond = self.bond.lock().expect("bond lock").name().to_string();
         Some(DaemonError::WorkerDied {
-            bond,
+            bond: b.name().to_string(),
             thread,
             reason,
         })
@@ -708,8 +707,14 @@ pub(super) fn monitor_loop(
         let publish = Instant::now() >= next_publish;
         let mut statuses = Vec::new();
         for w in &mut watched {
-            died = died.or_else(|| w.dead_worker());
-            let mut b = w.bond.lock().expect("bond lock");
+            // A bond busy elsewhere (its data plane being rebuilt around new members) is
+            // looked at again shortly: one bond's rebuild never holds up the others'
+            // failover.
+            let Some(mut b) = try_lock(w.bond) else {
+                wake = wake.min(now + BUSY_RETRY);
+                continue;
+            };
+            died = died.or_else(|| w.dead_worker(&b));
             if let Some(next) = w.poll_bond(&mut b, now) {
                 wake = wake.min(next);
             }
@@ -717,20 +722,19 @@ pub(super) fn monitor_loop(
                 statuses.push(bond_status(&b, w.plane));
             }
         }
-        if publish {
+        if publish && statuses.len() == watched.len() {
             board.publish(statuses);
             next_publish = Instant::now() + PUBLISH_EVERY;
         }
         // systemd's watchdog and status line: from this loop, so a hung monitor stops them.
         if Instant::now() >= next_systemd {
-            let guards: Vec<_> = watched
-                .iter()
-                .map(|w| w.bond.lock().expect("bond lock"))
-                .collect();
-            let all: Vec<&Bond> = guards.iter().map(|g| &**g).collect();
-            systemd.tick(&all);
-            let soon = systemd.next_due().unwrap_or(SYSTEMD_EVERY);
-            next_systemd = Instant::now() + soon.min(SYSTEMD_EVERY);
+            let guards: Vec<_> = watched.iter().map_while(|w| try_lock(w.bond)).collect();
+            if guards.len() == watched.len() {
+                let all: Vec<&Bond> = guards.iter().map(|g| &**g).collect();
+                systemd.tick(&all);
+                let soon = systemd.next_due().unwrap_or(SYSTEMD_EVERY);
+                next_systemd = Instant::now() + soon.min(SYSTEMD_EVERY);
+            }
         }
         let timeout = wake
             .saturating_sub(start.elapsed())
@@ -749,6 +753,18 @@ pub(super) fn monitor_loop(
         w.restore_macs();
     }
     died
+}
+
+/// How soon a bond that was busy is looked at again.
+const BUSY_RETRY: Duration = Duration::from_millis(1);
+
+/// The bond's lock if nobody holds it; `None` while a request (a rebuild) does.
+fn try_lock(bond: &Mutex<Bond>) -> Option<std::sync::MutexGuard<'_, Bond>> {
+    match bond.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+        Err(std::sync::TryLockError::Poisoned(_)) => panic!("bond lock poisoned"),
+    }
 }
 
 /// Where the monitor reports besides the log: systemd (readiness, status, watchdog) and the

@@ -142,6 +142,9 @@ pub(super) fn bond_status(bond: &Bond, plane: &Mutex<Option<DataPlane>>) -> Bond
     status
 }
 
+/// How long `BOND_DP_FAULT=rebuild-slow` makes a rebuild take.
+const SLOW_REBUILD: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Rebuilds a bond's data plane around its new member list. If that fails, undoes the change
 /// of member `iface` (`added` or removed) and rebuilds around the members that worked.
 fn rebuild(
@@ -153,6 +156,11 @@ fn rebuild(
     let Some(old) = plane.take() else {
         return Ok(()); // --host none: no data plane
     };
+    if crate::fault::injected("rebuild-slow") {
+        // Debug builds: a rebuild that takes long, with the bond's locks held, for the test
+        // that proves it does not hold up the other bonds' monitoring.
+        std::thread::sleep(SLOW_REBUILD);
+    }
     let mut stopped = old.stop();
     let error = match stopped.start(bond) {
         Ok(started) => {

@@ -22,12 +22,10 @@ const SPIN_BEFORE_SLEEP: u32 = 2000;
 /// reclaims completions and notices a stop.
 const IDLE_SLEEP: Duration = Duration::from_millis(10);
 
-/// Debug builds only: `BOND_DP_FAULT=worker-panic` makes workers panic on their first frames,
-/// for the tests that prove a dead worker takes the daemon down (for a restart) rather than
-/// leaving a half-dead bond.
-fn injected(fault: &str) -> bool {
-    cfg!(debug_assertions) && std::env::var("BOND_DP_FAULT").is_ok_and(|f| f == fault)
-}
+// Debug builds only: `BOND_DP_FAULT=worker-panic` makes workers panic on their first frames,
+// for the tests that prove a dead worker takes the daemon down (for a restart) rather than
+// leaving a half-dead bond.
+use crate::fault::injected;
 
 /// Debug builds only: `BOND_DP_FAULT=worker-slow` makes workers nap this long every loop, so
 /// that a test can overrun the sockets' rings whatever the machine's speed.
