@@ -11,8 +11,9 @@ use super::{QueueShare, WorkerCounters, BURST};
 use crate::wire::gro::Coalescer;
 use crate::xdp::{self, ChainError, XskPort, MAX_CHAIN};
 
-/// The longest frame the host port hands over (a TAP gives one frame per read).
-const HOST_BUF: usize = 65536;
+/// Room for the longest frame the host port hands over: a TAP's TCP super-frame is up to
+/// 64 KiB of packet plus its Ethernet header (a TAP gives one frame per read).
+const HOST_BUF: usize = 65536 + 4096;
 
 /// Empty loops before the worker sleeps, so an idle bond does not burn its core while a
 /// busy one keeps polling.

@@ -141,6 +141,12 @@ impl HostPort for TapPort {
                 return None;
             }
             let len = n - VnetHdr::LEN;
+            if len == buf.len() {
+                // Filled to the last byte: perhaps cut short. Dropped and counted rather
+                // than sent on with its end missing.
+                self.bad_offload += 1;
+                continue;
+            }
             if let Some(len) = self.carry_out(VnetHdr::parse(&hdr), buf, len) {
                 return Some(len);
             }
