@@ -9,10 +9,16 @@
 //! segmentation offload, as a NIC would. The host then hands over a TCP stream in super-frames
 //! of up to 64 KB (one read instead of forty) with their checksums left partial; bond-dp cuts
 //! them into segments and finishes the checksums ([`crate::wire::gso`]) before the members.
+//! Toward the host, the worker merges a flow's segments into super-frames the same header
+//! describes ([`crate::wire::gro`]).
+//!
+//! The TAP is multi-queue: each worker reads and writes a queue of its own, and the host
+//! spreads its flows over them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use super::HostPort;
 use crate::wire::gso::{self, TcpSegments, VnetHdr};
@@ -35,12 +41,6 @@ struct Pending {
 }
 
 impl TapPort {
-    /// Creates (or attaches to) the TAP device `name`, gives it the bond's MAC and sets it up.
-    pub fn open(name: &str, mac: MacAddr) -> io::Result<TapPort> {
-        let mut ports = Self::open_queues(name, mac, 1)?;
-        Ok(ports.remove(0))
-    }
-
     /// `queues` queues of the multi-queue TAP device `name` (created, or attached to; more
     /// queues may be added later), one per worker: the host spreads its flows over them.
     /// The device gets the bond's MAC and is set up.
@@ -177,8 +177,6 @@ impl HostPort for TapPort {
         std::mem::take(&mut self.bad_offload)
     }
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 /// TUNSETIFF, _IOW('T', 202, int); TUNSETPERSIST, 203; TUNSETOFFLOAD, 208.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
