@@ -8,16 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{daemon_pid, repo_path, require_root, terminate, Testbed};
-
-/// A field of /proc/PID/status, as a number (VmRSS in kB, Threads).
-fn proc_field(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
+use common::{daemon_pid, proc_status_field, repo_path, require_root, terminate, Testbed};
 
 #[test]
 fn idle_trickling_and_flooding_control_clients_block_nobody() {
@@ -42,7 +33,7 @@ fn idle_trickling_and_flooding_control_clients_block_nobody() {
         let _ = trickler.write_all(b"t");
     }
     // A request line without end is cut off at the limit, not buffered.
-    let rss_before = proc_field(pid, "VmRSS");
+    let rss_before = proc_status_field(pid, "VmRSS");
     let mut flood = UnixStream::connect(&sock).unwrap();
     flood
         .set_write_timeout(Some(Duration::from_secs(5)))
@@ -62,7 +53,7 @@ fn idle_trickling_and_flooding_control_clients_block_nobody() {
         answer.is_empty() || answer.contains("longer than"),
         "{answer}"
     );
-    let grown = proc_field(pid, "VmRSS").saturating_sub(rss_before);
+    let grown = proc_status_field(pid, "VmRSS").saturating_sub(rss_before);
     assert!(grown < 16 << 10, "RSS grew by {grown} kB for one long line");
     drop(idle);
     assert!(tb.status("bond0", &[]).is_some());
@@ -81,7 +72,7 @@ fn the_metrics_endpoint_survives_hostile_clients_and_running_out_of_descriptors(
     args.extend(["--metrics", addr]);
     let launcher = tb.start_bond0_with_limit(&args, Some(128));
     let pid = daemon_pid(tb.child(launcher).id());
-    let threads_before = proc_field(pid, "Threads");
+    let threads_before = proc_status_field(pid, "Threads");
     let out = tb.in_bond(&format!(
         "python3 {} metrics {addr}",
         repo_path("tests/hostile.py").display()
@@ -99,11 +90,11 @@ fn the_metrics_endpoint_survives_hostile_clients_and_running_out_of_descriptors(
         .find_map(|l| l.strip_prefix("oversized_answer "))
         .unwrap_or("");
     assert!(oversized.contains("431") || oversized == "closed", "{text}");
-    let threads = proc_field(pid, "Threads");
+    let threads = proc_status_field(pid, "Threads");
     assert!(
         threads <= threads_before + 1,
         "a thread per client: {threads_before} -> {threads}"
     );
-    assert!(proc_field(pid, "VmRSS") < 256 << 10, "RSS bounded");
+    assert!(proc_status_field(pid, "VmRSS") < 256 << 10, "RSS bounded");
     assert!(terminate(tb.child(launcher)).success());
 }

@@ -25,16 +25,12 @@ fn flaps() -> usize {
 
 /// What the daemon holds: (threads, open descriptors, resident kB).
 fn footprint(pid: u32) -> (usize, usize, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-    (field("Threads:") as usize, fds, field("VmRSS:"))
+    let threads = common::proc_status_field(pid, "Threads") as usize;
+    (
+        threads,
+        common::open_fds(pid),
+        common::proc_status_field(pid, "VmRSS"),
+    )
 }
 
 /// Traffic through the bond for the whole soak: a ping every 5 ms.

@@ -179,6 +179,20 @@ impl Drop for Netns {
     }
 }
 
+/// A field of /proc/PID/status, as a number (VmRSS in kB, Threads); 0 when absent.
+pub fn proc_status_field(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The descriptors process `pid` holds open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
 /// What a finished child wrote to its (piped) stderr.
 pub fn stderr_of(mut child: Child) -> String {
     use std::io::Read;
