@@ -359,7 +359,7 @@ fn port_config(bond: &Bond) -> PortConfig {
             CopyMode::ZeroCopy => Some(true),
             CopyMode::Copy => Some(false),
         },
-        multi_buffer: engine.jumbo,
+        multi_buffer: bond.config.multi_buffer(),
     }
 }
 
@@ -379,7 +379,7 @@ fn attach_program(bond: &Bond, ifindexes: &[Option<u32>]) -> Result<Attached, Da
         XdpMode::Native => Some(AttachMode::Native),
         XdpMode::Generic => Some(AttachMode::Generic),
     };
-    let mut program = XdpProgram::load_with(cfg.engine.jumbo)?;
+    let mut program = XdpProgram::load_with(cfg.multi_buffer())?;
     let mut modes = Vec::new();
     let mut rx_vlan_restore = Vec::new();
     for (slot, member) in cfg.members.iter().enumerate() {

@@ -126,8 +126,8 @@ struct EngineArgs {
     /// miimon (a look every miimon ms only, as the kernel's bond does).
     #[arg(long, conflicts_with = "config")]
     carrier_watch: Option<String>,
-    /// Jumbo frames (MTU up to 9216) as chains of UMEM frames: on (default) or off (frames
-    /// fit one UMEM frame; MTU up to frame_size less 274).
+    /// Jumbo frames (MTU up to 9216) as chains of UMEM frames: auto (default: on for a TAP
+    /// host side), on, or off (frames fit one UMEM frame; MTU up to frame_size less 274).
     #[arg(long, conflicts_with = "config")]
     jumbo: Option<String>,
 }

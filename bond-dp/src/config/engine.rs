@@ -60,9 +60,21 @@ pub struct EngineConfig {
     pub cores: Vec<usize>,
     /// How member carrier is watched between miimon polls.
     pub carrier_watch: CarrierWatch,
-    /// Frames longer than a UMEM frame (jumbo frames) cross as chains of frames (AF_XDP
-    /// multi-buffer: a multi-buffer XDP program, sockets bound with XDP_USE_SG).
-    pub jumbo: bool,
+    /// Whether frames longer than a UMEM frame (jumbo frames) cross as chains of frames
+    /// (AF_XDP multi-buffer: a multi-buffer XDP program, sockets bound with XDP_USE_SG).
+    pub jumbo: Jumbo,
+}
+
+/// Jumbo frames: on, off, or on for a TAP host side only (`auto`). A host's MTU is set at
+/// run time (`ip link set bond0 mtu 9000`), and its TAP path copies frames anyway; an
+/// appliance (access port, in-process API) keeps zero-copy, which drivers without
+/// multi-buffer support give up for chains, unless it asks for jumbo frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Jumbo {
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 impl Default for EngineConfig {
@@ -77,7 +89,7 @@ impl Default for EngineConfig {
             copy_mode: CopyMode::Auto,
             cores: Vec::new(),
             carrier_watch: CarrierWatch::Fast,
-            jumbo: true,
+            jumbo: Jumbo::Auto,
         }
     }
 }
@@ -182,9 +194,10 @@ impl EngineConfig {
             }
             "jumbo" => {
                 self.jumbo = match value {
-                    "on" | "yes" | "1" => true,
-                    "off" | "no" | "0" => false,
-                    _ => return Err(invalid("on, off")),
+                    "auto" => Jumbo::Auto,
+                    "on" | "yes" | "1" => Jumbo::On,
+                    "off" | "no" | "0" => Jumbo::Off,
+                    _ => return Err(invalid("auto, on, off")),
                 }
             }
             _ => {
@@ -213,10 +226,19 @@ impl EngineConfig {
         self.frame_size - XDP_PACKET_HEADROOM
     }
 
+    /// Whether jumbo frames are on, for a bond whose host side is a TAP (`tap_host`) or not.
+    pub fn multi_buffer(&self, tap_host: bool) -> bool {
+        match self.jumbo {
+            Jumbo::Auto => tap_host,
+            Jumbo::On => true,
+            Jumbo::Off => false,
+        }
+    }
+
     /// The largest member MTU the engine carries: with jumbo frames, JUMBO_MTU; otherwise
     /// the longest frame less an Ethernet header and one VLAN tag.
-    pub fn max_mtu(&self) -> u32 {
-        if self.jumbo {
+    pub fn max_mtu(&self, tap_host: bool) -> u32 {
+        if self.multi_buffer(tap_host) {
             JUMBO_MTU
         } else {
             self.max_frame() - 18
@@ -277,8 +299,10 @@ impl fmt::Display for EngineConfig {
         if self.carrier_watch == CarrierWatch::Miimon {
             write!(f, " carrier_watch=miimon")?;
         }
-        if !self.jumbo {
-            write!(f, " jumbo=off")?;
+        match self.jumbo {
+            Jumbo::Auto => {}
+            Jumbo::On => write!(f, " jumbo=on")?,
+            Jumbo::Off => write!(f, " jumbo=off")?,
         }
         Ok(())
     }
@@ -287,6 +311,23 @@ impl fmt::Display for EngineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jumbo_frames_are_on_for_a_tap_host_unless_told() {
+        let mut e = EngineConfig::default();
+        assert!(e.multi_buffer(true) && !e.multi_buffer(false), "auto");
+        assert_eq!(
+            (e.max_mtu(true), e.max_mtu(false)),
+            (JUMBO_MTU, 2048 - 256 - 18)
+        );
+        e.set("jumbo", "on").unwrap();
+        assert!(e.multi_buffer(false));
+        assert!(e.to_string().ends_with(" jumbo=on"), "{e}");
+        e.set("jumbo", "off").unwrap();
+        assert!(!e.multi_buffer(true));
+        let err = e.set("jumbo", "maybe").unwrap_err().to_string();
+        assert!(err.contains("auto, on, off"), "{err}");
+    }
 
     #[test]
     fn settings_parse_and_print_back() {

@@ -115,6 +115,16 @@ impl BondConfig {
         }
     }
 
+    /// Whether jumbo frames (AF_XDP multi-buffer) are on for this bond.
+    pub fn multi_buffer(&self) -> bool {
+        self.engine.multi_buffer(self.tap_name().is_some())
+    }
+
+    /// The largest member MTU this bond's engine carries.
+    pub fn max_mtu(&self) -> u32 {
+        self.engine.max_mtu(self.tap_name().is_some())
+    }
+
     /// The AF_XDP access port, for an `xdp:IFACE` host side.
     pub fn access_port(&self) -> Option<&str> {
         match &self.host {

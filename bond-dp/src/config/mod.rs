@@ -8,7 +8,7 @@ pub mod import;
 mod options;
 mod values;
 
-pub use engine::{CarrierWatch, CopyMode, EngineConfig, XdpMode, ENGINE_SETTINGS};
+pub use engine::{CarrierWatch, CopyMode, EngineConfig, Jumbo, XdpMode, ENGINE_SETTINGS};
 pub use error::{ConfigError, OptionError};
 pub use file::{check_member_count, BondConfig, ConfigFile, HostSpec};
 pub use options::{tokenize, BondOptions, Warning, OPTION_NAMES};

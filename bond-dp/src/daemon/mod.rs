@@ -202,7 +202,7 @@ pub fn run(
         for w in &b.config.warnings {
             warn!(bond = b.name(), "{w}");
         }
-        let max = b.config.engine.max_mtu();
+        let max = b.config.max_mtu();
         for (name, link) in b.member_links().filter(|(_, l)| l.mtu > max) {
             warn!(
                 bond = b.name(),
@@ -210,7 +210,7 @@ pub fn run(
                 "MTU {} is larger than the engine carries ({max}): longer frames are dropped \
                  and counted{}",
                 link.mtu,
-                monitor::jumbo_hint(&b.config.engine)
+                monitor::jumbo_hint(&b.config)
             );
         }
         let plane = DataPlane::start(&b, &cores).map_err(|e| DaemonError::DataPlane {

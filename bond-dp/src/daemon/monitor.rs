@@ -228,7 +228,7 @@ impl<'a> BondWatch<'a> {
             }
             let Ok(mtu) = read_mtu(&name) else { continue };
             if let Some(old) = b.update_mtu(m, mtu) {
-                let max = b.config.engine.max_mtu();
+                let max = b.config.max_mtu();
                 warn!(
                     bond = b.name(),
                     member = %name,
@@ -257,13 +257,13 @@ impl<'a> BondWatch<'a> {
         if mtu == before {
             return;
         }
-        let max = b.config.engine.max_mtu();
+        let max = b.config.max_mtu();
         if mtu > max {
             error!(
                 bond = b.name(),
                 "{iface}: MTU {mtu} is larger than the engine carries ({max}): set back to \
                  {before}{}",
-                jumbo_hint(&b.config.engine)
+                jumbo_hint(&b.config)
             );
             if set_mtu(&iface, before).is_ok() {
                 self.host_mtu = Some(before);
@@ -835,8 +835,8 @@ fn notify_peers(b: &Bond, member: usize, w: &BondWatch) {
 }
 
 /// What to change for larger frames, after an MTU the engine cannot carry.
-pub(super) fn jumbo_hint(engine: &crate::config::EngineConfig) -> &'static str {
-    if engine.jumbo {
+pub(super) fn jumbo_hint(config: &crate::config::BondConfig) -> &'static str {
+    if config.multi_buffer() {
         ""
     } else {
         "; jumbo=on carries MTUs up to 9216"

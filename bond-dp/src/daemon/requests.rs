@@ -135,7 +135,7 @@ pub(super) fn bond_status(bond: &Bond, plane: &Mutex<Option<DataPlane>>) -> Bond
             .map(|m| m.map_or("absent".into(), |m| format!("{m:?}").to_lowercase()))
             .collect(),
         workers: bond.config.engine.workers,
-        max_mtu: bond.config.engine.max_mtu(),
+        max_mtu: bond.config.max_mtu(),
         counters: p.counters_view(),
         xdp: p.xdp_counters(),
     });

@@ -8,9 +8,10 @@
 //! The application must call in regularly ([`AppPort::recv_burst`] or [`AppPort::poll`]):
 //! that is when completions are reclaimed and the fill rings topped up.
 //!
-//! Jumbo frames (engine setting `jumbo`, on by default) are chains: consecutive frames of a
-//! burst, each but the last one [`Frame::continues`]. `recv_burst` hands over whole chains,
-//! [`AppPort::write_packet`] makes one, and `send_burst` sends each whole.
+//! Jumbo frames (engine setting `jumbo=on`; `auto` leaves them off here, for zero-copy) are
+//! chains: consecutive frames of a burst, each but the last one [`Frame::continues`].
+//! `recv_burst` hands over whole chains, [`AppPort::write_packet`] makes one, and
+//! `send_burst` sends each whole.
 //!
 //! Ownership: a frame the application got from [`AppPort::alloc`] or [`AppPort::recv_burst`]
 //! is the application's until it hands it back with [`AppPort::send_burst`] or
