@@ -72,8 +72,7 @@ fn locate(frame: &[u8], ethertype: u16, l3: usize) -> Option<(usize, usize, u8, 
                 return None;
             }
             let len = total - ihl;
-            let pseudo = sum(&ip[12..20]) + u64::from(proto) + len as u64;
-            Some((l3 + ihl, len, proto, pseudo))
+            Some((l3 + ihl, len, proto, pseudo_header(ip, true, proto, len)))
         }
         ethertype::IPV6 => {
             let ip = frame.get(l3..l3 + 40)?;
@@ -82,10 +81,32 @@ fn locate(frame: &[u8], ethertype: u16, l3: usize) -> Option<(usize, usize, u8, 
             if ip[0] >> 4 != 6 || !is_tcp_udp(proto) {
                 return None; // extension headers: left alone
             }
-            let pseudo = sum(&ip[8..40]) + u64::from(proto) + len as u64;
-            Some((l3 + 40, len, proto, pseudo))
+            Some((l3 + 40, len, proto, pseudo_header(ip, false, proto, len)))
         }
         _ => None,
+    }
+}
+
+/// The pseudo-header's sum (unfolded) for `len` bytes of protocol `proto` over the IPv4 or
+/// IPv6 header that starts `ip`.
+pub(crate) fn pseudo_header(ip: &[u8], ipv4: bool, proto: u8, len: usize) -> u64 {
+    let addresses = if ipv4 { &ip[12..20] } else { &ip[8..40] };
+    sum(addresses) + u64::from(proto) + len as u64
+}
+
+/// Makes the IP header at `l3` (the L4 header at `l4`) fit the frame's length: IPv4's total
+/// length and header checksum, or IPv6's payload length. For a frame whose length changed
+/// (a segment cut from a super-frame, segments merged into one).
+pub(crate) fn set_ip_length(frame: &mut [u8], l3: usize, l4: usize, ipv4: bool) {
+    if ipv4 {
+        let total = (frame.len() - l3) as u16;
+        frame[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+        frame[l3 + 10..l3 + 12].fill(0);
+        let check = !fold(sum(&frame[l3..l4]));
+        frame[l3 + 10..l3 + 12].copy_from_slice(&check.to_be_bytes());
+    } else {
+        let len = (frame.len() - l3 - 40) as u16;
+        frame[l3 + 4..l3 + 6].copy_from_slice(&len.to_be_bytes());
     }
 }
 

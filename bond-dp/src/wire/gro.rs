@@ -9,7 +9,7 @@
 //! last) as the only flags. Every segment's checksum is verified before it is merged, so the
 //! super-frame's "checksum partial" mark hides no corruption.
 
-use super::checksum::{fold, sum};
+use super::checksum::{fold, pseudo_header, set_ip_length, sum};
 use super::gso::VnetHdr;
 use super::{ethertype, ipproto, L2Header};
 
@@ -61,12 +61,7 @@ impl Layout {
 
     /// The TCP pseudo-header's sum for `l4_len` bytes of segment.
     fn pseudo(&self, frame: &[u8], l4_len: usize) -> u64 {
-        let addresses = if self.ipv4 {
-            &frame[self.l3 + 12..self.l3 + 20]
-        } else {
-            &frame[self.l3 + 8..self.l3 + 40]
-        };
-        sum(addresses) + u64::from(ipproto::TCP) + l4_len as u64
+        pseudo_header(&frame[self.l3..], self.ipv4, ipproto::TCP, l4_len)
     }
 
     fn checksum_ok(&self, frame: &[u8]) -> bool {
@@ -181,16 +176,7 @@ impl Coalescer {
         }
         let Layout { l3, l4, ipv4, .. } = layout;
         let f = &mut self.frame;
-        if ipv4 {
-            let total = (f.len() - l3) as u16;
-            f[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
-            f[l3 + 10..l3 + 12].fill(0);
-            let check = !fold(sum(&f[l3..l4]));
-            f[l3 + 10..l3 + 12].copy_from_slice(&check.to_be_bytes());
-        } else {
-            let len = (f.len() - l3 - 40) as u16;
-            f[l3 + 4..l3 + 6].copy_from_slice(&len.to_be_bytes());
-        }
+        set_ip_length(f, l3, l4, ipv4);
         // Partial, as a sender with checksum offload leaves it: every segment's own checksum
         // was verified on the way in.
         let partial = fold(layout.pseudo(f, f.len() - l4));

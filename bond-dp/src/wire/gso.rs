@@ -5,7 +5,7 @@
 //! offloads: one read moves 64 KB instead of 1.5 KB, and the work the kernel skipped is done
 //! here, on the way to the members.
 
-use super::checksum::{fold, sum};
+use super::checksum::{fold, pseudo_header, set_ip_length, sum};
 use super::{ethertype, ipproto, L2Header};
 
 /// The virtio-net header in front of every frame on a TAP opened with IFF_VNET_HDR (the
@@ -159,17 +159,10 @@ impl<'a> TcpSegments<'a> {
         let last = i + 1 == self.count();
         let l4_len = out.len() - l4;
         if self.ipv4 {
-            let total = (out.len() - l3) as u16;
-            out[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
             let id = u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]).wrapping_add(i as u16);
             out[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
-            out[l3 + 10..l3 + 12].fill(0);
-            let check = !fold(sum(&out[l3..l4]));
-            out[l3 + 10..l3 + 12].copy_from_slice(&check.to_be_bytes());
-        } else {
-            let len = l4_len as u16 + (l4 - l3 - 40) as u16;
-            out[l3 + 4..l3 + 6].copy_from_slice(&len.to_be_bytes());
         }
+        set_ip_length(out, l3, l4, self.ipv4);
         let seq = u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]])
             .wrapping_add((i * self.mss) as u32);
         out[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
@@ -180,12 +173,7 @@ impl<'a> TcpSegments<'a> {
             out[l4 + 13] &= !TCP_CWR;
         }
         // The checksum, over the pseudo-header and the segment.
-        let pseudo = if self.ipv4 {
-            sum(&out[l3 + 12..l3 + 20])
-        } else {
-            sum(&out[l3 + 8..l3 + 40])
-        } + u64::from(ipproto::TCP)
-            + l4_len as u64;
+        let pseudo = pseudo_header(&out[l3..], self.ipv4, ipproto::TCP, l4_len);
         out[l4 + 16..l4 + 18].fill(0);
         let check = !fold(pseudo + sum(&out[l4..]));
         out[l4 + 16..l4 + 18].copy_from_slice(&check.to_be_bytes());
