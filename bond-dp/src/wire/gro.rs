@@ -6,8 +6,9 @@
 //! Only what Linux's own GRO would merge is merged: IPv4 without options or fragments, or
 //! IPv6 without extension headers; the same headers but for lengths, ids, sequence numbers
 //! and checksums; segments in sequence, each but the last a full segment; ACK (and PSH on the
-//! last) as the only flags. Every segment's checksum is verified before it is merged, so the
-//! super-frame's "checksum partial" mark hides no corruption.
+//! last) as the only flags. Every segment's checksum is verified before it is merged (the
+//! first one's when the second joins), so the super-frame's "checksum partial" mark hides no
+//! corruption.
 
 use super::checksum::{fold, pseudo_header, set_ip_length, sum};
 use super::gso::VnetHdr;
@@ -119,9 +120,8 @@ impl Coalescer {
         let psh = frame[layout.l4 + 13] & TCP_PSH != 0;
         match self.layout {
             None => {
-                if !layout.checksum_ok(frame) {
-                    return false;
-                }
+                // Its checksum is verified only if another segment joins it: a segment that
+                // goes out alone is the host's to verify, as it would have been.
                 self.frame.clear();
                 self.frame.extend_from_slice(frame);
                 self.layout = Some(layout);
@@ -139,7 +139,8 @@ impl Coalescer {
                     && layout.seq(frame) == self.next_seq
                     && self.frame.len() + len - first.l3 <= MAX_L3_LEN
                     && first.same_flow(&self.frame, frame)
-                    && layout.checksum_ok(frame);
+                    && layout.checksum_ok(frame)
+                    && (self.segments > 1 || first.checksum_ok(&self.frame));
                 if !joins {
                     return false;
                 }
@@ -317,6 +318,14 @@ mod tests {
         assert!(!gro.try_add(&other_ack), "another ACK number");
         assert!(gro.try_add(&s[1]));
         assert_eq!(gro.segments(), 2);
+        // A first segment with a bad checksum takes no other in: it goes out alone, as it came.
+        let mut bad_first = s[0].clone();
+        let last = bad_first.len() - 1;
+        bad_first[last] ^= 0xff;
+        let mut lone = Coalescer::default();
+        assert!(lone.try_add(&bad_first));
+        assert!(!lone.try_add(&s[1]), "nothing joins a corrupt segment");
+        assert_eq!(lone.finish().unwrap(), (VnetHdr::default(), &bad_first[..]));
         // A SYN, a bare ACK and a non-TCP frame never start a run.
         let mut fresh = Coalescer::default();
         let mut syn = s[0].clone();
