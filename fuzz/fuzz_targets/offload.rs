@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     if let Ok(segments) = TcpSegments::new(frame, &hdr) {
         for i in 0..segments.count().min(64) {
-            segments.write(i, &mut out);
+            segments.write(frame, i, &mut out);
         }
     }
     let mut copy = frame.to_vec();
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         if hdr.gso_type != VnetHdr::GSO_NONE {
             let segments = TcpSegments::new(merged, &hdr).expect("a super-frame cuts again");
             for i in 0..segments.count() {
-                segments.write(i, &mut out);
+                segments.write(merged, i, &mut out);
             }
         }
     }

@@ -26,18 +26,15 @@ use crate::wire::MacAddr;
 
 pub struct TapPort {
     file: File,
-    /// A TCP super-frame being cut into segments, and the next segment to hand over.
-    gso: Option<Pending>,
+    /// A TCP super-frame being cut into segments (in `super_frame`), and the next segment
+    /// to hand over.
+    gso: Option<(TcpSegments, usize)>,
+    /// The super-frame's bytes; the buffer is kept for the next one.
+    super_frame: Vec<u8>,
     /// Scratch for one segment.
     segment: Vec<u8>,
     /// Frames from the host whose offload request bond-dp could not carry out, dropped.
     bad_offload: u64,
-}
-
-struct Pending {
-    frame: Vec<u8>,
-    hdr: VnetHdr,
-    next: usize,
 }
 
 impl TapPort {
@@ -67,6 +64,7 @@ impl TapPort {
             ports.push(TapPort {
                 file,
                 gso: None,
+                super_frame: Vec::new(),
                 segment: Vec::new(),
                 bad_offload: 0,
             });
@@ -81,14 +79,10 @@ impl TapPort {
 
     /// The next segment of the super-frame being cut, into `buf`.
     fn next_segment(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let pending = self.gso.as_mut()?;
-        let Ok(segments) = TcpSegments::new(&pending.frame, &pending.hdr) else {
-            self.gso = None;
-            return None;
-        };
-        segments.write(pending.next, &mut self.segment);
-        pending.next += 1;
-        if pending.next >= segments.count() {
+        let (segments, next) = self.gso.as_mut()?;
+        segments.write(&self.super_frame, *next, &mut self.segment);
+        *next += 1;
+        if *next >= segments.count() {
             self.gso = None;
         }
         let n = self.segment.len().min(buf.len());
@@ -101,12 +95,10 @@ impl TapPort {
     fn carry_out(&mut self, hdr: VnetHdr, buf: &mut [u8], len: usize) -> Option<usize> {
         if hdr.gso_type != VnetHdr::GSO_NONE {
             match TcpSegments::new(&buf[..len], &hdr) {
-                Ok(_) => {
-                    self.gso = Some(Pending {
-                        frame: buf[..len].to_vec(),
-                        hdr,
-                        next: 0,
-                    });
+                Ok(segments) => {
+                    self.super_frame.clear();
+                    self.super_frame.extend_from_slice(&buf[..len]);
+                    self.gso = Some((segments, 0));
                     return self.next_segment(buf);
                 }
                 Err(_) => {

@@ -243,7 +243,7 @@ mod tests {
         (0..segs.count())
             .map(|i| {
                 let mut out = Vec::new();
-                segs.write(i, &mut out);
+                segs.write(&f, i, &mut out);
                 out
             })
             .collect()
@@ -274,7 +274,7 @@ mod tests {
             assert_eq!(again.count(), segments.len());
             for (i, original) in segments.iter().enumerate() {
                 let mut s = Vec::new();
-                again.write(i, &mut s);
+                again.write(&frame, i, &mut s);
                 if ipv4 {
                     // The IP id, as the sender had it, and the header checksum with it.
                     s[l3 + 4..l3 + 6].copy_from_slice(&original[l3 + 4..l3 + 6]);

@@ -82,12 +82,13 @@ pub fn finish_partial(frame: &mut [u8], start: usize, offset: usize) -> Result<(
     Ok(())
 }
 
-/// A TCP super-frame cut into segments of at most `mss` bytes of payload: each carries the
-/// headers with the lengths, the IPv4 id, the sequence number, the flags and the checksums
-/// made right for it.
-#[derive(Debug)]
-pub struct TcpSegments<'a> {
-    frame: &'a [u8],
+/// How a TCP super-frame is cut into segments of at most `mss` bytes of payload: each carries
+/// the headers with the lengths, the IPv4 id, the sequence number, the flags and the checksums
+/// made right for it. It holds where the headers are, not the frame: `write` is given the
+/// frame `new` was, so a caller can keep both without one borrowing the other.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSegments {
+    frame_len: usize,
     l3: usize,
     l4: usize,
     /// Where the payload starts (the end of the TCP header).
@@ -101,8 +102,8 @@ pub struct TcpSegments<'a> {
 const TCP_FIN_PSH: u8 = 0x01 | 0x08;
 const TCP_CWR: u8 = 0x80;
 
-impl<'a> TcpSegments<'a> {
-    pub fn new(frame: &'a [u8], hdr: &VnetHdr) -> Result<TcpSegments<'a>, OffloadError> {
+impl TcpSegments {
+    pub fn new(frame: &[u8], hdr: &VnetHdr) -> Result<TcpSegments, OffloadError> {
         let ipv4 = match hdr.gso_type & !VnetHdr::GSO_ECN {
             VnetHdr::GSO_TCPV4 => true,
             VnetHdr::GSO_TCPV6 => false,
@@ -133,7 +134,7 @@ impl<'a> TcpSegments<'a> {
             return Err(bad);
         }
         Ok(TcpSegments {
-            frame,
+            frame_len: frame.len(),
             l3,
             l4,
             payload,
@@ -145,12 +146,14 @@ impl<'a> TcpSegments<'a> {
 
     /// How many segments the super-frame makes (at least one).
     pub fn count(&self) -> usize {
-        (self.frame.len() - self.payload).div_ceil(self.mss).max(1)
+        (self.frame_len - self.payload).div_ceil(self.mss).max(1)
     }
 
-    /// Segment `i` (of `count()`), written into `out` (cleared first).
-    pub fn write(&self, i: usize, out: &mut Vec<u8>) {
-        let (f, l3, l4) = (self.frame, self.l3, self.l4);
+    /// Segment `i` (of `count()`) of `frame` (the one `new` read), written into `out`
+    /// (cleared first).
+    pub fn write(&self, frame: &[u8], i: usize, out: &mut Vec<u8>) {
+        debug_assert_eq!(frame.len(), self.frame_len, "the frame `new` read");
+        let (f, l3, l4) = (frame, self.l3, self.l4);
         let start = self.payload + i * self.mss;
         let end = (start + self.mss).min(f.len());
         out.clear();
@@ -237,7 +240,7 @@ mod tests {
             let mut joined = Vec::new();
             let mut seg = Vec::new();
             for i in 0..segs.count() {
-                segs.write(i, &mut seg);
+                segs.write(&frame, i, &mut seg);
                 let data = &seg[l4 + 20..];
                 assert!(data.len() <= 1448);
                 joined.extend_from_slice(data);
@@ -293,7 +296,7 @@ mod tests {
             let junk: Vec<u8> = (0..n).map(|i| (i * 31 % 256) as u8).collect();
             let _ = TcpSegments::new(&junk, &hdr(true, 100)).map(|s| {
                 let mut out = Vec::new();
-                (0..s.count()).for_each(|i| s.write(i, &mut out));
+                (0..s.count()).for_each(|i| s.write(&junk, i, &mut out));
             });
         }
     }
