@@ -256,15 +256,16 @@ pub fn run(
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let board = Arc::new(board::StatusBoard::default());
-    let metrics = match metrics_addr {
-        Some(addr) => {
-            let handle = metrics::serve(addr, Arc::clone(&board), started_unix, Arc::clone(&stop))
+    // The monitor publishes status for the metrics endpoint only when there is one.
+    let board = metrics_addr.map(|_| Arc::new(board::StatusBoard::default()));
+    let metrics = match (metrics_addr, &board) {
+        (Some(addr), Some(board)) => {
+            let handle = metrics::serve(addr, Arc::clone(board), started_unix, Arc::clone(&stop))
                 .map_err(|e| DaemonError::Metrics(e.to_string()))?;
             info!(%addr, "metrics at http://{addr}/metrics");
             Some(handle)
         }
-        None => None,
+        _ => None,
     };
     let mut systemd = systemd::Systemd::new();
     {
@@ -291,7 +292,7 @@ pub fn run(
         run_dir,
         monitor::Outlets {
             systemd: &mut systemd,
-            board: &board,
+            board: board.as_deref(),
         },
         &mut reload_if_asked,
     );

@@ -704,7 +704,7 @@ pub(super) fn monitor_loop(
         reload_if_asked();
         let now = start.elapsed();
         let mut wake = now + Duration::from_millis(100);
-        let publish = Instant::now() >= next_publish;
+        let publish = board.is_some() && Instant::now() >= next_publish;
         let mut statuses = Vec::new();
         for w in &mut watched {
             // A bond busy elsewhere (its data plane being rebuilt around new members) is
@@ -722,7 +722,7 @@ pub(super) fn monitor_loop(
                 statuses.push(bond_status(&b, w.plane));
             }
         }
-        if publish && statuses.len() == watched.len() {
+        if let Some(board) = board.filter(|_| publish && statuses.len() == watched.len()) {
             board.publish(statuses);
             next_publish = Instant::now() + PUBLISH_EVERY;
         }
@@ -768,10 +768,10 @@ fn try_lock(bond: &Mutex<Bond>) -> Option<std::sync::MutexGuard<'_, Bond>> {
 }
 
 /// Where the monitor reports besides the log: systemd (readiness, status, watchdog) and the
-/// status board that metrics scrapes read.
+/// status board that metrics scrapes read (when there is a metrics endpoint).
 pub(super) struct Outlets<'a> {
     pub systemd: &'a mut super::systemd::Systemd,
-    pub board: &'a StatusBoard,
+    pub board: Option<&'a StatusBoard>,
 }
 
 /// Puts the calling thread (the monitor) at a low real-time priority: its wake-ups are short,
