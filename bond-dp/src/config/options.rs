@@ -112,8 +112,6 @@ impl fmt::Display for Warning {
 
 /// How an option's value is read.
 enum Kind {
-    Mode,
-    HashPolicy,
     /// One of named values, or its number.
     Named(&'static [(&'static str, u64)]),
     /// A number in range, or one of the names the kernel gives special values.
@@ -162,7 +160,7 @@ const fn range(min: u64, max: u64, names: &'static [(&'static str, u64)]) -> Kin
 }
 
 static SPECS: &[Spec] = &[
-    spec("mode", Kind::Mode, ALL_MODES),
+    spec("mode", Kind::Named(Mode::VALUES), ALL_MODES),
     spec("miimon", range(0, INT_MAX, OFF_MAX), ALL_MODES),
     spec("updelay", range(0, INT_MAX, OFF_MAX), ALL_MODES),
     spec("downdelay", range(0, INT_MAX, OFF_MAX), ALL_MODES),
@@ -192,12 +190,16 @@ static SPECS: &[Spec] = &[
     spec("primary", Kind::Interface, AB_TLB_ALB),
     spec(
         "primary_reselect",
-        Kind::Named(&[("always", 0), ("better", 1), ("failure", 2)]),
+        Kind::Named(PrimaryReselect::VALUES),
         ALL_MODES,
     ),
     spec("active_slave", Kind::Interface, AB_TLB_ALB),
     spec("fail_over_mac", Kind::Named(FailOverMac::VALUES), ALL_MODES),
-    spec("xmit_hash_policy", Kind::HashPolicy, ALL_MODES),
+    spec(
+        "xmit_hash_policy",
+        Kind::Named(HashPolicy::VALUES),
+        ALL_MODES,
+    ),
     spec(
         "packets_per_slave",
         range(0, 65535, &[("maxval", 65535)]),
@@ -339,16 +341,6 @@ impl BondOptions {
             allowed,
         };
         match &spec.kind {
-            Kind::Mode => {
-                self.mode = parse_named(value, Mode::VALUES)
-                    .and_then(Mode::from_number)
-                    .ok_or_else(|| invalid(named_list(Mode::VALUES)))?;
-            }
-            Kind::HashPolicy => {
-                self.xmit_hash_policy = parse_named(value, HashPolicy::VALUES)
-                    .and_then(HashPolicy::from_number)
-                    .ok_or_else(|| invalid(named_list(HashPolicy::VALUES)))?;
-            }
             Kind::Named(table) => {
                 let n = parse_named(value, table).ok_or_else(|| invalid(named_list(table)))?;
                 self.set_named(spec.name, n);
@@ -427,7 +419,12 @@ impl BondOptions {
 
     fn set_named(&mut self, name: &str, n: u64) {
         let on = n != 0;
+        // `n` is one of the option's table, so each lookup finds it.
         match name {
+            "mode" => self.mode = Mode::from_number(n).unwrap_or_default(),
+            "xmit_hash_policy" => {
+                self.xmit_hash_policy = HashPolicy::from_number(n).unwrap_or_default()
+            }
             "use_carrier" => self.use_carrier = on,
             "all_slaves_active" => self.all_slaves_active = on,
             "lacp_active" => self.lacp_active = on,
