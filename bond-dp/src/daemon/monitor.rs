@@ -87,9 +87,7 @@ impl<'a> BondWatch<'a> {
                 && b.config.engine.carrier_watch == CarrierWatch::Fast,
             host_iface: b.config.tap_name().map(String::from),
             host_addresses: None,
-            address_events: b
-                .arp_monitor()
-                .and_then(|_| AddressEvents::open().map_err(|e| warn!(bond = b.name(), "no address notifications ({e}): the ARP monitor reads the addresses every interval")).ok()),
+            address_events: b.arp_monitor().and_then(|_| address_events(&b)),
             host_carrier: None,
             moved_before: 0,
             busy_until: Duration::ZERO,
@@ -753,6 +751,20 @@ pub(super) fn monitor_loop(
         w.restore_macs();
     }
     died
+}
+
+/// Address notifications for a bond's ARP monitor; `None`, said once, when they cannot be
+/// had (the monitor then reads the addresses every interval).
+fn address_events(b: &Bond) -> Option<AddressEvents> {
+    AddressEvents::open()
+        .map_err(|e| {
+            warn!(
+                bond = b.name(),
+                "no address notifications ({e}): the ARP monitor reads the addresses every \
+                 interval"
+            )
+        })
+        .ok()
 }
 
 /// How soon a bond that was busy is looked at again.
