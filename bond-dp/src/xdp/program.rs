@@ -96,6 +96,15 @@ pub struct Attached {
     pub vlan_metadata: bool,
 }
 
+/// The program flag of a multi-buffer program, if `frags`.
+fn frags_flag(frags: bool) -> u32 {
+    if frags {
+        libbpf_sys::BPF_F_XDP_HAS_FRAGS
+    } else {
+        0
+    }
+}
+
 impl XdpProgram {
     /// The program for frames that fit in one page.
     pub fn load() -> Result<XdpProgram, XdpError> {
@@ -111,9 +120,7 @@ impl XdpProgram {
         for mut prog in open.progs_mut() {
             // The VLAN variant loads per device (`load_bound`), not here.
             prog.set_autoload(prog.name() == PROGRAM_NAME);
-            if frags {
-                prog.set_flags(libbpf_sys::BPF_F_XDP_HAS_FRAGS);
-            }
+            prog.set_flags(frags_flag(frags));
         }
         let object = open.load().map_err(|e| XdpError::Load(e.to_string()))?;
         Ok(XdpProgram {
@@ -133,12 +140,7 @@ impl XdpProgram {
             prog.set_autoload(vlan);
             if vlan {
                 prog.set_ifindex(ifindex as u32);
-                let frags = if self.frags {
-                    libbpf_sys::BPF_F_XDP_HAS_FRAGS
-                } else {
-                    0
-                };
-                prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY | frags);
+                prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY | frags_flag(self.frags));
             }
         }
         for mut map in open.maps_mut() {
