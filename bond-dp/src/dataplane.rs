@@ -235,6 +235,7 @@ impl DataPlane {
                 hosts.push((queues, shares.access_port(w)?));
             }
         }
+        set_members(&program, bond, &ifindexes)?;
         // Nothing can fail any more: each worker without an access port takes its TAP queue.
         let mut taps = tap.drain(..);
         let built: Vec<Worker> = hosts
@@ -392,18 +393,36 @@ fn attach_program(bond: &Bond, ifindexes: &[Option<u32>]) -> Result<Attached, Da
             rx_vlan_restore.push(member.clone());
         }
         modes.push(Some(attached.mode));
-        program.set_member(member, slot as u32, action(bond, slot))?;
     }
     if let HostSpec::Xdp(iface) = &cfg.host {
-        // The access port takes the slot after the members; it always delivers.
         program.attach(iface, xdp_mode)?;
-        program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
     }
     Ok(Attached {
         program,
         modes,
         rx_vlan_restore,
     })
+}
+
+/// Gives the program each present member's action, and the access port's (the slot after the
+/// members; it always delivers). Called once every socket is bound: until then the program
+/// knows no member and passes their frames to the kernel, rather than count them as frames
+/// with no socket.
+fn set_members(
+    program: &XdpProgram,
+    bond: &Bond,
+    ifindexes: &[Option<u32>],
+) -> Result<(), DataPlaneError> {
+    let cfg = &bond.config;
+    for (slot, member) in cfg.members.iter().enumerate() {
+        if ifindexes[slot].is_some() {
+            program.set_member(member, slot as u32, action(bond, slot))?;
+        }
+    }
+    if let HostSpec::Xdp(iface) = &cfg.host {
+        program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
+    }
+    Ok(())
 }
 
 /// The bond's TAP device name, if its host side is a TAP.
