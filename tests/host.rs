@@ -103,6 +103,33 @@ fn tcp_crosses_the_tap_with_the_peers_checksum_offload_on() {
         .as_u64()
         .unwrap_or(0);
     assert!(coalesced > 100, "segments merged toward the host: {json}");
+    // The host's super-frames went to the members' devices whole, to be segmented there.
+    let whole = json["data_plane"]["counters"]["to_members_whole"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(whole > 100, "super-frames handed to the devices: {json}");
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
+fn in_broadcast_the_hosts_super_frames_are_cut_and_every_member_carries_them() {
+    if !require_root() {
+        return;
+    }
+    // A super-frame goes to a device whole only where one member sends it; a broadcast
+    // bond cuts it into segments itself and sends each on every member.
+    let mut tb = Testbed::new("bcast", 2);
+    let bond = tb.start_tap_bond("mode=broadcast,miimon=100");
+    let out = iperf(&tb, 2, false);
+    assert!(out > 1 << 20, "bond to peer: {out} bytes");
+    let json = tb.status_json("bond0");
+    let c = &json["data_plane"]["counters"];
+    assert_eq!(c["to_members_whole"].as_u64(), Some(0), "{json}");
+    let tx = |m: usize| c["members"][m]["tx_bytes"].as_u64().unwrap();
+    assert!(
+        tx(0) > out && tx(1) > out,
+        "each member carried the stream: {json}"
+    );
     assert!(terminate(tb.child(bond)).success());
 }
 
@@ -175,19 +202,35 @@ fn tcp_at_mtu_9000_crosses_the_tap_both_ways() {
     wait_for("a 9000-byte ping", Duration::from_secs(5), || {
         big_ping(&tb, 8972).then_some(())
     });
-    let out = iperf(&tb, 2, false);
-    let back = iperf(&tb, 2, true);
-    assert!(out > 1 << 20, "bond to peer: {out} bytes");
-    assert!(back > 1 << 20, "peer to bond: {back} bytes");
     // The frames really were jumbo: on the member that carried most of each direction's
-    // data, more than 4 KB a packet on average (the other carries the ACKs).
-    let json = tb.status_json("bond0");
-    let members = &json["data_plane"]["counters"]["members"];
-    for (bytes, packets) in [("rx_bytes", "rx_packets"), ("tx_bytes", "tx_packets")] {
-        let busiest = (0..2).max_by_key(|&m| members[m][bytes].as_u64()).unwrap();
-        let m = &members[busiest];
-        let (b, p) = (m[bytes].as_u64().unwrap(), m[packets].as_u64().unwrap());
-        assert!(b > 4096 * p, "{bytes}/{packets}: {json}");
+    // data, more than 4 KB a packet on average while that direction ran (the other
+    // direction's ACKs come in between, so each is counted on its own).
+    let counts = |tb: &Testbed, bytes: &str, packets: &str| -> Vec<(u64, u64)> {
+        let json = tb.status_json("bond0");
+        let members = &json["data_plane"]["counters"]["members"];
+        (0..2)
+            .map(|m| {
+                let get = |k: &str| members[m][k].as_u64().unwrap();
+                (get(bytes), get(packets))
+            })
+            .collect()
+    };
+    for (reverse, bytes, packets) in [
+        (false, "tx_bytes", "tx_packets"),
+        (true, "rx_bytes", "rx_packets"),
+    ] {
+        let before = counts(&tb, bytes, packets);
+        let moved = iperf(&tb, 2, reverse);
+        assert!(moved > 1 << 20, "reverse {reverse}: {moved} bytes");
+        let after = counts(&tb, bytes, packets);
+        let (b, p) = (0..2)
+            .map(|m| (after[m].0 - before[m].0, after[m].1 - before[m].1))
+            .max()
+            .unwrap();
+        assert!(
+            b > 4096 * p,
+            "{bytes}/{packets}: {b}/{p} while reverse {reverse}"
+        );
     }
     assert!(terminate(tb.child(bond)).success());
 }

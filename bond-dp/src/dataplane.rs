@@ -27,8 +27,8 @@ use crate::xdp::ethtool;
 use crate::xdp::port::PortError;
 use crate::xdp::program::XdpError;
 use crate::xdp::{
-    rx_queue_count, AttachMode, FramePool, MemberAction, PortConfig, UmemArea, XdpCounters,
-    XdpCountersReader, XdpProgram, XskPort,
+    rx_queue_count, AttachMode, DeviceTx, FramePool, MemberAction, PortConfig, UmemArea,
+    XdpCounters, XdpCountersReader, XdpProgram, XskPort,
 };
 
 #[derive(Debug, Error)]
@@ -221,6 +221,7 @@ impl DataPlane {
             port_cfg: &port_cfg,
             program: &program,
             queue_counts: &queue_counts,
+            ifindexes: &ifindexes,
             snapshots: &snapshots,
         };
         let mut worker_counters = Vec::new();
@@ -442,6 +443,8 @@ struct Shares<'a> {
     program: &'a XdpProgram,
     /// Per member (and the access port last): the queues served.
     queue_counts: &'a [u32],
+    /// Per member: its device's index, `None` where it is absent.
+    ifindexes: &'a [Option<u32>],
     snapshots: &'a Arc<SnapshotCell>,
 }
 
@@ -476,14 +479,41 @@ impl Shares<'_> {
             o.tlb_dynamic_lb,
             0x5eed + u64::from(w),
         );
-        Ok(QueueShare::new(
+        let (queues, counters) = QueueShare::new(
             self.umem.clone(),
             pool,
             cfg.members.len(),
             ports,
             selector,
             Arc::clone(self.snapshots),
-        ))
+        );
+        let queues = match cfg.host {
+            HostSpec::Tap | HostSpec::TapNamed(_) => queues.with_device_tx(self.device_tx()),
+            _ => queues,
+        };
+        Ok((queues, counters))
+    }
+
+    /// Per member, a socket that hands the TAP's TCP super-frames to its device whole; where
+    /// one cannot be had, the worker cuts them (as it does without).
+    fn device_tx(&self) -> Vec<Option<DeviceTx>> {
+        let cfg = &self.bond.config;
+        cfg.members
+            .iter()
+            .zip(self.ifindexes)
+            .map(|(member, ifindex)| {
+                DeviceTx::open((*ifindex)?)
+                    .map_err(|e| {
+                        tracing::warn!(
+                            bond = %cfg.name,
+                            member = %member,
+                            "a socket to hand TCP super-frames to the device: {e}; they are \
+                             cut into segments instead"
+                        )
+                    })
+                    .ok()
+            })
+            .collect()
     }
 
     /// Worker `w`'s queues of the access port, bound; `None` where the host side is a TAP

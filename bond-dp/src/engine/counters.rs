@@ -87,6 +87,9 @@ pub struct WorkerCounters {
     pub drop_host_offload: AtomicU64,
     /// TCP segments received on members that reached the host merged into super-frames.
     pub to_host_coalesced: AtomicU64,
+    /// TCP super-frames from the host handed whole to a member's device, which segmented
+    /// them.
+    pub to_members_whole: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -99,6 +102,7 @@ impl WorkerCounters {
             drop_too_long: AtomicU64::new(0),
             drop_host_offload: AtomicU64::new(0),
             to_host_coalesced: AtomicU64::new(0),
+            to_members_whole: AtomicU64::new(0),
         }
     }
 
@@ -169,6 +173,7 @@ impl BondCounters {
             view.drop_too_long += get(&worker.drop_too_long);
             view.drop_host_offload += get(&worker.drop_host_offload);
             view.to_host_coalesced += get(&worker.to_host_coalesced);
+            view.to_members_whole += get(&worker.to_members_whole);
         }
         view.queues.sort_by_key(|q| (q.member, q.queue));
         view
@@ -191,6 +196,9 @@ pub struct CountersView {
     /// TCP segments handed to the host merged into super-frames (GRO).
     #[serde(default)]
     pub to_host_coalesced: u64,
+    /// TCP super-frames from the host a member's device segmented (handed over whole).
+    #[serde(default)]
+    pub to_members_whole: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,8 +249,8 @@ impl MemberCountersView {
 #[derive(Clone, Debug, Default)]
 pub struct CarriedCounters {
     members: std::collections::HashMap<String, MemberCountersView>,
-    /// The bond-wide counts: drops by reason, and segments coalesced toward the host.
-    drops: [u64; 6],
+    /// The bond-wide counts: drops by reason, and the offloads (merged, handed over whole).
+    drops: [u64; 7],
     /// The XDP program's counts per member (each data plane loads a program of its own).
     xdp: std::collections::HashMap<String, XdpCounters>,
 }
@@ -291,19 +299,20 @@ impl CarriedCounters {
                 counts.add(old);
             }
         }
-        let [a, b, c, d, e, f] = self.drops;
+        let [a, b, c, d, e, f, g] = self.drops;
         live.drop_no_member += a;
         live.drop_host_busy += b;
         live.drop_no_frame += c;
         live.drop_too_long += d;
         live.drop_host_offload += e;
         live.to_host_coalesced += f;
+        live.to_members_whole += g;
         live
     }
 }
 
 impl CountersView {
-    fn drops(&self) -> [u64; 6] {
+    fn drops(&self) -> [u64; 7] {
         [
             self.drop_no_member,
             self.drop_host_busy,
@@ -311,6 +320,7 @@ impl CountersView {
             self.drop_too_long,
             self.drop_host_offload,
             self.to_host_coalesced,
+            self.to_members_whole,
         ]
     }
 }

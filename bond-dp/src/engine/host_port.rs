@@ -5,8 +5,10 @@ use crate::wire::gso::VnetHdr;
 
 /// A host-side port, polled by the worker.
 pub trait HostPort: Send {
-    /// Receives one frame into `buf`; `None` when nothing is waiting.
-    fn recv(&mut self, buf: &mut [u8]) -> Option<usize>;
+    /// Receives one frame into `buf`: its length, and the work the host left for the
+    /// "hardware" (a checksum to finish, a super-frame to segment; none by default). `None`
+    /// when nothing is waiting.
+    fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, VnetHdr)>;
     /// Sends one frame; false when the host side cannot take it now.
     fn send(&mut self, frame: &[u8]) -> bool;
     /// A descriptor that polls readable when a frame waits, for an idle worker to sleep on.
@@ -22,8 +24,8 @@ pub trait HostPort: Send {
     fn send_super(&mut self, frame: &[u8], hdr: VnetHdr) -> bool {
         hdr == VnetHdr::default() && self.send(frame)
     }
-    /// Frames the port dropped since last asked (a host's offload request it could not
-    /// carry out), to be counted.
+    /// Frames the port dropped since last asked (longer than the buffer it was given), to be
+    /// counted.
     fn take_dropped(&mut self) -> u64 {
         0
     }

@@ -15,8 +15,9 @@ use crossbeam::utils::CachePadded;
 use super::{QueueCounters, SharedCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::checksum::{self, L4Checksum};
+use crate::wire::gso::{TcpSegments, VnetHdr};
 use crate::wire::{arp, ethernet, MacAddr};
-use crate::xdp::{self, FramePool, UmemArea, XskPort};
+use crate::xdp::{self, DeviceTx, FramePool, UmemArea, XskPort};
 
 /// Frames moved per direction per loop.
 pub const BURST: usize = 64;
@@ -53,6 +54,9 @@ pub struct QueueShare {
     batches: Vec<Vec<FrameDesc>>,
     /// A chain's bytes in one piece, to finish its checksum.
     chain_buf: Vec<u8>,
+    /// Per member: where the host's TCP super-frames go whole, for the device to segment
+    /// (a TAP host side only; `None` where there is none, and they are cut here).
+    device_tx: Vec<Option<DeviceTx>>,
 }
 
 impl QueueShare {
@@ -92,8 +96,63 @@ impl QueueShare {
                 .map(|_| Vec::with_capacity(BURST * 2))
                 .collect(),
             chain_buf: Vec::new(),
+            device_tx: Vec::new(),
         };
         (queues, counters)
+    }
+
+    /// Gives the share a socket per member (`None` for some) that hands super-frames to the
+    /// device whole.
+    pub fn with_device_tx(mut self, device_tx: Vec<Option<DeviceTx>>) -> QueueShare {
+        self.device_tx = device_tx;
+        self
+    }
+
+    /// Whether some member can take super-frames whole.
+    pub fn takes_super_frames(&self) -> bool {
+        self.device_tx.iter().any(Option::is_some)
+    }
+
+    /// Hands a TCP super-frame from the host (`hdr` says what it asks) whole to the member
+    /// the policy picks, for its device to segment: true when that is done with it (sent, or
+    /// dropped and counted as any frame would be), false when it is to be cut here instead
+    /// (a broadcast, a member without such a socket, segments longer than the member
+    /// carries, or the kernel refused it). Counted as the segments it makes.
+    pub fn transmit_super(&mut self, frame: &mut [u8], hdr: VnetHdr, segs: &TcpSegments) -> bool {
+        let snap = &self.snap;
+        let (member, rewrite) = match self.selector.select(frame, snap) {
+            Decision::Send { member, rewrite } => (member, rewrite),
+            Decision::AllUsable => return false,
+            Decision::Drop => {
+                WorkerCounters::add(&self.counters.drop_no_member, 1);
+                return true;
+            }
+        };
+        let (Some(Some(device)), Some(p), Some(target)) = (
+            self.device_tx.get(member),
+            self.tx_port.get(member).copied().flatten(),
+            snap.members.get(member),
+        ) else {
+            return false;
+        };
+        if segs.longest() > target.max_frame as usize {
+            return false;
+        }
+        apply(rewrite, frame, target.mac);
+        // The header's length is the headers' only, so that the kernel copies just those
+        // into the packet's head (a TAP gives the length of its whole linear part).
+        let hdr = VnetHdr {
+            hdr_len: segs.header_len() as u16,
+            ..hdr
+        };
+        if device.send(hdr, frame).is_err() {
+            return false;
+        }
+        let c = &self.counters.queues[p];
+        WorkerCounters::add(&c.tx_packets, segs.count() as u64);
+        WorkerCounters::add(&c.tx_bytes, segs.wire_bytes() as u64);
+        WorkerCounters::add(&self.counters.to_members_whole, 1);
+        true
     }
 
     /// Picks up a newly published member snapshot (cheap when there is none) and lets the

@@ -9,6 +9,7 @@ use xsk_rs::FrameDesc;
 use super::HostPort;
 use super::{QueueShare, WorkerCounters, BURST};
 use crate::wire::gro::Coalescer;
+use crate::wire::gso;
 use crate::xdp::{self, ChainError, XskPort, MAX_CHAIN};
 
 /// Room for the longest frame the host port hands over: a TAP's TCP super-frame is up to
@@ -50,6 +51,8 @@ pub struct Worker {
     host_buf: Vec<u8>,
     /// A chain's bytes in one piece, for the host port.
     chain_buf: Vec<u8>,
+    /// One segment of a super-frame from the host being cut.
+    segment: Vec<u8>,
     /// TCP segments of one flow on their way to the host, merged into one super-frame.
     gro: Coalescer,
     /// What an idle worker sleeps on: its sockets and the host port.
@@ -64,6 +67,7 @@ impl Worker {
             burst: Vec::with_capacity(BURST + MAX_CHAIN),
             host_buf: vec![0; HOST_BUF],
             chain_buf: Vec::new(),
+            segment: Vec::new(),
             gro: Coalescer::default(),
             wait: Vec::new(),
         }
@@ -158,9 +162,8 @@ impl Worker {
         moved
     }
 
-    /// A burst of frames from the host side, in order, in UMEM frames the worker now holds;
-    /// a frame longer than a UMEM frame becomes a chain where jumbo frames are on.
-    fn host_burst(&mut self) {
+    /// Sends a burst of frames from the host side through the bond; returns how many came.
+    fn host_to_members(&mut self) -> usize {
         self.burst.clear();
         let q = &mut self.queues;
         match &mut self.host {
@@ -169,32 +172,41 @@ impl Worker {
                     let room = BURST - self.burst.len();
                     port.recv(&mut self.burst, room, &mut q.pool);
                 }
+                q.transmit(&self.burst);
+                self.burst.len()
             }
             HostSide::Tap(host) => {
+                let mut from_host = 0;
                 while self.burst.len() < BURST {
-                    let Some(len) = host.recv(&mut self.host_buf) else {
+                    let Some((len, hdr)) = host.recv(&mut self.host_buf) else {
                         break;
                     };
-                    let frame = &self.host_buf[..len];
-                    match q.umem.write_chain(&mut q.pool, frame, &mut self.burst) {
-                        Ok(()) => {}
-                        Err(ChainError::NoFrame) => {
-                            WorkerCounters::add(&q.counters.drop_no_frame, 1)
+                    from_host += 1;
+                    let frame = &mut self.host_buf[..len];
+                    match gso::prepare(frame, &hdr) {
+                        Ok(None) => hold(q, frame, &mut self.burst),
+                        Ok(Some(segs)) => {
+                            if q.takes_super_frames() {
+                                // In order: what came before it goes first.
+                                q.transmit(&self.burst);
+                                self.burst.clear();
+                                if q.transmit_super(frame, hdr, &segs) {
+                                    continue;
+                                }
+                            }
+                            for i in 0..segs.count() {
+                                segs.write(frame, i, &mut self.segment);
+                                hold(q, &self.segment, &mut self.burst);
+                            }
                         }
-                        Err(ChainError::TooLong) => {
-                            WorkerCounters::add(&q.counters.drop_too_long, 1)
-                        }
+                        Err(_) => WorkerCounters::add(&q.counters.drop_host_offload, 1),
                     }
                 }
-                WorkerCounters::add(&q.counters.drop_host_offload, host.take_dropped());
+                WorkerCounters::add(&q.counters.drop_too_long, host.take_dropped());
+                q.transmit(&self.burst);
+                from_host
             }
         }
-    }
-
-    fn host_to_members(&mut self) -> usize {
-        self.host_burst();
-        self.queues.transmit(&self.burst);
-        self.burst.len()
     }
 
     /// The access port's sockets, if the host side is one.
@@ -208,6 +220,17 @@ impl Worker {
     /// Every frame accounted for: free, in a port's rings, or (between calls) nowhere else.
     pub fn frames_accounted(&self) -> bool {
         self.queues.frames_held(self.access()) == self.queues.frames_owned()
+    }
+}
+
+/// Puts a frame from a host port that copies (the TAP) into UMEM frames appended to `burst`:
+/// a chain where it is longer than one and jumbo frames are on; dropped and counted where it
+/// cannot be.
+fn hold(q: &mut QueueShare, frame: &[u8], burst: &mut Vec<FrameDesc>) {
+    match q.umem.write_chain(&mut q.pool, frame, burst) {
+        Ok(()) => {}
+        Err(ChainError::NoFrame) => WorkerCounters::add(&q.counters.drop_no_frame, 1),
+        Err(ChainError::TooLong) => WorkerCounters::add(&q.counters.drop_too_long, 1),
     }
 }
 

@@ -7,10 +7,10 @@
 //!
 //! Offloads: the TAP is opened with a virtio-net header and offers the host checksum and TCP
 //! segmentation offload, as a NIC would. The host then hands over a TCP stream in super-frames
-//! of up to 64 KB (one read instead of forty) with their checksums left partial; bond-dp cuts
-//! them into segments and finishes the checksums ([`crate::wire::gso`]) before the members.
-//! Toward the host, the worker merges a flow's segments into super-frames the same header
-//! describes ([`crate::wire::gro`]).
+//! of up to 64 KB (one read instead of forty) with their checksums left partial; the worker
+//! has a member's device segment them, or cuts them itself, and finishes the checksums
+//! ([`crate::wire::gso`]). Toward the host, the worker merges a flow's segments into
+//! super-frames the same header describes ([`crate::wire::gro`]).
 //!
 //! The TAP is multi-queue: each worker reads and writes a queue of its own, and the host
 //! spreads its flows over them.
@@ -21,20 +21,13 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::HostPort;
-use crate::wire::gso::{self, TcpSegments, VnetHdr};
+use crate::wire::gso::VnetHdr;
 use crate::wire::MacAddr;
 
 pub struct TapPort {
     file: File,
-    /// A TCP super-frame being cut into segments (in `super_frame`), and the next segment
-    /// to hand over.
-    gso: Option<(TcpSegments, usize)>,
-    /// The super-frame's bytes; the buffer is kept for the next one.
-    super_frame: Vec<u8>,
-    /// Scratch for one segment.
-    segment: Vec<u8>,
-    /// Frames from the host whose offload request bond-dp could not carry out, dropped.
-    bad_offload: u64,
+    /// Frames from the host cut short by the read (longer than bond-dp takes), dropped.
+    truncated: u64,
 }
 
 impl TapPort {
@@ -61,13 +54,7 @@ impl TapPort {
             }
             .map_err(|e| named("TUNSETIFF", e))?;
             ioctl(&file, TUNSETOFFLOAD, OFFLOADS).map_err(|e| named("offloads", e))?;
-            ports.push(TapPort {
-                file,
-                gso: None,
-                super_frame: Vec::new(),
-                segment: Vec::new(),
-                bad_offload: 0,
-            });
+            ports.push(TapPort { file, truncated: 0 });
         }
         if let Some(first) = ports.first() {
             ioctl(&first.file, TUNSETPERSIST, 1).map_err(|e| named("making it persistent", e))?;
@@ -76,53 +63,10 @@ impl TapPort {
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: address {mac} up: {e}")))?;
         Ok(ports)
     }
-
-    /// The next segment of the super-frame being cut, into `buf`.
-    fn next_segment(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let (segments, next) = self.gso.as_mut()?;
-        segments.write(&self.super_frame, *next, &mut self.segment);
-        *next += 1;
-        if *next >= segments.count() {
-            self.gso = None;
-        }
-        let n = self.segment.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.segment[..n]);
-        Some(n)
-    }
-
-    /// Makes a frame the host offloaded work on ready for the wire: `Some(len)` of the frame
-    /// now in `buf`, or `None` when it was dropped (counted).
-    fn carry_out(&mut self, hdr: VnetHdr, buf: &mut [u8], len: usize) -> Option<usize> {
-        if hdr.gso_type != VnetHdr::GSO_NONE {
-            match TcpSegments::new(&buf[..len], &hdr) {
-                Ok(segments) => {
-                    self.super_frame.clear();
-                    self.super_frame.extend_from_slice(&buf[..len]);
-                    self.gso = Some((segments, 0));
-                    return self.next_segment(buf);
-                }
-                Err(_) => {
-                    self.bad_offload += 1;
-                    return None;
-                }
-            }
-        }
-        if hdr.flags & VnetHdr::F_NEEDS_CSUM != 0 {
-            let (start, offset) = (hdr.csum_start.into(), hdr.csum_offset.into());
-            if gso::finish_partial(&mut buf[..len], start, offset).is_err() {
-                self.bad_offload += 1;
-                return None;
-            }
-        }
-        Some(len)
-    }
 }
 
 impl HostPort for TapPort {
-    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
-        if let Some(n) = self.next_segment(buf) {
-            return Some(n);
-        }
+    fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, VnetHdr)> {
         loop {
             let mut hdr = [0u8; VnetHdr::LEN];
             let n = {
@@ -136,12 +80,10 @@ impl HostPort for TapPort {
             if len == buf.len() {
                 // Filled to the last byte: perhaps cut short. Dropped and counted rather
                 // than sent on with its end missing.
-                self.bad_offload += 1;
+                self.truncated += 1;
                 continue;
             }
-            if let Some(len) = self.carry_out(VnetHdr::parse(&hdr), buf, len) {
-                return Some(len);
-            }
+            return Some((len, VnetHdr::parse(&hdr)));
         }
     }
 
@@ -166,7 +108,7 @@ impl HostPort for TapPort {
     }
 
     fn take_dropped(&mut self) -> u64 {
-        std::mem::take(&mut self.bad_offload)
+        std::mem::take(&mut self.truncated)
     }
 }
 

@@ -82,6 +82,19 @@ pub fn finish_partial(frame: &mut [u8], start: usize, offset: usize) -> Result<(
     Ok(())
 }
 
+/// What the host asked of a frame, checked: a frame whose partial checksum (if any) is now
+/// finished (`Ok(None)`), or a TCP super-frame and how it cuts into segments, for a device
+/// to segment or for [`TcpSegments::write`].
+pub fn prepare(frame: &mut [u8], hdr: &VnetHdr) -> Result<Option<TcpSegments>, OffloadError> {
+    if hdr.gso_type != VnetHdr::GSO_NONE {
+        return TcpSegments::new(frame, hdr).map(Some);
+    }
+    if hdr.flags & VnetHdr::F_NEEDS_CSUM != 0 {
+        finish_partial(frame, hdr.csum_start.into(), hdr.csum_offset.into())?;
+    }
+    Ok(None)
+}
+
 /// How a TCP super-frame is cut into segments of at most `mss` bytes of payload: each carries
 /// the headers with the lengths, the IPv4 id, the sequence number, the flags and the checksums
 /// made right for it. It holds where the headers are, not the frame: `write` is given the
@@ -147,6 +160,21 @@ impl TcpSegments {
     /// How many segments the super-frame makes (at least one).
     pub fn count(&self) -> usize {
         (self.frame_len - self.payload).div_ceil(self.mss).max(1)
+    }
+
+    /// The headers every segment repeats (Ethernet to TCP), in bytes.
+    pub fn header_len(&self) -> usize {
+        self.payload
+    }
+
+    /// The longest segment's length: what the wire must carry.
+    pub fn longest(&self) -> usize {
+        self.payload + self.mss.min(self.frame_len - self.payload)
+    }
+
+    /// The bytes all segments put on the wire together.
+    pub fn wire_bytes(&self) -> usize {
+        self.frame_len + (self.count() - 1) * self.payload
     }
 
     /// Segment `i` (of `count()`) of `frame` (the one `new` read), written into `out`
@@ -237,10 +265,14 @@ mod tests {
             let segs = TcpSegments::new(&frame, &hdr(ipv4, 1448)).unwrap();
             assert_eq!(segs.count(), 7);
             let (l3, l4) = (14, if ipv4 { 34 } else { 54 });
+            assert_eq!(segs.header_len(), l4 + 20);
+            assert_eq!(segs.longest(), l4 + 20 + 1448);
             let mut joined = Vec::new();
             let mut seg = Vec::new();
+            let mut wire = 0;
             for i in 0..segs.count() {
                 segs.write(&frame, i, &mut seg);
+                wire += seg.len();
                 let data = &seg[l4 + 20..];
                 assert!(data.len() <= 1448);
                 joined.extend_from_slice(data);
@@ -265,6 +297,7 @@ mod tests {
                 assert_eq!(flags & 0x10, 0x10, "ACK on every one");
             }
             assert_eq!(joined, frame[l4 + 20..], "the payload, whole and in order");
+            assert_eq!(wire, segs.wire_bytes());
         }
     }
 
@@ -318,6 +351,33 @@ mod tests {
             Err(OffloadError::BadChecksumPlace)
         );
         assert!(finish_partial(&mut frame, usize::MAX, 16).is_err());
+    }
+
+    #[test]
+    fn prepare_finishes_a_checksum_or_says_how_a_super_frame_cuts() {
+        let mut frame = super_frame(true, 3000);
+        let untouched = frame.clone();
+        assert!(prepare(&mut frame, &VnetHdr::default()).unwrap().is_none());
+        assert_eq!(frame, untouched, "nothing asked, nothing done");
+        let segs = prepare(&mut frame, &hdr(true, 1000)).unwrap().unwrap();
+        assert_eq!(segs.count(), 3);
+        let csum_only = VnetHdr {
+            flags: VnetHdr::F_NEEDS_CSUM,
+            csum_start: 34,
+            csum_offset: 16,
+            ..Default::default()
+        };
+        assert!(prepare(&mut frame, &csum_only).unwrap().is_none());
+        assert_eq!(complete_l4_checksum(&mut frame), L4Checksum::Finished);
+        let udp = VnetHdr {
+            gso_type: VnetHdr::GSO_UDP,
+            gso_size: 1000,
+            ..Default::default()
+        };
+        assert_eq!(
+            prepare(&mut frame, &udp).unwrap_err(),
+            OffloadError::UnsupportedGso
+        );
     }
 
     #[test]

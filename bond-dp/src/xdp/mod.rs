@@ -1,8 +1,10 @@
-//! AF_XDP: bond-dp's XDP program on the members, and the sockets on one shared UMEM. The
-//! unsafe code of the data plane (UMEM, rings, the sockets' options) lives here; the rest of
+//! AF_XDP: bond-dp's XDP program on the members, and the sockets on one shared UMEM; beside
+//! them, a packet socket per member for the TAP's TCP super-frames, which AF_XDP cannot ask a
+//! device to segment ([`device_tx`]). The unsafe code of the data plane (UMEM, rings, the sockets' options) lives here; the rest of
 //! bond-dp's unsafe blocks are single system calls libc has no safe form for (netlink and
 //! packet sockets, the TAP's ioctls), each with the reason it is sound.
 
+pub mod device_tx;
 pub mod ethtool;
 pub mod port;
 pub mod program;
@@ -22,6 +24,7 @@ pub fn wait_readable(fds: &mut Vec<libc::pollfd>, timeout: std::time::Duration) 
     unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
 }
 
+pub use device_tx::DeviceTx;
 pub use port::{
     packet_end, packets, rx_queue_count, ChainError, FramePool, PortConfig, UmemArea, XskPort,
     MAX_CHAIN,
