@@ -57,6 +57,9 @@ pub struct QueueShare {
     /// Per member: where the host's TCP super-frames go whole, for the device to segment
     /// (a TAP host side only; `None` where there is none, and they are cut here).
     device_tx: Vec<Option<DeviceTx>>,
+    /// Whether checksums senders left partial go on to the host as they are (a TAP, whose
+    /// virtio-net header says so) rather than being finished here.
+    host_takes_partial: bool,
 }
 
 impl QueueShare {
@@ -97,15 +100,23 @@ impl QueueShare {
                 .collect(),
             chain_buf: Vec::new(),
             device_tx: Vec::new(),
+            host_takes_partial: false,
         };
         (queues, counters)
     }
 
-    /// Gives the share a socket per member (`None` for some) that hands super-frames to the
-    /// device whole.
+    /// Gives the share a socket per member (`None` for some) that hands the host's
+    /// super-frames to the device whole.
     pub fn with_device_tx(mut self, device_tx: Vec<Option<DeviceTx>>) -> QueueShare {
         self.device_tx = device_tx;
         self
+    }
+
+    /// Says whether the host side takes checksums senders left partial as they are, marked
+    /// so (a TAP's virtio-net header), as a NIC with checksum offload passes them on; they
+    /// are finished here otherwise.
+    pub fn set_host_takes_partial(&mut self, takes: bool) {
+        self.host_takes_partial = takes;
     }
 
     /// Whether some member can take super-frames whole.
@@ -234,8 +245,16 @@ impl QueueShare {
                     ethernet::set_destination_mac(frame, host);
                 }
             }
-            // Checksums a sender left to "hardware" are finished, as the NIC would have.
-            let finished = if single {
+            // Checksums a sender left to "hardware" are finished, as the NIC would have, or
+            // passed on to a host that takes them partial.
+            let finished = if self.host_takes_partial {
+                // The first frame of a chain holds the headers this needs.
+                if checksum::partial_checksum(frame).is_some() {
+                    L4Checksum::Completed
+                } else {
+                    L4Checksum::Finished
+                }
+            } else if single {
                 checksum::complete_l4_checksum(frame)
             } else {
                 self.umem.gather(chain, &mut self.chain_buf);

@@ -9,7 +9,7 @@ use xsk_rs::FrameDesc;
 use super::HostPort;
 use super::{QueueShare, WorkerCounters, BURST};
 use crate::wire::gro::Coalescer;
-use crate::wire::gso;
+use crate::wire::gso::{self, VnetHdr};
 use crate::xdp::{self, ChainError, XskPort, MAX_CHAIN};
 
 /// Room for the longest frame the host port hands over: a TAP's TCP super-frame is up to
@@ -60,7 +60,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(queues: QueueShare, host: HostSide) -> Worker {
+    pub fn new(mut queues: QueueShare, host: HostSide) -> Worker {
+        queues.set_host_takes_partial(matches!(&host, HostSide::Tap(h) if h.takes_super_frames()));
         Worker {
             queues,
             host,
@@ -223,6 +224,17 @@ impl Worker {
     }
 }
 
+/// Sends a frame to a host port as it came from a member: with a header that says where its
+/// checksum is partial, where the port takes headers (a TAP); the share finished such
+/// checksums for a port that does not.
+fn send_as_is(host: &mut dyn HostPort, frame: &[u8]) -> bool {
+    if host.takes_super_frames() {
+        host.send_super(frame, VnetHdr::for_checksum(frame))
+    } else {
+        host.send(frame)
+    }
+}
+
 /// Puts a frame from a host port that copies (the TAP) into UMEM frames appended to `burst`:
 /// a chain where it is longer than one and jumbo frames are on; dropped and counted where it
 /// cannot be.
@@ -266,7 +278,7 @@ fn to_copy_host(
             if !gro.try_add(data) {
                 busy += flush(host, gro);
                 if !gro.try_add(data) {
-                    busy += usize::from(!host.send(data));
+                    busy += usize::from(!send_as_is(host, data));
                 }
             }
             if gro.is_closed() {
@@ -276,10 +288,10 @@ fn to_copy_host(
             // In order: what was merged before this packet goes first.
             busy += flush(host, gro);
             let sent = if chain.len() == 1 {
-                host.send(q.umem.data(&chain[0]))
+                send_as_is(host, q.umem.data(&chain[0]))
             } else {
                 q.umem.gather(chain, chain_buf);
-                host.send(chain_buf)
+                send_as_is(host, chain_buf)
             };
             busy += usize::from(!sent);
         }

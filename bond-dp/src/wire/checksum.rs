@@ -22,41 +22,89 @@ pub enum L4Checksum {
     NotApplicable,
 }
 
+/// Where a partial TCP or UDP checksum is: the L4 header's offset (where the sum starts) and
+/// the field's offset in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartialChecksum {
+    pub start: usize,
+    pub offset: usize,
+}
+
+/// The frame's TCP or UDP checksum, if the sender left it partial (the field holds exactly
+/// the pseudo-header's sum): a header parse, no sum over the data, so `frame` may be just the
+/// first part of a longer one.
+pub fn partial_checksum(frame: &[u8]) -> Option<PartialChecksum> {
+    let l4 = L4Segment::of(frame)?;
+    l4.is_partial(frame).then_some(PartialChecksum {
+        start: l4.start,
+        offset: l4.field - l4.start,
+    })
+}
+
 /// Finishes the TCP or UDP checksum of `frame` if the sender left it partial.
 pub fn complete_l4_checksum(frame: &mut [u8]) -> L4Checksum {
-    let Some(l2) = L2Header::parse(frame) else {
+    let Some(l4) = L4Segment::of(frame) else {
         return L4Checksum::NotApplicable;
     };
-    let Some((l4, len, proto, pseudo)) = locate(frame, l2.ethertype, l2.l3_offset) else {
-        return L4Checksum::NotApplicable;
-    };
-    let field = l4
-        + match proto {
-            ipproto::TCP => 16,
-            _ => 6,
-        };
-    let Some(segment) = frame.get(l4..l4 + len) else {
-        return L4Checksum::NotApplicable;
-    };
-    if field + 2 > l4 + len {
-        return L4Checksum::NotApplicable;
-    }
-    let stored = u16::from_be_bytes([frame[field], frame[field + 1]]);
-    if proto == ipproto::UDP && stored == 0 && l2.ethertype == ethertype::IPV4 {
-        return L4Checksum::NotApplicable; // IPv4 UDP without a checksum
-    }
-    if stored != fold(pseudo) {
+    if !l4.is_partial(frame) {
         return L4Checksum::Finished;
     }
-    // Partial: the sum over the segment with the field as zero, plus the pseudo-header. (A
-    // finished checksum that happens to equal the pseudo-header's sum comes out the same.)
+    // The sum over the segment with the field as zero, plus the pseudo-header. (A finished
+    // checksum that happens to equal the pseudo-header's sum comes out the same.)
+    let Some(segment) = frame.get(l4.start..l4.start + l4.len) else {
+        return L4Checksum::NotApplicable;
+    };
+    let stored = u16::from_be_bytes([frame[l4.field], frame[l4.field + 1]]);
     let without_field = sum(segment) - u64::from(stored);
-    let mut check = !fold(pseudo + without_field);
-    if check == 0 && proto == ipproto::UDP {
+    let mut check = !fold(l4.pseudo + without_field);
+    if check == 0 && l4.proto == ipproto::UDP {
         check = 0xffff;
     }
-    frame[field..field + 2].copy_from_slice(&check.to_be_bytes());
+    frame[l4.field..l4.field + 2].copy_from_slice(&check.to_be_bytes());
     L4Checksum::Completed
+}
+
+/// A TCP or UDP segment with a checksum to look at: where it is, and its pseudo-header's sum.
+struct L4Segment {
+    start: usize,
+    len: usize,
+    proto: u8,
+    /// Where the checksum field is.
+    field: usize,
+    pseudo: u64,
+}
+
+impl L4Segment {
+    /// `None` for anything but TCP or UDP over IPv4/IPv6, a fragment, headers cut short, or
+    /// an IPv4 UDP datagram without a checksum. The rest of the segment may lie beyond
+    /// `frame`.
+    fn of(frame: &[u8]) -> Option<L4Segment> {
+        let l2 = L2Header::parse(frame)?;
+        let (start, len, proto, pseudo) = locate(frame, l2.ethertype, l2.l3_offset)?;
+        let field = start
+            + match proto {
+                ipproto::TCP => 16,
+                _ => 6,
+            };
+        if field + 2 > start + len || field + 2 > frame.len() {
+            return None;
+        }
+        let stored = u16::from_be_bytes([frame[field], frame[field + 1]]);
+        if proto == ipproto::UDP && stored == 0 && l2.ethertype == ethertype::IPV4 {
+            return None;
+        }
+        Some(L4Segment {
+            start,
+            len,
+            proto,
+            field,
+            pseudo,
+        })
+    }
+
+    fn is_partial(&self, frame: &[u8]) -> bool {
+        u16::from_be_bytes([frame[self.field], frame[self.field + 1]]) == fold(self.pseudo)
+    }
 }
 
 /// The L4 header's offset, the segment's length, the protocol and the pseudo-header's sum.
@@ -172,6 +220,18 @@ mod tests {
         let mut partial = good.clone();
         let (_, _, _, pseudo) = locate(&partial, ethertype::IPV4, 14).unwrap();
         partial[50..52].copy_from_slice(&fold(pseudo).to_be_bytes());
+        assert_eq!(
+            partial_checksum(&partial),
+            Some(PartialChecksum {
+                start: 34,
+                offset: 16
+            })
+        );
+        assert_eq!(
+            partial_checksum(&good),
+            None,
+            "a finished one is not partial"
+        );
         assert_eq!(complete_l4_checksum(&mut partial), L4Checksum::Completed);
         assert_eq!(partial, good);
         // Corrupt: left for the stack to reject.

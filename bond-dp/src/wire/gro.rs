@@ -8,7 +8,7 @@
 //! and checksums; segments in sequence, each but the last a full segment; ACK (and PSH on the
 //! last) as the only flags. Every segment's checksum is verified before it is merged (the
 //! first one's when the second joins), so the super-frame's "checksum partial" mark hides no
-//! corruption.
+//! corruption; a segment whose sender left its checksum partial has nothing to verify.
 
 use super::checksum::{fold, pseudo_header, set_ip_length, sum};
 use super::gso::VnetHdr;
@@ -65,9 +65,12 @@ impl Layout {
         pseudo_header(&frame[self.l3..], self.ipv4, ipproto::TCP, l4_len)
     }
 
+    /// Whether the segment's checksum can be trusted: partial (its sender left it to
+    /// "hardware", so no wire lay between to damage it), or verified over the segment.
     fn checksum_ok(&self, frame: &[u8]) -> bool {
-        let l4_len = frame.len() - self.l4;
-        fold(self.pseudo(frame, l4_len) + sum(&frame[self.l4..])) == 0xffff
+        let pseudo = self.pseudo(frame, frame.len() - self.l4);
+        let stored = u16::from_be_bytes([frame[self.l4 + 16], frame[self.l4 + 17]]);
+        stored == fold(pseudo) || fold(pseudo + sum(&frame[self.l4..])) == 0xffff
     }
 
     fn seq(&self, frame: &[u8]) -> u32 {
@@ -173,7 +176,7 @@ impl Coalescer {
     pub fn finish(&mut self) -> Option<(VnetHdr, &[u8])> {
         let layout = self.layout.take()?;
         if self.segments == 1 {
-            return Some((VnetHdr::default(), &self.frame));
+            return Some((VnetHdr::for_checksum(&self.frame), &self.frame));
         }
         let Layout { l3, l4, ipv4, .. } = layout;
         let f = &mut self.frame;
@@ -363,5 +366,49 @@ mod tests {
         assert!(single.try_add(&s[2]));
         let (hdr, frame) = single.finish().unwrap();
         assert_eq!((hdr, frame), (VnetHdr::default(), &s[2][..]));
+    }
+
+    /// `frame`'s TCP checksum as a sender with checksum offload leaves it: the pseudo-header's
+    /// sum only.
+    fn left_partial(frame: &[u8]) -> Vec<u8> {
+        let mut f = frame.to_vec();
+        let layout = Layout::of(&f).unwrap();
+        let pseudo = fold(layout.pseudo(&f, f.len() - layout.l4));
+        f[layout.l4 + 16..layout.l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn segments_left_partial_merge_without_a_sum_and_one_alone_says_it_is_partial() {
+        let s: Vec<Vec<u8>> = stream(true, &[1000, 1000, 400])
+            .iter()
+            .map(|f| left_partial(f))
+            .collect();
+        let mut gro = Coalescer::default();
+        for f in &s {
+            assert!(gro.try_add(f), "a partial checksum has nothing to verify");
+        }
+        let (hdr, frame) = gro.finish().unwrap();
+        assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV4);
+        let mut whole = frame.to_vec();
+        finish_partial(&mut whole, hdr.csum_start.into(), hdr.csum_offset.into()).unwrap();
+        assert!(Layout::of(&whole).unwrap().checksum_ok(&whole));
+        // Alone, it goes to the host marked partial, for the host to finish or trust.
+        let mut single = Coalescer::default();
+        assert!(single.try_add(&s[2]));
+        let (hdr, frame) = single.finish().unwrap();
+        assert_eq!(frame, &s[2][..]);
+        assert_eq!(
+            (hdr.flags, hdr.csum_start, hdr.csum_offset),
+            (VnetHdr::F_NEEDS_CSUM, 34, 16)
+        );
+        let mut finished = frame.to_vec();
+        finish_partial(&mut finished, 34, 16).unwrap();
+        let mut reference = s[2].clone();
+        assert_eq!(
+            crate::wire::checksum::complete_l4_checksum(&mut reference),
+            crate::wire::checksum::L4Checksum::Completed
+        );
+        assert_eq!(finished, reference);
     }
 }

@@ -43,6 +43,21 @@ impl VnetHdr {
         }
     }
 
+    /// The header for a frame handed to the host as it is: it says where the TCP/UDP
+    /// checksum is partial, if the sender left it so (the host finishes or trusts it, as
+    /// from a NIC), and asks nothing otherwise.
+    pub fn for_checksum(frame: &[u8]) -> VnetHdr {
+        match super::checksum::partial_checksum(frame) {
+            Some(p) => VnetHdr {
+                flags: Self::F_NEEDS_CSUM,
+                csum_start: p.start as u16,
+                csum_offset: p.offset as u16,
+                ..Default::default()
+            },
+            None => VnetHdr::default(),
+        }
+    }
+
     pub fn to_bytes(self) -> [u8; Self::LEN] {
         let mut b = [0; Self::LEN];
         b[0] = self.flags;
