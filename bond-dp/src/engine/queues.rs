@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use xsk_rs::FrameDesc;
+use crate::xdp::FrameDesc;
 
 use crossbeam::utils::CachePadded;
 
@@ -224,7 +224,7 @@ impl QueueShare {
             return 0;
         }
         let c = &self.counters.queues[i];
-        let bytes: u64 = out[start..].iter().map(|d| d.lengths().data() as u64).sum();
+        let bytes: u64 = out[start..].iter().map(|d| d.len() as u64).sum();
         WorkerCounters::add(&c.rx_bytes, bytes);
         // A member that carries a MAC of its own (tlb, alb, fail_over_mac) receives frames
         // addressed to it, which are the bond's: the host side answers only its own MAC.
@@ -336,7 +336,7 @@ impl QueueShare {
                 WorkerCounters::add(&c.tx_too_big, too_big);
             }
             let packets = xdp::packets(batch).count();
-            let bytes: u64 = batch.iter().map(|d| d.lengths().data() as u64).sum();
+            let bytes: u64 = batch.iter().map(|d| d.len() as u64).sum();
             let dropped = self.ports[p].send(batch, &mut self.pool);
             WorkerCounters::add(&c.tx_packets, (packets - dropped) as u64);
             WorkerCounters::add(&c.tx_bytes, bytes);
@@ -411,7 +411,7 @@ fn copy_chain(
 /// Takes the packets longer than `max` bytes out of `batch`, back to the pool; returns how
 /// many there were.
 fn drop_longer_than(max: usize, batch: &mut Vec<FrameDesc>, pool: &mut FramePool) -> u64 {
-    let fits = |chain: &[FrameDesc]| chain.iter().map(|d| d.lengths().data()).sum::<usize>() <= max;
+    let fits = |chain: &[FrameDesc]| chain.iter().map(|d| d.len()).sum::<usize>() <= max;
     if xdp::packets(batch).all(|run| fits(&batch[run])) {
         return 0;
     }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use xsk_rs::FrameDesc;
+use crate::xdp::FrameDesc;
 
 use super::HostPort;
 use super::{QueueShare, WorkerCounters, BURST};
@@ -252,7 +252,7 @@ fn hold(q: &mut QueueShare, frame: &[u8], burst: &mut Vec<FrameDesc>) {
 fn to_copy_host(
     host: &mut dyn HostPort,
     q: &mut QueueShare,
-    burst: &[xsk_rs::FrameDesc],
+    burst: &[FrameDesc],
     chain_buf: &mut Vec<u8>,
     gro: &mut Coalescer,
 ) -> (usize, u64) {

@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use xsk_rs::FrameDesc;
+use crate::xdp::FrameDesc;
 
 use crate::engine::QueueShare;
 

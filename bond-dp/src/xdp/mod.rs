@@ -8,9 +8,9 @@ pub mod device_tx;
 pub mod ethtool;
 pub mod port;
 pub mod program;
+mod ring;
 
-#[cfg(feature = "raw-xdp")]
-pub use xsk_rs::FrameDesc;
+pub use ring::FrameDesc;
 
 /// Sleeps until one of `fds` is readable or `timeout` passes (poll(2)): how an idle worker
 /// waits for frames on its sockets and host port instead of spinning.

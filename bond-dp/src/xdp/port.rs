@@ -10,16 +10,16 @@
 //! whole chains; [`packets`] walks a burst chain by chain.
 
 use std::io;
-use std::num::NonZeroU32;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use thiserror::Error;
-use xsk_rs::config::{
-    BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
-};
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use super::program::XdpProgram;
+pub use super::ring::FrameDesc;
+use super::ring::{self, Ring, Which};
 
 #[derive(Debug, Error)]
 pub enum PortError {
@@ -77,11 +77,39 @@ pub fn rx_queue_count(iface: &str) -> io::Result<u32> {
 /// member without a copy.
 #[derive(Clone)]
 pub struct UmemArea {
-    umem: Umem,
+    mem: Arc<UmemMemory>,
     frame_count: usize,
     /// Packets longer than a frame may be chains (the sockets take multi-buffer).
     chains: bool,
 }
+
+/// The UMEM's memory, and the AF_XDP socket it is registered on. The first port bound uses
+/// that socket; the others share the UMEM through it (XDP_SHARED_UMEM).
+struct UmemMemory {
+    base: NonNull<u8>,
+    len: usize,
+    frame_size: usize,
+    fd: OwnedFd,
+    fd_in_use: AtomicBool,
+}
+
+// SAFETY: the memory is shared by design. Each frame has one owner at a time (a worker's
+// pool or ring, or the kernel: see the module's ledger), and only its owner touches it.
+unsafe impl Send for UmemMemory {}
+// SAFETY: as above.
+unsafe impl Sync for UmemMemory {}
+
+impl Drop for UmemMemory {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is this UMEM's; no port is left (each holds the memory), so
+        // nothing reads or writes it. The kernel pinned the pages it uses while registered.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Room the kernel keeps before a received packet (XDP_PACKET_HEADROOM); frames bond-dp
+/// writes itself start there too.
+const HEADROOM: usize = 256;
 
 impl UmemArea {
     pub fn new(cfg: &PortConfig) -> Result<(UmemArea, FramePool), PortError> {
@@ -90,33 +118,106 @@ impl UmemArea {
             frame_size: cfg.frame_size,
             reason,
         };
-        let ring = QueueSize::new(cfg.ring_size).map_err(|e| err(e.to_string()))?;
-        let config = UmemConfig::builder()
-            .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| err(e.to_string()))?)
-            .fill_queue_size(ring)
-            .comp_queue_size(ring)
-            .build()
-            .map_err(|e| err(e.to_string()))?;
-        let count = NonZeroU32::new(cfg.frame_count).ok_or_else(|| err("no frames".into()))?;
-        let (umem, descs) = Umem::new(config, count, false).map_err(|e| err(e.to_string()))?;
-        let frame_count = descs.len();
+        let frame_size = cfg.frame_size as usize;
+        if !frame_size.is_power_of_two() || !(2048..=65536).contains(&frame_size) {
+            return Err(err(
+                "the frame size is a power of two from 2048 to 65536".into()
+            ));
+        }
+        if cfg.frame_count == 0 {
+            return Err(err("no frames".into()));
+        }
+        let len = frame_size * cfg.frame_count as usize;
+        // SAFETY: a new private anonymous mapping; the result is checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(err(format!("mmap: {}", io::Error::last_os_error())));
+        }
+        let fd = xdp_socket();
+        let mem = UmemMemory {
+            // SAFETY: mmap succeeded, so the address is not null.
+            base: unsafe { NonNull::new_unchecked(base.cast()) },
+            len,
+            frame_size,
+            // A placeholder until the socket is known good; replaced just below.
+            fd: match fd {
+                Ok(fd) => fd,
+                Err(e) => {
+                    // SAFETY: the mapping made above, not yet shared.
+                    unsafe { libc::munmap(base, len) };
+                    return Err(err(format!("AF_XDP socket: {e}")));
+                }
+            },
+            fd_in_use: AtomicBool::new(false),
+        };
+        let reg = libc::xdp_umem_reg {
+            addr: base as u64,
+            len: len as u64,
+            chunk_size: frame_size as u32,
+            headroom: 0,
+            flags: 0,
+            tx_metadata_len: 0,
+        };
+        // SAFETY: `reg` is a valid xdp_umem_reg for the length given; the memory it names
+        // lives as long as `mem`, which outlives every socket bound to it.
+        let rc = unsafe {
+            libc::setsockopt(
+                mem.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_UMEM_REG,
+                (&reg as *const libc::xdp_umem_reg).cast(),
+                std::mem::size_of::<libc::xdp_umem_reg>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(err(format!("XDP_UMEM_REG: {}", io::Error::last_os_error())));
+        }
+        let descs = (0..cfg.frame_count as usize)
+            .map(|i| FrameDesc::new((i * frame_size + HEADROOM) as u64, 0, 0))
+            .collect::<Vec<_>>();
         let area = UmemArea {
-            umem,
-            frame_count,
+            mem: Arc::new(mem),
+            frame_count: descs.len(),
             chains: cfg.multi_buffer,
         };
-        Ok((area, FramePool::new(descs)))
+        Ok((area, FramePool::new(descs, frame_size)))
+    }
+
+    /// A socket for a port to bind: the UMEM's own for the first, a new one after that
+    /// (which shares the UMEM); the second value says whether it is new.
+    fn socket_for_port(&self) -> io::Result<Option<OwnedFd>> {
+        if !self.mem.fd_in_use.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        xdp_socket().map(Some)
     }
 
     pub fn frame_count(&self) -> usize {
         self.frame_count
     }
 
+    /// Where a frame's bytes are, kept inside the UMEM whatever the descriptor says.
+    fn span(&self, desc: &FrameDesc) -> (usize, usize) {
+        let start = desc.addr().min(self.mem.len);
+        (start, desc.len().min(self.mem.len - start))
+    }
+
     /// The bytes of a frame the caller holds.
     pub fn data(&self, desc: &FrameDesc) -> &[u8] {
-        // SAFETY: `desc` came from this UMEM's pool or one of its rings, and the caller holds
-        // it (it is in no ring), so the kernel does not write this frame while we read it.
-        unsafe { self.umem.data(desc).contents() }
+        let (start, len) = self.span(desc);
+        // SAFETY: the span lies inside the UMEM's mapping. `desc` came from this UMEM's pool
+        // or one of its rings, and the caller holds it (it is in no ring), so neither the
+        // kernel nor another worker writes this frame while it is read.
+        unsafe { std::slice::from_raw_parts(self.mem.base.as_ptr().add(start), len) }
     }
 
     /// Starts loading a frame's first cache line: the kernel wrote it on another core, and
@@ -135,8 +236,9 @@ impl UmemArea {
 
     /// The bytes of a frame the caller holds, for in-place edits (MAC rewrites).
     pub fn data_mut<'a>(&'a self, desc: &'a mut FrameDesc) -> &'a mut [u8] {
+        let (start, len) = self.span(desc);
         // SAFETY: as in `data`; `&mut desc` makes this the only access through bond-dp.
-        unsafe { self.umem.data_mut(desc) }.contents_mut_owned()
+        unsafe { std::slice::from_raw_parts_mut(self.mem.base.as_ptr().add(start), len) }
     }
 
     /// Writes `bytes` into frames from `pool`, appended to `out`: one frame, or a chain when
@@ -155,7 +257,7 @@ impl UmemArea {
                 out.drain(start..).for_each(|d| pool.put(d));
                 return Err(ChainError::NoFrame);
             };
-            let room = self.capacity(&mut desc);
+            let room = self.capacity(&desc);
             let (now, later) = rest.split_at(rest.len().min(room));
             self.write(&mut desc, now);
             rest = later;
@@ -173,10 +275,10 @@ impl UmemArea {
         }
     }
 
-    /// The bytes one frame holds.
-    fn capacity(&self, desc: &mut FrameDesc) -> usize {
-        // SAFETY: as in `data_mut`; only the length is read.
-        unsafe { self.umem.data_mut(desc) }.cursor().buf_len()
+    /// The bytes one frame holds, from where its packet starts to the frame's end.
+    fn capacity(&self, desc: &FrameDesc) -> usize {
+        let size = self.mem.frame_size;
+        (size - desc.addr() % size).min(self.mem.len.saturating_sub(desc.addr()))
     }
 
     /// A chain's bytes, one after another, into `buf` (cleared first).
@@ -200,16 +302,13 @@ impl UmemArea {
     /// Replaces a held frame's contents with `bytes`; false (frame unchanged) if too long.
     /// The frame is a whole packet afterwards (not part of a chain).
     pub fn write(&self, desc: &mut FrameDesc, bytes: &[u8]) -> bool {
-        desc.set_options(0);
-        use std::io::Write;
-        // SAFETY: as in `data_mut`.
-        let mut data = unsafe { self.umem.data_mut(desc) };
-        let mut cursor = data.cursor();
-        if bytes.len() > cursor.buf_len() {
+        if bytes.len() > self.capacity(desc) {
             return false;
         }
-        cursor.set_pos(0);
-        cursor.write_all(bytes).is_ok()
+        desc.set_options(0);
+        desc.set_len(bytes.len());
+        self.data_mut(desc).copy_from_slice(bytes);
+        true
     }
 }
 
@@ -265,33 +364,22 @@ fn whole_packets(descs: &[FrameDesc]) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// Lets `data_mut` hand out the slice for the descriptor's lifetime.
-trait OwnedContents<'a> {
-    fn contents_mut_owned(self) -> &'a mut [u8];
-}
-
-impl<'a> OwnedContents<'a> for xsk_rs::umem::frame::DataMut<'a> {
-    fn contents_mut_owned(mut self) -> &'a mut [u8] {
-        let slice: *mut [u8] = self.contents_mut();
-        // SAFETY: `DataMut<'a>` borrows the frame for 'a; the slice it yields points into the
-        // UMEM mapping, which outlives 'a, and no other borrow of the frame exists for 'a.
-        unsafe { &mut *slice }
-    }
-}
-
 /// Free frames, and (in debug builds) the ledger of where each of the share's frames is.
 pub struct FramePool {
     free: Vec<FrameDesc>,
+    /// The UMEM's frame size: a descriptor's frame is where its address falls.
+    frame_size: usize,
     #[cfg(debug_assertions)]
     ledger: Ledger,
 }
 
 impl FramePool {
-    fn new(free: Vec<FrameDesc>) -> FramePool {
+    fn new(free: Vec<FrameDesc>, frame_size: usize) -> FramePool {
         FramePool {
             #[cfg(debug_assertions)]
-            ledger: Ledger::new(free.iter().map(FrameDesc::addr)),
+            ledger: Ledger::new(free.iter().map(|d| d.addr() / frame_size)),
             free,
+            frame_size,
         }
     }
 
@@ -317,14 +405,14 @@ impl FramePool {
     #[inline]
     fn mark(&mut self, _desc: &FrameDesc, _from: Place, _to: Place) {
         #[cfg(debug_assertions)]
-        self.ledger.mark(_desc.addr(), _from, _to);
+        self.ledger.mark(_desc.addr() / self.frame_size, _from, _to);
     }
 
     /// Deals the frames out into `n` pools of equal size, one per worker.
     pub fn split(mut self, n: usize) -> Vec<FramePool> {
         let each = self.free.len() / n.max(1);
         (0..n)
-            .map(|_| FramePool::new(self.free.split_off(self.free.len() - each)))
+            .map(|_| FramePool::new(self.free.split_off(self.free.len() - each), self.frame_size))
             .collect()
     }
 }
@@ -356,14 +444,15 @@ impl Ledger {
         }
     }
 
-    pub fn mark(&mut self, addr: usize, from: Place, to: Place) {
-        match self.places.get_mut(&addr) {
+    /// Frame number `frame` (its address over the frame size) moves.
+    pub fn mark(&mut self, frame: usize, from: Place, to: Place) {
+        match self.places.get_mut(&frame) {
             Some(place) if *place == from => *place = to,
             Some(place) => panic!(
-                "UMEM frame {addr:#x} going from {from:?} to {to:?} is {place:?}: a frame in \
+                "UMEM frame {frame} going from {from:?} to {to:?} is {place:?}: a frame in \
                  two places"
             ),
-            None => panic!("UMEM frame {addr:#x} is not this share's (going to {to:?})"),
+            None => panic!("UMEM frame {frame} is not this share's (going to {to:?})"),
         }
     }
 
@@ -379,7 +468,7 @@ mod ledger_tests {
     use super::{Ledger, Place};
 
     fn ledger() -> Ledger {
-        Ledger::new([0, 2048, 4096])
+        Ledger::new([0, 1, 2])
     }
 
     #[test]
@@ -388,13 +477,13 @@ mod ledger_tests {
         l.mark(0, Place::Free, Place::Fill);
         l.mark(0, Place::Fill, Place::Held);
         l.mark(0, Place::Held, Place::Tx);
-        l.mark(2048, Place::Free, Place::Held);
+        l.mark(1, Place::Free, Place::Held);
         assert_eq!(
             [Place::Free, Place::Held, Place::Fill, Place::Tx].map(|p| l.count(p)),
             [1, 1, 0, 1]
         );
         l.mark(0, Place::Tx, Place::Free);
-        l.mark(2048, Place::Held, Place::Free);
+        l.mark(1, Place::Held, Place::Free);
         assert_eq!(l.count(Place::Free), 3);
     }
 
@@ -411,14 +500,14 @@ mod ledger_tests {
     #[should_panic(expected = "a frame in two places")]
     fn a_frame_sent_while_the_kernel_fills_it_stops_at_once() {
         let mut l = ledger();
-        l.mark(4096, Place::Free, Place::Fill);
-        l.mark(4096, Place::Held, Place::Tx);
+        l.mark(2, Place::Free, Place::Fill);
+        l.mark(2, Place::Held, Place::Tx);
     }
 
     #[test]
     #[should_panic(expected = "not this share's")]
     fn a_frame_of_another_share_stops_at_once() {
-        ledger().mark(8192, Place::Held, Place::Free);
+        ledger().mark(3, Place::Held, Place::Free);
     }
 }
 
@@ -426,19 +515,24 @@ mod ledger_tests {
 pub struct XskPort {
     pub iface: String,
     pub queue: u32,
-    tx: TxQueue,
-    rx: RxQueue,
-    fill: FillQueue,
-    comp: CompQueue,
+    tx: Ring<FrameDesc>,
+    rx: Ring<FrameDesc>,
+    fill: Ring<u64>,
+    comp: Ring<u64>,
     in_fill: usize,
     in_tx: usize,
     /// The kernel moves this socket's frames without a copy (it honours need_wakeup).
     pub zero_copy: bool,
     tx_errors: u64,
-    scratch: Vec<FrameDesc>,
+    ring_size: usize,
+    /// Completed addresses, read in one go.
+    completed: Vec<u64>,
     /// The start of a chain whose end was not in the RX ring yet (held, not yet handed on).
     partial: Vec<FrameDesc>,
-    fd: i32,
+    /// The socket: its own, or (the first port) the UMEM's, which `umem` keeps open. The
+    /// rings are dropped first, unmapping before the socket closes.
+    own_fd: Option<OwnedFd>,
+    umem: UmemArea,
 }
 
 /// What the kernel dropped or found wrong on one socket (XDP_STATISTICS), since it was bound.
@@ -469,42 +563,69 @@ impl XskPort {
             queue,
             reason,
         };
-        let ring = QueueSize::new(cfg.ring_size).map_err(|e| err(e.to_string()))?;
-        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        let ifindex = crate::monitor::read_ifindex(iface).map_err(|e| err(e.to_string()))?;
+        let ring_size = cfg.ring_size;
+        if !ring_size.is_power_of_two() {
+            return Err(err(format!("ring size {ring_size} is not a power of two")));
+        }
+        let own_fd = umem
+            .socket_for_port()
+            .map_err(|e| err(format!("AF_XDP socket: {e}")))?;
+        let fd = own_fd
+            .as_ref()
+            .map_or(umem.mem.fd.as_raw_fd(), AsRawFd::as_raw_fd);
+        let rings = || -> io::Result<_> {
+            for which in [Which::Rx, Which::Tx, Which::Fill, Which::Completion] {
+                ring::set_ring_size(fd, which, ring_size)?;
+            }
+            Ok((
+                Ring::map(fd, Which::Tx, ring_size)?,
+                Ring::map(fd, Which::Rx, ring_size)?,
+                Ring::map(fd, Which::Fill, ring_size)?,
+                Ring::map(fd, Which::Completion, ring_size)?,
+            ))
+        };
+        let (tx, rx, fill, comp) = rings().map_err(|e| err(format!("rings: {e}")))?;
+        let mut flags = libc::XDP_USE_NEED_WAKEUP;
         if cfg.multi_buffer {
-            bind |= BindFlags::XDP_USE_SG;
+            flags |= libc::XDP_USE_SG;
         }
         match cfg.zero_copy {
-            Some(true) => bind |= BindFlags::XDP_ZEROCOPY,
-            Some(false) => bind |= BindFlags::XDP_COPY,
+            Some(true) => flags |= libc::XDP_ZEROCOPY,
+            Some(false) => flags |= libc::XDP_COPY,
             None => {}
         }
-        let config = SocketConfig::builder()
-            .rx_queue_size(ring)
-            .tx_queue_size(ring)
-            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .xdp_flags(XdpFlags::empty())
-            .bind_flags(bind)
-            .build();
-        let name = iface
-            .parse()
-            .map_err(|_| err("invalid interface name".into()))?;
-        // SAFETY: INHIBIT_PROG_LOAD is set, as xsk-rs requires for a shared UMEM; each
-        // (iface, queue) is bound once per bond, so the fill/comp rings come back with it.
-        let (tx, rx, rings) =
-            unsafe { Socket::new(config, &umem.umem, &name, queue) }.map_err(|e| {
-                let hint = if cfg.multi_buffer {
-                    " (jumbo frames need AF_XDP multi-buffer: Linux 6.6 or later, and driver \
-                     support in zero-copy mode; jumbo=off binds without it)"
-                } else {
-                    ""
-                };
-                err(format!("{e}{hint}"))
-            })?;
-        let (fill, comp) = rings.ok_or_else(|| err("queue already bound from this UMEM".into()))?;
-        let fd = rx.fd().as_raw_fd_compat();
+        if own_fd.is_some() {
+            // A socket that shares the UMEM takes the first one's mode; the kernel refuses
+            // flags of its own.
+            flags = libc::XDP_SHARED_UMEM;
+        }
+        let addr = libc::sockaddr_xdp {
+            sxdp_family: libc::AF_XDP as u16,
+            sxdp_flags: flags,
+            sxdp_ifindex: ifindex,
+            sxdp_queue_id: queue,
+            sxdp_shared_umem_fd: umem.mem.fd.as_raw_fd() as u32,
+        };
+        // SAFETY: `addr` is a valid sockaddr_xdp for the length given.
+        let rc = unsafe {
+            libc::bind(
+                fd,
+                (&addr as *const libc::sockaddr_xdp).cast(),
+                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            let hint = if cfg.multi_buffer {
+                " (jumbo frames need AF_XDP multi-buffer: Linux 6.6 or later, and driver \
+                 support in zero-copy mode; jumbo=off binds without it)"
+            } else {
+                ""
+            };
+            return Err(err(format!("bind: {e}{hint}")));
+        }
         program.bind_socket(slot, queue, fd)?;
-        let zero_copy = is_zero_copy(fd);
         Ok(XskPort {
             iface: iface.to_string(),
             queue,
@@ -514,11 +635,13 @@ impl XskPort {
             comp,
             in_fill: 0,
             in_tx: 0,
-            zero_copy,
+            zero_copy: is_zero_copy(fd),
             tx_errors: 0,
-            scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
+            ring_size: ring_size as usize,
+            completed: Vec::with_capacity(ring_size as usize),
             partial: Vec::new(),
-            fd,
+            own_fd,
+            umem: umem.clone(),
         })
     }
 
@@ -531,7 +654,7 @@ impl XskPort {
         // `len` are valid for writes of the sizes given.
         let rc = unsafe {
             libc::getsockopt(
-                self.fd,
+                self.fd(),
                 libc::SOL_XDP,
                 libc::XDP_STATISTICS,
                 (&mut st as *mut libc::xdp_statistics).cast(),
@@ -551,7 +674,9 @@ impl XskPort {
 
     /// The socket, for an idle worker to sleep on (readable when frames arrive).
     pub fn fd(&self) -> RawFd {
-        self.fd
+        self.own_fd
+            .as_ref()
+            .map_or(self.umem.mem.fd.as_raw_fd(), AsRawFd::as_raw_fd)
     }
 
     /// Frames this port holds (fill ring, TX ring awaiting completion, a chain's start).
@@ -566,34 +691,30 @@ impl XskPort {
 
     /// Gives the kernel free frames to receive into, as many as the fill ring takes.
     pub fn refill(&mut self, pool: &mut FramePool) {
-        let want = pool.free.len().min(self.scratch.len()) as u32;
-        let n = self.fill.nb_free(want) as usize;
+        let n = (self.fill.free() as usize).min(pool.free.len());
         if n == 0 {
             return;
         }
         let start = pool.free.len() - n;
-        // SAFETY: the frames come from the pool, so nothing else uses them; `nb_free`
-        // guaranteed room for all n (produce is all-or-nothing).
-        let done = unsafe { self.fill.produce(&pool.free[start..]) };
-        if done == n {
-            #[cfg(debug_assertions)]
-            for desc in &pool.free[start..] {
-                pool.ledger.mark(desc.addr(), Place::Free, Place::Fill);
-            }
-            pool.free.truncate(start);
-            self.in_fill += n;
+        for i in start..pool.free.len() {
+            let desc = pool.free[i];
+            pool.mark(&desc, Place::Free, Place::Fill);
         }
+        self.fill
+            .produce(pool.free.drain(start..).map(|d| d.addr() as u64));
+        self.in_fill += n;
     }
 
     /// Takes back frames whose transmission completed; returns how many.
     pub fn reclaim(&mut self, pool: &mut FramePool) -> usize {
-        // SAFETY: completed frames are no longer used by the kernel.
-        let n = unsafe { self.comp.consume(&mut self.scratch) };
+        self.completed.clear();
+        let n = self.comp.consume(&mut self.completed, self.ring_size);
         self.in_tx -= n;
-        for desc in &self.scratch[..n] {
-            pool.mark(desc, Place::Tx, Place::Free);
+        for &addr in &self.completed {
+            let desc = FrameDesc::new(addr, 0, 0);
+            pool.mark(&desc, Place::Tx, Place::Free);
+            pool.free.push(desc);
         }
-        pool.free.extend_from_slice(&self.scratch[..n]);
         if n == 0 && self.in_tx > 0 {
             // Frames are queued but none completed: they may be waiting for a kick (copy
             // mode sends at most a batch of 32 per kick).
@@ -613,15 +734,25 @@ impl XskPort {
     /// Errors that say the device will not transmit (ENETDOWN, ENXIO, ...) are counted;
     /// a full queue or a busy driver (EAGAIN, EBUSY, ENOBUFS) is not an error.
     fn kick_tx(&mut self) {
-        if !self.zero_copy || self.tx.needs_wakeup() {
-            if let Err(e) = self.tx.wakeup() {
-                let transient = [libc::EAGAIN, libc::EBUSY, libc::ENOBUFS, libc::EINTR];
-                if !e
-                    .raw_os_error()
-                    .is_some_and(|code| transient.contains(&code))
-                {
-                    self.tx_errors += 1;
-                }
+        if self.zero_copy && !self.tx.needs_wakeup() {
+            return;
+        }
+        // SAFETY: a zero-length send on this port's socket, no buffers: the AF_XDP wake-up.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if rc < 0 {
+            let code = io::Error::last_os_error().raw_os_error();
+            let transient = [libc::EAGAIN, libc::EBUSY, libc::ENOBUFS, libc::EINTR];
+            if !code.is_some_and(|c| transient.contains(&c)) {
+                self.tx_errors += 1;
             }
         }
     }
@@ -653,14 +784,12 @@ impl XskPort {
 
     /// Up to `max` descriptors from the RX ring, appended to `out`.
     fn consume(&mut self, out: &mut Vec<FrameDesc>, max: usize, pool: &mut FramePool) -> usize {
-        let max = max.min(self.scratch.len());
-        // SAFETY: received frames are handed to us by the kernel; it no longer writes them.
-        let n = unsafe { self.rx.consume(&mut self.scratch[..max]) };
+        let from = out.len();
+        let n = self.rx.consume(out, max);
         self.in_fill -= n;
-        for desc in &self.scratch[..n] {
+        for desc in &out[from..] {
             pool.mark(desc, Place::Fill, Place::Held);
         }
-        out.extend_from_slice(&self.scratch[..n]);
         n
     }
 
@@ -668,17 +797,15 @@ impl XskPort {
     /// rest go back to the pool, and how many packets that was is returned. Wakes the
     /// kernel if it asks.
     pub fn send(&mut self, frames: &[FrameDesc], pool: &mut FramePool) -> usize {
-        let room = (self.tx.nb_free(frames.len() as u32) as usize).min(frames.len());
+        let room = (self.tx.free() as usize).min(frames.len());
         // A chain goes into the ring whole or not at all.
-        let n = whole_packets(&frames[..room]);
-        let mut sent = 0;
-        if n > 0 {
-            // SAFETY: the caller held these frames; `nb_free` guaranteed room for n.
-            sent = unsafe { self.tx.produce(&frames[..n]) };
-            self.in_tx += sent;
-        }
+        let sent = whole_packets(&frames[..room]);
         for desc in &frames[..sent] {
             pool.mark(desc, Place::Held, Place::Tx);
+        }
+        if sent > 0 {
+            self.tx.produce(frames[..sent].iter().copied());
+            self.in_tx += sent;
         }
         let dropped = packets(&frames[sent..]).count();
         for &desc in &frames[sent..] {
@@ -693,7 +820,24 @@ impl XskPort {
     /// Kicks the kernel to fill RX if it stopped for lack of frames (need_wakeup).
     pub fn wake_rx(&mut self) -> io::Result<()> {
         if self.fill.needs_wakeup() {
-            self.fill.wakeup(self.rx.fd_mut(), 0)?;
+            // SAFETY: a zero-length receive on this port's socket, no buffers: the AF_XDP
+            // wake-up for the fill ring.
+            let rc = unsafe {
+                libc::recvfrom(
+                    self.fd(),
+                    std::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EAGAIN) {
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -717,16 +861,15 @@ fn is_zero_copy(fd: i32) -> bool {
     rc == 0 && options.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
 }
 
-/// The raw descriptor of an xsk-rs `Fd`.
-trait RawFdCompat {
-    fn as_raw_fd_compat(&self) -> i32;
-}
-
-impl RawFdCompat for xsk_rs::socket::Fd {
-    fn as_raw_fd_compat(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.as_raw_fd()
+/// A new AF_XDP socket.
+fn xdp_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 #[cfg(test)]

@@ -1,0 +1,272 @@
+//! The AF_XDP rings the kernel shares with bond-dp (linux/if_xdp.h), mapped from a socket:
+//! RX and TX carry descriptors, fill and completion carry frame addresses.
+//!
+//! Each ring has one producer and one consumer, the kernel being one of them. The producer
+//! writes entries, then publishes them by storing its position with release ordering; the
+//! consumer loads that position with acquire ordering before reading the entries, and gives
+//! the slots back the same way. This is what libxdp's `xsk_ring_prod__submit` and
+//! `xsk_ring_cons__release` do.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A frame descriptor as the RX and TX rings hold it (`struct xdp_desc`): where the packet's
+/// bytes are in the UMEM, how many, and whether the packet goes on in the next descriptor.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameDesc {
+    addr: u64,
+    len: u32,
+    options: u32,
+}
+
+impl FrameDesc {
+    pub(crate) fn new(addr: u64, len: u32, options: u32) -> FrameDesc {
+        FrameDesc { addr, len, options }
+    }
+
+    /// The packet bytes' offset in the UMEM.
+    #[inline]
+    pub fn addr(&self) -> usize {
+        self.addr as usize
+    }
+
+    /// How many bytes of packet the frame holds.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn options(&self) -> u32 {
+        self.options
+    }
+
+    #[inline]
+    pub fn set_options(&mut self, options: u32) {
+        self.options = options;
+    }
+
+    #[inline]
+    pub(crate) fn set_len(&mut self, len: usize) {
+        self.len = len as u32;
+    }
+}
+
+/// Which ring of a socket: its mmap page offset and where `XDP_MMAP_OFFSETS` says its parts
+/// are.
+#[derive(Clone, Copy, Debug)]
+pub enum Which {
+    Rx,
+    Tx,
+    Fill,
+    Completion,
+}
+
+/// One mapped ring of entries `T` (`FrameDesc` for RX/TX, `u64` addresses for fill and
+/// completion), seen from bond-dp's side: producer of fill and TX, consumer of RX and
+/// completion.
+pub struct Ring<T> {
+    producer: NonNull<AtomicU32>,
+    consumer: NonNull<AtomicU32>,
+    flags: NonNull<AtomicU32>,
+    entries: NonNull<T>,
+    size: u32,
+    /// bond-dp's own position (it alone moves it), and the kernel's as last loaded.
+    own: u32,
+    theirs: u32,
+    map: NonNull<libc::c_void>,
+    map_len: usize,
+}
+
+// SAFETY: the mapping belongs to this ring alone; the kernel, the only other party, is
+// synchronised with through the atomic positions. Moving the ring to another thread (a
+// worker) moves all of bond-dp's access with it.
+unsafe impl<T: Send> Send for Ring<T> {}
+
+/// XDP_RING_NEED_WAKEUP: the kernel waits for a system call before it looks at the ring.
+const NEED_WAKEUP: u32 = 1;
+
+impl<T: Copy> Ring<T> {
+    /// Maps ring `which` of socket `fd`, whose size (`size` entries, a power of two) was set
+    /// with its setsockopt.
+    pub fn map(fd: RawFd, which: Which, size: u32) -> io::Result<Ring<T>> {
+        let offsets = mmap_offsets(fd)?;
+        let (off, pgoff) = match which {
+            Which::Rx => (offsets.rx, libc::XDP_PGOFF_RX_RING),
+            Which::Tx => (offsets.tx, libc::XDP_PGOFF_TX_RING),
+            Which::Fill => (offsets.fr, libc::XDP_UMEM_PGOFF_FILL_RING as libc::off_t),
+            Which::Completion => (
+                offsets.cr,
+                libc::XDP_UMEM_PGOFF_COMPLETION_RING as libc::off_t,
+            ),
+        };
+        let map_len = off.desc as usize + size as usize * std::mem::size_of::<T>();
+        // SAFETY: a new shared mapping of the socket's ring; the result is checked.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                pgoff,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = map.cast::<u8>();
+        // SAFETY: the kernel's offsets lie inside the mapping it made for this ring, and are
+        // aligned for what they point at (positions and flags are u32, entries T).
+        let at = |offset: u64| unsafe { NonNull::new_unchecked(base.add(offset as usize)) };
+        let producer = at(off.producer).cast::<AtomicU32>();
+        let consumer = at(off.consumer).cast::<AtomicU32>();
+        // SAFETY: as above; both are u32 positions the kernel initialised.
+        let (p, c) = unsafe {
+            (
+                producer.as_ref().load(Ordering::Acquire),
+                consumer.as_ref().load(Ordering::Acquire),
+            )
+        };
+        let producing = matches!(which, Which::Tx | Which::Fill);
+        Ok(Ring {
+            producer,
+            consumer,
+            flags: at(off.flags).cast(),
+            entries: at(off.desc).cast(),
+            size,
+            own: if producing { p } else { c },
+            theirs: if producing { c } else { p },
+            // SAFETY: mmap succeeded, so the address is not null.
+            map: unsafe { NonNull::new_unchecked(map) },
+            map_len,
+        })
+    }
+
+    fn position(&self, p: NonNull<AtomicU32>) -> &AtomicU32 {
+        // SAFETY: positions stay mapped as long as the ring.
+        unsafe { p.as_ref() }
+    }
+
+    fn slot(&self, index: u32) -> *mut T {
+        // SAFETY: `index & (size - 1)` is inside the entries' part of the mapping.
+        unsafe {
+            self.entries
+                .as_ptr()
+                .add((index & (self.size - 1)) as usize)
+        }
+    }
+
+    /// Whether the kernel asks for a system call before it looks at this ring again.
+    pub fn needs_wakeup(&self) -> bool {
+        self.position(self.flags).load(Ordering::Relaxed) & NEED_WAKEUP != 0
+    }
+
+    // --- producer side (fill, TX) ---
+
+    /// Slots free for bond-dp to produce into.
+    pub fn free(&mut self) -> u32 {
+        self.theirs = self.position(self.consumer).load(Ordering::Acquire);
+        self.size - self.own.wrapping_sub(self.theirs)
+    }
+
+    /// Produces `items` (no more than `free` said) and publishes them.
+    pub fn produce(&mut self, items: impl IntoIterator<Item = T>) -> usize {
+        let mut n = 0u32;
+        for item in items {
+            debug_assert!(self.own.wrapping_add(n).wrapping_sub(self.theirs) < self.size);
+            // SAFETY: the slot is free: the kernel consumed it (checked by `free`).
+            unsafe { self.slot(self.own.wrapping_add(n)).write(item) };
+            n += 1;
+        }
+        self.own = self.own.wrapping_add(n);
+        self.position(self.producer)
+            .store(self.own, Ordering::Release);
+        n as usize
+    }
+
+    // --- consumer side (RX, completion) ---
+
+    /// Consumes up to `max` entries into `out`; returns how many.
+    pub fn consume(&mut self, out: &mut Vec<T>, max: usize) -> usize {
+        if self.theirs == self.own {
+            self.theirs = self.position(self.producer).load(Ordering::Acquire);
+        }
+        let n = (self.theirs.wrapping_sub(self.own) as usize).min(max);
+        for i in 0..n as u32 {
+            // SAFETY: the kernel published this entry (acquire above) and does not touch it
+            // until the consumer position passes it.
+            out.push(unsafe { self.slot(self.own.wrapping_add(i)).read() });
+        }
+        if n > 0 {
+            self.own = self.own.wrapping_add(n as u32);
+            self.position(self.consumer)
+                .store(self.own, Ordering::Release);
+        }
+        n
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is this ring's own, and nothing points into it any more.
+        unsafe { libc::munmap(self.map.as_ptr(), self.map_len) };
+    }
+}
+
+/// Where the parts of each ring are in its mapping (XDP_MMAP_OFFSETS).
+fn mmap_offsets(fd: RawFd) -> io::Result<libc::xdp_mmap_offsets> {
+    // SAFETY: plain integers; all-zero is valid.
+    let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
+    // SAFETY: `off` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_MMAP_OFFSETS,
+            (&mut off as *mut libc::xdp_mmap_offsets).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if len as usize != std::mem::size_of::<libc::xdp_mmap_offsets>() {
+        // A kernel without the flags field (before 5.4) is not one bond-dp runs on.
+        return Err(io::Error::other("kernel too old: no AF_XDP ring flags"));
+    }
+    Ok(off)
+}
+
+/// Sets one of the socket's integer options at level SOL_XDP (a ring's size).
+pub fn set_ring_size(fd: RawFd, which: Which, size: u32) -> io::Result<()> {
+    let opt = match which {
+        Which::Rx => libc::XDP_RX_RING,
+        Which::Tx => libc::XDP_TX_RING,
+        Which::Fill => libc::XDP_UMEM_FILL_RING,
+        Which::Completion => libc::XDP_UMEM_COMPLETION_RING,
+    };
+    // SAFETY: `size` is a valid u32 for the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_XDP,
+            opt,
+            (&size as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
