@@ -468,7 +468,11 @@ impl Shares<'_> {
                     self.port_cfg,
                     self.program,
                 )?;
-                ports.push(WorkerPort { member: slot, port });
+                ports.push(WorkerPort {
+                    member: slot,
+                    queue,
+                    port,
+                });
             }
         }
         let o = &cfg.options;

@@ -4,8 +4,11 @@
 
 mod counters;
 mod host_port;
+mod member_port;
 mod queues;
 mod snapshot_cell;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 pub use counters::{
@@ -13,6 +16,7 @@ pub use counters::{
     QueueCountersView, SharedCounters, WorkerCounters,
 };
 pub use host_port::HostPort;
+pub use member_port::{MemberPort, MemoryPort};
 pub use queues::{QueueShare, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;
 pub use worker::{HostSide, Worker};

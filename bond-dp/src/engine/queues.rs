@@ -12,6 +12,7 @@ use crate::xdp::FrameDesc;
 
 use crossbeam::utils::CachePadded;
 
+use super::MemberPort;
 use super::{QueueCounters, SharedCounters, SnapshotCell, WorkerCounters};
 use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::checksum::{self, L4Checksum};
@@ -26,18 +27,20 @@ pub const BURST: usize = 64;
 const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
 
 /// A member socket to serve.
-pub struct WorkerPort {
+pub struct WorkerPort<P = XskPort> {
     pub member: usize,
-    pub port: XskPort,
+    /// The member's queue the port serves.
+    pub queue: u32,
+    pub port: P,
 }
 
-pub struct QueueShare {
+pub struct QueueShare<P = XskPort> {
     pub(crate) umem: UmemArea,
     pub(crate) pool: FramePool,
     /// UMEM frames this share owns.
     frames_owned: usize,
     /// The member queues served; `counters.queues[i]` counts `ports[i]`.
-    pub(crate) ports: Vec<XskPort>,
+    pub(crate) ports: Vec<P>,
     /// Per member: the index in `ports` of the socket to transmit on; `None` for a member
     /// whose device is absent.
     tx_port: Vec<Option<usize>>,
@@ -62,23 +65,23 @@ pub struct QueueShare {
     host_takes_partial: bool,
 }
 
-impl QueueShare {
+impl<P: MemberPort> QueueShare<P> {
     /// A share serving `ports`: at least one queue of each of `members` whose device is there.
     pub fn new(
         umem: UmemArea,
         pool: FramePool,
         members: usize,
-        ports: Vec<WorkerPort>,
+        ports: Vec<WorkerPort<P>>,
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
-    ) -> (QueueShare, SharedCounters) {
+    ) -> (QueueShare<P>, SharedCounters) {
         let tx_port = (0..members)
             .map(|m| ports.iter().position(|p| p.member == m))
             .collect();
         let counters = Arc::new(CachePadded::new(WorkerCounters::new(
             ports
                 .iter()
-                .map(|p| QueueCounters::new(p.member, p.port.queue))
+                .map(|p| QueueCounters::new(p.member, p.queue))
                 .collect(),
         )));
         let queues = QueueShare {
@@ -107,7 +110,7 @@ impl QueueShare {
 
     /// Gives the share a socket per member (`None` for some) that hands the host's
     /// super-frames to the device whole.
-    pub fn with_device_tx(mut self, device_tx: Vec<Option<DeviceTx>>) -> QueueShare {
+    pub fn with_device_tx(mut self, device_tx: Vec<Option<DeviceTx>>) -> QueueShare<P> {
         self.device_tx = device_tx;
         self
     }
@@ -182,7 +185,7 @@ impl QueueShare {
 
     /// Takes back completed transmissions, refills the fill rings and wakes RX if asked, on
     /// the member sockets and on `extra` (access-port sockets on the same UMEM).
-    pub fn service(&mut self, extra: &mut [XskPort]) {
+    pub fn service(&mut self, extra: &mut [P]) {
         for (port, c) in self.ports.iter_mut().zip(&self.counters.queues) {
             let completed = upkeep(port, &mut self.pool);
             if completed > 0 {
@@ -345,15 +348,20 @@ impl QueueShare {
         }
     }
 
+    /// `bytes` written into frames of the share's pool, appended to `out` for `transmit`: a
+    /// chain where they are longer than a frame and jumbo frames are on.
+    pub fn hold(&mut self, bytes: &[u8], out: &mut Vec<FrameDesc>) -> Result<(), xdp::ChainError> {
+        self.umem.write_chain(&mut self.pool, bytes, out)
+    }
+
+    /// The member queue served `i`th.
+    pub fn port_mut(&mut self, i: usize) -> &mut P {
+        &mut self.ports[i]
+    }
+
     /// Frames this share holds: its pool and the rings of its ports and of `extra`.
-    pub fn frames_held(&self, extra: &[XskPort]) -> usize {
-        self.pool.free()
-            + self
-                .ports
-                .iter()
-                .chain(extra)
-                .map(XskPort::held)
-                .sum::<usize>()
+    pub fn frames_held(&self, extra: &[P]) -> usize {
+        self.pool.free() + self.ports.iter().chain(extra).map(P::held).sum::<usize>()
     }
 
     pub fn frames_owned(&self) -> usize {
@@ -361,13 +369,8 @@ impl QueueShare {
     }
 
     /// Where the frames are, for the invariant's message.
-    pub fn frame_census(&self, extra: &[XskPort]) -> String {
-        let ports: Vec<String> = self
-            .ports
-            .iter()
-            .chain(extra)
-            .map(|p| format!("{}/{} {}", p.iface, p.queue, p.census()))
-            .collect();
+    pub fn frame_census(&self, extra: &[P]) -> String {
+        let ports: Vec<String> = self.ports.iter().chain(extra).map(P::census).collect();
         format!(
             "free {}, {} of {}",
             self.pool.free(),
@@ -379,7 +382,7 @@ impl QueueShare {
 
 /// A socket's upkeep: completed frames back to the pool, the fill ring topped up, RX woken
 /// if the kernel asks. Returns the completions.
-fn upkeep(port: &mut XskPort, pool: &mut FramePool) -> usize {
+fn upkeep(port: &mut impl MemberPort, pool: &mut FramePool) -> usize {
     let completed = port.reclaim(pool);
     port.refill(pool);
     let _ = port.wake_rx();

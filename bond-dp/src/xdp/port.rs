@@ -89,7 +89,8 @@ struct UmemMemory {
     base: NonNull<u8>,
     len: usize,
     frame_size: usize,
-    fd: OwnedFd,
+    /// `None` for a UMEM in memory only (tests and benchmarks), which no socket binds to.
+    fd: Option<OwnedFd>,
     fd_in_use: AtomicBool,
 }
 
@@ -112,12 +113,42 @@ impl Drop for UmemMemory {
 const HEADROOM: usize = 256;
 
 impl UmemArea {
+    /// A UMEM registered with the kernel, for AF_XDP sockets to bind to.
     pub fn new(cfg: &PortConfig) -> Result<(UmemArea, FramePool), PortError> {
-        let err = |reason: String| PortError::Umem {
-            frames: cfg.frame_count,
-            frame_size: cfg.frame_size,
-            reason,
+        let err = umem_error(cfg);
+        let fd = xdp_socket().map_err(|e| err(format!("AF_XDP socket: {e}")))?;
+        let (mut area, pool) = Self::in_memory(cfg)?;
+        let mem = &area.mem;
+        let reg = libc::xdp_umem_reg {
+            addr: mem.base.as_ptr() as u64,
+            len: mem.len as u64,
+            chunk_size: mem.frame_size as u32,
+            headroom: 0,
+            flags: 0,
+            tx_metadata_len: 0,
         };
+        // SAFETY: `reg` is a valid xdp_umem_reg for the length given; the memory it names
+        // lives as long as the UMEM, which every socket bound to it keeps.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_UMEM_REG,
+                (&reg as *const libc::xdp_umem_reg).cast(),
+                std::mem::size_of::<libc::xdp_umem_reg>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(err(format!("XDP_UMEM_REG: {}", io::Error::last_os_error())));
+        }
+        Arc::get_mut(&mut area.mem).expect("not shared yet").fd = Some(fd);
+        Ok((area, pool))
+    }
+
+    /// A UMEM in memory only, with no socket: the engine's tests and benchmarks run on it
+    /// with [`crate::engine::MemoryPort`]s, without root.
+    pub fn in_memory(cfg: &PortConfig) -> Result<(UmemArea, FramePool), PortError> {
+        let err = umem_error(cfg);
         let frame_size = cfg.frame_size as usize;
         if !frame_size.is_power_of_two() || !(2048..=65536).contains(&frame_size) {
             return Err(err(
@@ -139,48 +170,16 @@ impl UmemArea {
                 0,
             )
         };
-        if base == libc::MAP_FAILED {
-            return Err(err(format!("mmap: {}", io::Error::last_os_error())));
-        }
-        let fd = xdp_socket();
+        let base = NonNull::new(base.cast::<u8>())
+            .filter(|_| base != libc::MAP_FAILED)
+            .ok_or_else(|| err(format!("mmap: {}", io::Error::last_os_error())))?;
         let mem = UmemMemory {
-            // SAFETY: mmap succeeded, so the address is not null.
-            base: unsafe { NonNull::new_unchecked(base.cast()) },
+            base,
             len,
             frame_size,
-            // A placeholder until the socket is known good; replaced just below.
-            fd: match fd {
-                Ok(fd) => fd,
-                Err(e) => {
-                    // SAFETY: the mapping made above, not yet shared.
-                    unsafe { libc::munmap(base, len) };
-                    return Err(err(format!("AF_XDP socket: {e}")));
-                }
-            },
+            fd: None,
             fd_in_use: AtomicBool::new(false),
         };
-        let reg = libc::xdp_umem_reg {
-            addr: base as u64,
-            len: len as u64,
-            chunk_size: frame_size as u32,
-            headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
-        };
-        // SAFETY: `reg` is a valid xdp_umem_reg for the length given; the memory it names
-        // lives as long as `mem`, which outlives every socket bound to it.
-        let rc = unsafe {
-            libc::setsockopt(
-                mem.fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_UMEM_REG,
-                (&reg as *const libc::xdp_umem_reg).cast(),
-                std::mem::size_of::<libc::xdp_umem_reg>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(err(format!("XDP_UMEM_REG: {}", io::Error::last_os_error())));
-        }
         let descs = (0..cfg.frame_count as usize)
             .map(|i| FrameDesc::new((i * frame_size + HEADROOM) as u64, 0, 0))
             .collect::<Vec<_>>();
@@ -192,9 +191,19 @@ impl UmemArea {
         Ok((area, FramePool::new(descs, frame_size)))
     }
 
+    /// The socket the UMEM is registered on.
+    fn fd(&self) -> io::Result<RawFd> {
+        self.mem
+            .fd
+            .as_ref()
+            .map(AsRawFd::as_raw_fd)
+            .ok_or_else(|| io::Error::other("a UMEM in memory only takes no socket"))
+    }
+
     /// A socket for a port to bind: the UMEM's own for the first, a new one after that
     /// (which shares the UMEM); the second value says whether it is new.
     fn socket_for_port(&self) -> io::Result<Option<OwnedFd>> {
+        self.fd()?;
         if !self.mem.fd_in_use.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
@@ -357,7 +366,7 @@ pub fn packets(descs: &[FrameDesc]) -> impl Iterator<Item = std::ops::Range<usiz
 }
 
 /// The length of the longest prefix of `descs` that holds whole packets only.
-fn whole_packets(descs: &[FrameDesc]) -> usize {
+pub(crate) fn whole_packets(descs: &[FrameDesc]) -> usize {
     descs
         .iter()
         .rposition(|d| !continues(d))
@@ -406,6 +415,33 @@ impl FramePool {
     fn mark(&mut self, _desc: &FrameDesc, _from: Place, _to: Place) {
         #[cfg(debug_assertions)]
         self.ledger.mark(_desc.addr() / self.frame_size, _from, _to);
+    }
+
+    /// Lends up to `n` free frames to a port's fill ring: they are the kernel's to receive
+    /// into until `received`.
+    pub(crate) fn lend(&mut self, n: usize) -> std::vec::Drain<'_, FrameDesc> {
+        let start = self.free.len() - n.min(self.free.len());
+        for i in start..self.free.len() {
+            let desc = self.free[i];
+            self.mark(&desc, Place::Free, Place::Fill);
+        }
+        self.free.drain(start..)
+    }
+
+    /// A frame of the fill ring came back with a received packet: the caller holds it.
+    pub(crate) fn received(&mut self, desc: &FrameDesc) {
+        self.mark(desc, Place::Fill, Place::Held);
+    }
+
+    /// A held frame went into a TX ring: the kernel's until its completion.
+    pub(crate) fn queued(&mut self, desc: &FrameDesc) {
+        self.mark(desc, Place::Held, Place::Tx);
+    }
+
+    /// A frame's transmission completed: it is free again.
+    pub(crate) fn completed(&mut self, desc: FrameDesc) {
+        self.mark(&desc, Place::Tx, Place::Free);
+        self.free.push(desc);
     }
 
     /// Deals the frames out into `n` pools of equal size, one per worker.
@@ -571,9 +607,8 @@ impl XskPort {
         let own_fd = umem
             .socket_for_port()
             .map_err(|e| err(format!("AF_XDP socket: {e}")))?;
-        let fd = own_fd
-            .as_ref()
-            .map_or(umem.mem.fd.as_raw_fd(), AsRawFd::as_raw_fd);
+        let umem_fd = umem.fd().map_err(|e| err(e.to_string()))?;
+        let fd = own_fd.as_ref().map_or(umem_fd, AsRawFd::as_raw_fd);
         let rings = || -> io::Result<_> {
             for which in [Which::Rx, Which::Tx, Which::Fill, Which::Completion] {
                 ring::set_ring_size(fd, which, ring_size)?;
@@ -605,7 +640,7 @@ impl XskPort {
             sxdp_flags: flags,
             sxdp_ifindex: ifindex,
             sxdp_queue_id: queue,
-            sxdp_shared_umem_fd: umem.mem.fd.as_raw_fd() as u32,
+            sxdp_shared_umem_fd: umem_fd as u32,
         };
         // SAFETY: `addr` is a valid sockaddr_xdp for the length given.
         let rc = unsafe {
@@ -674,9 +709,10 @@ impl XskPort {
 
     /// The socket, for an idle worker to sleep on (readable when frames arrive).
     pub fn fd(&self) -> RawFd {
-        self.own_fd
-            .as_ref()
-            .map_or(self.umem.mem.fd.as_raw_fd(), AsRawFd::as_raw_fd)
+        match &self.own_fd {
+            Some(fd) => fd.as_raw_fd(),
+            None => self.umem.fd().expect("a bound port's UMEM has its socket"),
+        }
     }
 
     /// Frames this port holds (fill ring, TX ring awaiting completion, a chain's start).
@@ -691,17 +727,11 @@ impl XskPort {
 
     /// Gives the kernel free frames to receive into, as many as the fill ring takes.
     pub fn refill(&mut self, pool: &mut FramePool) {
-        let n = (self.fill.free() as usize).min(pool.free.len());
+        let n = (self.fill.free() as usize).min(pool.free());
         if n == 0 {
             return;
         }
-        let start = pool.free.len() - n;
-        for i in start..pool.free.len() {
-            let desc = pool.free[i];
-            pool.mark(&desc, Place::Free, Place::Fill);
-        }
-        self.fill
-            .produce(pool.free.drain(start..).map(|d| d.addr() as u64));
+        self.fill.produce(pool.lend(n).map(|d| d.addr() as u64));
         self.in_fill += n;
     }
 
@@ -711,9 +741,7 @@ impl XskPort {
         let n = self.comp.consume(&mut self.completed, self.ring_size);
         self.in_tx -= n;
         for &addr in &self.completed {
-            let desc = FrameDesc::new(addr, 0, 0);
-            pool.mark(&desc, Place::Tx, Place::Free);
-            pool.free.push(desc);
+            pool.completed(FrameDesc::new(addr, 0, 0));
         }
         if n == 0 && self.in_tx > 0 {
             // Frames are queued but none completed: they may be waiting for a kick (copy
@@ -788,7 +816,7 @@ impl XskPort {
         let n = self.rx.consume(out, max);
         self.in_fill -= n;
         for desc in &out[from..] {
-            pool.mark(desc, Place::Fill, Place::Held);
+            pool.received(desc);
         }
         n
     }
@@ -801,7 +829,7 @@ impl XskPort {
         // A chain goes into the ring whole or not at all.
         let sent = whole_packets(&frames[..room]);
         for desc in &frames[..sent] {
-            pool.mark(desc, Place::Held, Place::Tx);
+            pool.queued(desc);
         }
         if sent > 0 {
             self.tx.produce(frames[..sent].iter().copied());
@@ -859,6 +887,14 @@ fn is_zero_copy(fd: i32) -> bool {
         )
     };
     rc == 0 && options.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
+}
+
+fn umem_error(cfg: &PortConfig) -> impl Fn(String) -> PortError + '_ {
+    move |reason| PortError::Umem {
+        frames: cfg.frame_count,
+        frame_size: cfg.frame_size,
+        reason,
+    }
 }
 
 /// A new AF_XDP socket.
