@@ -27,6 +27,7 @@ pub mod lacp;
 pub mod limits;
 pub mod monitor;
 pub mod policy;
+mod sockopt;
 pub mod status;
 pub mod wire;
 /// The AF_XDP layer hands out raw frame descriptors, which safe code could use while the

@@ -43,25 +43,8 @@ impl Stream {
         let Stream::Unix(s) = self else {
             return Err(io::Error::other("not a Unix socket"));
         };
-        let mut cred = libc::ucred {
-            pid: 0,
-            uid: 0,
-            gid: 0,
-        };
-        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: `cred` and `len` are valid for writes of the sizes given.
-        let rc = unsafe {
-            libc::getsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let (cred, _) =
+            crate::sockopt::get::<libc::ucred>(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED)?;
         Ok(cred.uid)
     }
 

@@ -54,19 +54,8 @@ impl PacketSocket {
             }
             // With each frame, whether it came in a VLAN (the tag may be offloaded).
             let on: libc::c_int = 1;
-            // SAFETY: `on` is a valid int for the length given.
-            let rc = unsafe {
-                libc::setsockopt(
-                    socket.fd.as_raw_fd(),
-                    libc::SOL_PACKET,
-                    libc::PACKET_AUXDATA,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            let fd = socket.fd.as_raw_fd();
+            crate::sockopt::set(fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &on)?;
         }
         Ok(socket)
     }

@@ -30,19 +30,7 @@ impl DeviceTx {
         // SAFETY: `raw` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let on: libc::c_int = 1;
-        // SAFETY: `on` is a valid int for the length given.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_VNET_HDR,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::sockopt::set(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, &on)?;
         Ok(DeviceTx {
             fd,
             ifindex: ifindex as i32,

@@ -1,8 +1,11 @@
-//! AF_XDP: bond-dp's XDP program on the members, and the sockets on one shared UMEM; beside
-//! them, a packet socket per member for the TAP's TCP super-frames, which AF_XDP cannot ask a
-//! device to segment ([`device_tx`]). The unsafe code of the data plane (UMEM, rings, the sockets' options) lives here; the rest of
-//! bond-dp's unsafe blocks are single system calls libc has no safe form for (netlink and
-//! packet sockets, the TAP's ioctls), each with the reason it is sound.
+//! AF_XDP: bond-dp's XDP program on the members, and the sockets on one shared UMEM with the
+//! kernel's rings mapped by hand ([`ring`]); beside them, a packet socket per member for the
+//! TAP's TCP super-frames, which AF_XDP cannot ask a device to segment ([`device_tx`]).
+//!
+//! The data plane's unsafe code (the UMEM, the rings) lives here. Socket options are set and
+//! read in `crate::sockopt`; the rest of bond-dp's unsafe blocks are single system calls libc
+//! has no safe form for (netlink and packet sockets, the TAP's ioctls), each with the reason
+//! it is sound.
 
 pub mod device_tx;
 pub mod ethtool;

@@ -127,20 +127,9 @@ impl UmemArea {
             flags: 0,
             tx_metadata_len: 0,
         };
-        // SAFETY: `reg` is a valid xdp_umem_reg for the length given; the memory it names
-        // lives as long as the UMEM, which every socket bound to it keeps.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_UMEM_REG,
-                (&reg as *const libc::xdp_umem_reg).cast(),
-                std::mem::size_of::<libc::xdp_umem_reg>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(err(format!("XDP_UMEM_REG: {}", io::Error::last_os_error())));
-        }
+        // The memory it names lives as long as the UMEM, which every socket bound to it keeps.
+        crate::sockopt::set(fd.as_raw_fd(), libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)
+            .map_err(|e| err(format!("XDP_UMEM_REG: {e}")))?;
         Arc::get_mut(&mut area.mem).expect("not shared yet").fd = Some(fd);
         Ok((area, pool))
     }
@@ -682,23 +671,11 @@ impl XskPort {
 
     /// The socket's XDP_STATISTICS: what the kernel dropped before bond-dp saw it.
     pub fn kernel_stats(&self) -> io::Result<KernelStats> {
-        // SAFETY: an all-zero xdp_statistics is a valid value (plain integers).
-        let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-        // SAFETY: `fd` is this port's open XDP socket (it lives as long as `rx`); `st` and
-        // `len` are valid for writes of the sizes given.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd(),
-                libc::SOL_XDP,
-                libc::XDP_STATISTICS,
-                (&mut st as *mut libc::xdp_statistics).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let (st, _) = crate::sockopt::get::<libc::xdp_statistics>(
+            self.fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+        )?;
         Ok(KernelStats {
             rx_dropped: st.rx_dropped,
             rx_ring_full: st.rx_ring_full,
@@ -873,20 +850,8 @@ impl XskPort {
 
 /// Whether the kernel bound the AF_XDP socket `fd` in zero-copy mode (XDP_OPTIONS).
 fn is_zero_copy(fd: i32) -> bool {
-    let mut options = libc::xdp_options { flags: 0 };
-    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
-    // SAFETY: `options` and `len` are valid for writes of the sizes given; the kernel writes
-    // at most `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            libc::XDP_OPTIONS,
-            (&mut options as *mut libc::xdp_options).cast(),
-            &mut len,
-        )
-    };
-    rc == 0 && options.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
+    crate::sockopt::get::<libc::xdp_options>(fd, libc::SOL_XDP, libc::XDP_OPTIONS)
+        .is_ok_and(|(o, _)| o.flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
 }
 
 fn umem_error(cfg: &PortConfig) -> impl Fn(String) -> PortError + '_ {

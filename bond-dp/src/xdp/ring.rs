@@ -224,30 +224,15 @@ impl<T> Drop for Ring<T> {
 
 /// Where the parts of each ring are in its mapping (XDP_MMAP_OFFSETS).
 fn mmap_offsets(fd: RawFd) -> io::Result<libc::xdp_mmap_offsets> {
-    // SAFETY: plain integers; all-zero is valid.
-    let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
-    // SAFETY: `off` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            libc::XDP_MMAP_OFFSETS,
-            (&mut off as *mut libc::xdp_mmap_offsets).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if len as usize != std::mem::size_of::<libc::xdp_mmap_offsets>() {
+    let (off, len) = crate::sockopt::get(fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS)?;
+    if len != std::mem::size_of::<libc::xdp_mmap_offsets>() {
         // A kernel without the flags field (before 5.4) is not one bond-dp runs on.
         return Err(io::Error::other("kernel too old: no AF_XDP ring flags"));
     }
     Ok(off)
 }
 
-/// Sets one of the socket's integer options at level SOL_XDP (a ring's size).
+/// Sets a ring's size (entries, a power of two) before it is mapped.
 pub fn set_ring_size(fd: RawFd, which: Which, size: u32) -> io::Result<()> {
     let opt = match which {
         Which::Rx => libc::XDP_RX_RING,
@@ -255,18 +240,5 @@ pub fn set_ring_size(fd: RawFd, which: Which, size: u32) -> io::Result<()> {
         Which::Fill => libc::XDP_UMEM_FILL_RING,
         Which::Completion => libc::XDP_UMEM_COMPLETION_RING,
     };
-    // SAFETY: `size` is a valid u32 for the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_XDP,
-            opt,
-            (&size as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::sockopt::set(fd, libc::SOL_XDP, opt, &size)
 }
