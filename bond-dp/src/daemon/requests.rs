@@ -28,18 +28,21 @@ impl Control {
                 return self.change_members(value);
             }
         }
-        let mut bond = self.bond.lock().expect("bond lock");
         match req {
-            Request::Status => self.status(&bond).to_proc(),
+            Request::Status => self.status().to_proc(),
             Request::StatusJson => {
-                serde_json::to_string_pretty(&self.status(&bond)).unwrap_or_default() + "\n"
+                serde_json::to_string_pretty(&self.status()).unwrap_or_default() + "\n"
             }
-            Request::Set { name, value } => set_option(&mut bond, &name, &value),
+            Request::Set { name, value } => {
+                set_option(&mut self.bond.lock().expect("bond lock"), &name, &value)
+            }
         }
     }
 
-    fn status(&self, bond: &Bond) -> BondStatus {
-        bond_status(bond, &self.plane)
+    /// The bond's status, copied under its lock and rendered after: the monitor waits on a
+    /// status request no longer than the copy takes.
+    fn status(&self) -> BondStatus {
+        bond_status(&self.bond.lock().expect("bond lock"), &self.plane)
     }
 
     /// `bond-dp set BOND slaves +IF|-IF`, as the kernel's sysfs `slaves` file takes it: the
