@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what bond-dp needs to build and test on a fresh Debian machine, and only what is
-# missing: the BPF toolchain (clang, llvm, libelf, zlib, libpcap for libxdp, pkg-config, m4),
+# missing: the BPF toolchain (clang, llvm, libelf, zlib, libpcap, pkg-config, m4),
 # iproute2 and tcpdump for the testbeds, python3 for the kernel-hash model, Open vSwitch as the switch peer
 # (static LAG and LACP). With --bench, also what the end-to-end benchmarks compare against and
 # drive: DPDK's testpmd (dpdk-dev) with its AF_XDP and AF_PACKET drivers, and tcpreplay.
