@@ -16,12 +16,13 @@ use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 
 use crate::engine::{
-    BondCounters, CarriedCounters, CountersView, HostSide, QueueShare, SharedCounters,
-    SnapshotCell, Worker, WorkerPort,
+    BondCounters, CarriedCounters, HostSide, QueueShare, SharedCounters, SnapshotCell, Worker,
+    WorkerPort,
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::MAX_QUEUES;
 use crate::policy::{Mode, TxSelector};
+use crate::status::CountersView;
 use crate::wire::NeighbourMsg;
 use crate::xdp::ethtool;
 use crate::xdp::port::PortError;

@@ -56,9 +56,9 @@ pub struct DataPlaneStatus {
     #[serde(default)]
     pub max_mtu: u32,
     /// The engine's counters: per member, per member queue, and drops by reason.
-    pub counters: crate::engine::CountersView,
+    pub counters: CountersView,
     /// Per member, what the XDP program did with arriving frames.
-    pub xdp: Vec<crate::xdp::XdpCounters>,
+    pub xdp: Vec<XdpCounters>,
 }
 
 /// The 802.3ad block's bond-wide settings.
@@ -188,4 +188,89 @@ impl BondStatus {
             data_plane: None,
         }
     }
+}
+
+/// The data plane's counters as status shows them (copied from the engine's atomics).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountersView {
+    /// Per member, summed over its queues.
+    pub members: Vec<MemberCountersView>,
+    /// Per member queue.
+    pub queues: Vec<QueueCountersView>,
+    pub drop_no_member: u64,
+    pub drop_host_busy: u64,
+    pub drop_no_frame: u64,
+    pub drop_too_long: u64,
+    #[serde(default)]
+    pub drop_host_offload: u64,
+    /// TCP segments handed to the host merged into super-frames (GRO).
+    #[serde(default)]
+    pub to_host_coalesced: u64,
+    /// TCP super-frames from the host a member's device segmented (handed over whole).
+    #[serde(default)]
+    pub to_members_whole: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberCountersView {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_ring_full: u64,
+    pub tx_completed: u64,
+    pub tx_in_flight: u64,
+    pub tx_errors: u64,
+    #[serde(default)]
+    pub tx_too_big: u64,
+    #[serde(default)]
+    pub rx_checksum_completed: u64,
+    #[serde(default)]
+    pub kernel_rx_dropped: u64,
+    #[serde(default)]
+    pub kernel_rx_ring_full: u64,
+    #[serde(default)]
+    pub kernel_fill_ring_empty: u64,
+    #[serde(default)]
+    pub kernel_tx_invalid: u64,
+}
+
+impl MemberCountersView {
+    pub fn add(&mut self, o: &MemberCountersView) {
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_ring_full += o.tx_ring_full;
+        self.tx_completed += o.tx_completed;
+        self.tx_in_flight += o.tx_in_flight;
+        self.tx_errors += o.tx_errors;
+        self.tx_too_big += o.tx_too_big;
+        self.rx_checksum_completed += o.rx_checksum_completed;
+        self.kernel_rx_dropped += o.kernel_rx_dropped;
+        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
+        self.kernel_fill_ring_empty += o.kernel_fill_ring_empty;
+        self.kernel_tx_invalid += o.kernel_tx_invalid;
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCountersView {
+    pub member: usize,
+    pub queue: u32,
+    pub worker: usize,
+    #[serde(flatten)]
+    pub counts: MemberCountersView,
+}
+
+/// Frame counts the XDP program keeps per member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpCounters {
+    pub redirected: u64,
+    pub control_passed: u64,
+    pub inactive_dropped: u64,
+    pub no_socket_dropped: u64,
+    /// ARP and neighbour discovery frames, whatever became of them.
+    #[serde(default)]
+    pub neighbour: u64,
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::MemberCountersView;
+use crate::status::MemberCountersView;
 use crate::status::{BondStatus, MemberLacpStatus, MemberStatus};
 
 /// The metric families, in the order they are written: name, help, type.

@@ -24,7 +24,7 @@ pub fn table(prev: Option<&BondStatus>, cur: &BondStatus, seconds: f64) -> Strin
     let counters = |s: &BondStatus| s.data_plane.as_ref().map(|d| d.counters.members.clone());
     let (before, now) = (prev.and_then(counters), counters(cur));
     for (i, m) in cur.members.iter().enumerate() {
-        let rate = |pick: fn(&crate::engine::MemberCountersView) -> u64| -> f64 {
+        let rate = |pick: fn(&crate::status::MemberCountersView) -> u64| -> f64 {
             match (&before, &now) {
                 (Some(b), Some(n)) if seconds > 0.0 => {
                     let (b, n) = (b.get(i).map_or(0, pick), n.get(i).map_or(0, pick));
@@ -57,7 +57,7 @@ mod tests {
     use super::*;
     use crate::config::BondOptions;
     use crate::control::{DataPlaneStatus, MemberStatus};
-    use crate::engine::{CountersView, MemberCountersView};
+    use crate::status::{CountersView, MemberCountersView};
 
     fn status(tx: u64) -> BondStatus {
         let (o, _) = BondOptions::parse("mode=balance-xor miimon=100").unwrap();

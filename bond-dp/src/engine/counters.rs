@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
-use serde::{Deserialize, Serialize};
-
-use crate::xdp::XdpCounters;
+use crate::status::{CountersView, MemberCountersView, QueueCountersView, XdpCounters};
 
 /// One AF_XDP socket's traffic: a member queue served by one worker.
 #[derive(Debug)]
@@ -180,70 +178,6 @@ impl BondCounters {
     }
 }
 
-/// A copy of the counters, for status and JSON.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CountersView {
-    /// Per member, summed over its queues.
-    pub members: Vec<MemberCountersView>,
-    /// Per member queue.
-    pub queues: Vec<QueueCountersView>,
-    pub drop_no_member: u64,
-    pub drop_host_busy: u64,
-    pub drop_no_frame: u64,
-    pub drop_too_long: u64,
-    #[serde(default)]
-    pub drop_host_offload: u64,
-    /// TCP segments handed to the host merged into super-frames (GRO).
-    #[serde(default)]
-    pub to_host_coalesced: u64,
-    /// TCP super-frames from the host a member's device segmented (handed over whole).
-    #[serde(default)]
-    pub to_members_whole: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberCountersView {
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_ring_full: u64,
-    pub tx_completed: u64,
-    pub tx_in_flight: u64,
-    pub tx_errors: u64,
-    #[serde(default)]
-    pub tx_too_big: u64,
-    #[serde(default)]
-    pub rx_checksum_completed: u64,
-    #[serde(default)]
-    pub kernel_rx_dropped: u64,
-    #[serde(default)]
-    pub kernel_rx_ring_full: u64,
-    #[serde(default)]
-    pub kernel_fill_ring_empty: u64,
-    #[serde(default)]
-    pub kernel_tx_invalid: u64,
-}
-
-impl MemberCountersView {
-    pub fn add(&mut self, o: &MemberCountersView) {
-        self.tx_packets += o.tx_packets;
-        self.tx_bytes += o.tx_bytes;
-        self.rx_packets += o.rx_packets;
-        self.rx_bytes += o.rx_bytes;
-        self.tx_ring_full += o.tx_ring_full;
-        self.tx_completed += o.tx_completed;
-        self.tx_in_flight += o.tx_in_flight;
-        self.tx_errors += o.tx_errors;
-        self.tx_too_big += o.tx_too_big;
-        self.rx_checksum_completed += o.rx_checksum_completed;
-        self.kernel_rx_dropped += o.kernel_rx_dropped;
-        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
-        self.kernel_fill_ring_empty += o.kernel_fill_ring_empty;
-        self.kernel_tx_invalid += o.kernel_tx_invalid;
-    }
-}
-
 /// Totals of data planes that were stopped to start again (members joined or left, a
 /// member's device came back), by member name, so that counters never go backwards.
 #[derive(Clone, Debug, Default)]
@@ -363,13 +297,4 @@ mod tests {
             [11, 2, 21]
         );
     }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueCountersView {
-    pub member: usize,
-    pub queue: u32,
-    pub worker: usize,
-    #[serde(flatten)]
-    pub counts: MemberCountersView,
 }

@@ -11,10 +11,7 @@ mod snapshot_cell;
 mod tests;
 mod worker;
 
-pub use counters::{
-    BondCounters, CarriedCounters, CountersView, MemberCountersView, QueueCounters,
-    QueueCountersView, SharedCounters, WorkerCounters,
-};
+pub use counters::{BondCounters, CarriedCounters, QueueCounters, SharedCounters, WorkerCounters};
 pub use host_port::HostPort;
 pub use member_port::{MemberPort, MemoryPort};
 pub use queues::{QueueShare, WorkerPort, BURST};

@@ -64,17 +64,7 @@ pub enum MemberAction {
     DeliverUnicast = 2,
 }
 
-/// Frame counts the program keeps per member.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct XdpCounters {
-    pub redirected: u64,
-    pub control_passed: u64,
-    pub inactive_dropped: u64,
-    pub no_socket_dropped: u64,
-    /// ARP and neighbour discovery frames, whatever became of them.
-    #[serde(default)]
-    pub neighbour: u64,
-}
+pub use crate::status::XdpCounters;
 
 pub struct XdpProgram {
     object: Object,
