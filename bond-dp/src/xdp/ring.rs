@@ -82,8 +82,8 @@ pub struct Ring<T> {
     /// bond-dp's own position (it alone moves it), and the kernel's as last loaded.
     own: u32,
     theirs: u32,
-    map: NonNull<libc::c_void>,
-    map_len: usize,
+    /// The mapping to undo when the ring goes (`None` for a test's ring in memory).
+    map: Option<(NonNull<libc::c_void>, usize)>,
 }
 
 // SAFETY: the mapping belongs to this ring alone; the kernel, the only other party, is
@@ -146,8 +146,7 @@ impl<T: Copy> Ring<T> {
             own: if producing { p } else { c },
             theirs: if producing { c } else { p },
             // SAFETY: mmap succeeded, so the address is not null.
-            map: unsafe { NonNull::new_unchecked(map) },
-            map_len,
+            map: Some((unsafe { NonNull::new_unchecked(map) }, map_len)),
         })
     }
 
@@ -217,8 +216,10 @@ impl<T: Copy> Ring<T> {
 
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
-        // SAFETY: the mapping is this ring's own, and nothing points into it any more.
-        unsafe { libc::munmap(self.map.as_ptr(), self.map_len) };
+        if let Some((map, len)) = self.map {
+            // SAFETY: the mapping is this ring's own, and nothing points into it any more.
+            unsafe { libc::munmap(map.as_ptr(), len) };
+        }
     }
 }
 
@@ -241,4 +242,98 @@ pub fn set_ring_size(fd: RawFd, which: Which, size: u32) -> io::Result<()> {
         Which::Completion => libc::XDP_UMEM_COMPLETION_RING,
     };
     crate::sockopt::set(fd, libc::SOL_XDP, opt, &size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the kernel's side of a ring is: the two positions, the flags and the entries.
+    struct Shared<T> {
+        producer: AtomicU32,
+        consumer: AtomicU32,
+        flags: AtomicU32,
+        entries: Vec<T>,
+    }
+
+    /// A ring of `size` entries over `shared` (which must outlive it), as bond-dp's producer
+    /// side (`producing`) or consumer side.
+    fn ring<T: Copy>(shared: &mut Shared<T>, producing: bool) -> Ring<T> {
+        let size = shared.entries.len() as u32;
+        let (p, c) = (
+            shared.producer.load(Ordering::Relaxed),
+            shared.consumer.load(Ordering::Relaxed),
+        );
+        Ring {
+            producer: NonNull::from(&shared.producer),
+            consumer: NonNull::from(&shared.consumer),
+            flags: NonNull::from(&shared.flags),
+            entries: NonNull::new(shared.entries.as_mut_ptr()).unwrap(),
+            size,
+            own: if producing { p } else { c },
+            theirs: if producing { c } else { p },
+            map: None,
+        }
+    }
+
+    fn shared(size: usize, start: u32) -> Shared<u64> {
+        Shared {
+            producer: AtomicU32::new(start),
+            consumer: AtomicU32::new(start),
+            flags: AtomicU32::new(0),
+            entries: vec![0; size],
+        }
+    }
+
+    #[test]
+    fn a_producer_fills_what_the_kernel_consumed_across_the_wrap() {
+        // Positions near u32::MAX: they wrap while the ring is in use, as they do after
+        // four billion frames.
+        let mut sh = shared(8, u32::MAX - 2);
+        let mut r = ring(&mut sh, true);
+        assert_eq!(r.free(), 8);
+        assert_eq!(r.produce([1, 2, 3, 4, 5]), 5);
+        assert_eq!(r.free(), 3);
+        // The kernel takes three.
+        sh.consumer.fetch_add(3, Ordering::Release);
+        assert_eq!(r.free(), 6);
+        assert_eq!(r.produce([6, 7, 8, 9, 10, 11]), 6);
+        assert_eq!(r.free(), 0);
+        let published = sh.producer.load(Ordering::Acquire);
+        assert_eq!(published, (u32::MAX - 2).wrapping_add(11));
+        // The entries the kernel has not consumed, in order, where the mask puts them (read
+        // through the ring's own pointer, as the kernel reads its mapping).
+        let consumer = sh.consumer.load(Ordering::Relaxed);
+        // SAFETY: the slots are inside `sh.entries`, which outlives the ring.
+        let pending: Vec<u64> = (0..8u32)
+            .map(|i| unsafe { r.slot(consumer.wrapping_add(i)).read() })
+            .collect();
+        assert_eq!(pending, [4, 5, 6, 7, 8, 9, 10, 11]);
+    }
+
+    #[test]
+    fn a_consumer_takes_what_the_kernel_published_in_order_and_gives_the_slots_back() {
+        let mut sh = shared(4, u32::MAX - 1);
+        let mut r = ring(&mut sh, false);
+        let mut out = Vec::new();
+        assert_eq!(r.consume(&mut out, 16), 0);
+        // The kernel publishes three entries, wrapping past the end.
+        for (i, v) in [10u64, 20, 30].into_iter().enumerate() {
+            // SAFETY: as above; the consumer does not read a slot before it is published.
+            unsafe { r.slot((u32::MAX - 1).wrapping_add(i as u32)).write(v) };
+        }
+        sh.producer.fetch_add(3, Ordering::Release);
+        assert_eq!(r.consume(&mut out, 2), 2);
+        assert_eq!(out, [10, 20]);
+        assert_eq!(
+            sh.consumer.load(Ordering::Acquire),
+            (u32::MAX - 1).wrapping_add(2)
+        );
+        assert_eq!(r.consume(&mut out, 2), 1);
+        assert_eq!(out, [10, 20, 30]);
+        assert_eq!(r.consume(&mut out, 2), 0, "nothing new");
+        assert!(!r.needs_wakeup());
+        sh.flags.store(NEED_WAKEUP, Ordering::Relaxed);
+        assert!(r.needs_wakeup());
+    }
 }
