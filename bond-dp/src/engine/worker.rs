@@ -178,7 +178,9 @@ impl Worker {
             }
             HostSide::Tap(host) => {
                 let mut from_host = 0;
-                while self.burst.len() < BURST {
+                // At most a burst of reads: super-frames that go whole leave the burst
+                // empty, and the members' side must not wait on a host that keeps writing.
+                while self.burst.len() < BURST && from_host < BURST {
                     let Some((len, hdr)) = host.recv(&mut self.host_buf) else {
                         break;
                     };
@@ -239,7 +241,7 @@ fn send_as_is(host: &mut dyn HostPort, frame: &[u8]) -> bool {
 /// a chain where it is longer than one and jumbo frames are on; dropped and counted where it
 /// cannot be.
 fn hold(q: &mut QueueShare, frame: &[u8], burst: &mut Vec<FrameDesc>) {
-    match q.umem.write_chain(&mut q.pool, frame, burst) {
+    match q.hold(frame, burst) {
         Ok(()) => {}
         Err(ChainError::NoFrame) => WorkerCounters::add(&q.counters.drop_no_frame, 1),
         Err(ChainError::TooLong) => WorkerCounters::add(&q.counters.drop_too_long, 1),
