@@ -112,6 +112,37 @@ fn tcp_crosses_the_tap_with_the_peers_checksum_offload_on() {
 }
 
 #[test]
+fn tcp_crosses_the_tap_in_every_mode_with_super_frames_whole_on_one_member() {
+    if !require_root() {
+        return;
+    }
+    // Each mode picks the member a super-frame goes to whole (tlb and alb rewrite its source
+    // MAC first); only broadcast, which sends on every member, cuts them in bond-dp.
+    for mode in [
+        "balance-rr",
+        "active-backup",
+        "balance-xor",
+        "802.3ad",
+        "balance-tlb",
+        "balance-alb",
+    ] {
+        let mut tb = Testbed::new("tcpmode", 2);
+        let bond = tb.start_tap_bond(&format!("mode={mode},miimon=100"));
+        let out = iperf(&tb, 1, false);
+        assert!(out > 1 << 20, "{mode}: bond to peer moved {out} bytes");
+        let json = tb.status_json("bond0");
+        let whole = json["data_plane"]["counters"]["to_members_whole"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(
+            whole > 10,
+            "{mode}: super-frames handed to the devices: {json}"
+        );
+        assert!(terminate(tb.child(bond)).success(), "{mode}");
+    }
+}
+
+#[test]
 fn in_broadcast_the_hosts_super_frames_are_cut_and_every_member_carries_them() {
     if !require_root() {
         return;
