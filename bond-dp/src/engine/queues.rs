@@ -175,6 +175,7 @@ impl<P: MemberPort> QueueShare<P> {
         let seen = self.seen;
         self.snapshots.refresh(&mut self.seen, &mut self.snap);
         if self.seen != seen {
+            tracing::debug!(active = ?self.snap.active, "worker took a new member snapshot");
             if let Some(t) = &self.snap.tuning {
                 self.selector.retune(t);
             }
