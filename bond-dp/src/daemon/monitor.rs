@@ -523,10 +523,11 @@ impl<'a> BondWatch<'a> {
         if events.is_empty() {
             return;
         }
+        // The data plane first: a failover reaches the workers before anything is written.
+        self.publish(b);
         for event in events {
             log_event(b.name(), event);
         }
-        self.publish(b);
     }
 
     /// Publishes the bond's state to the data plane, and gives members and the host side the
