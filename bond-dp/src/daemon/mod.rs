@@ -145,6 +145,60 @@ fn read_member(bond: &str, member: &str) -> Result<crate::monitor::LinkFacts, Da
     })
 }
 
+/// The cores the bonds' workers go on: each bond's own `cores`, or the defaults in turn, as
+/// the loop in `run` hands them to `DataPlane::start`.
+fn worker_cores(bonds: &[Arc<Mutex<Bond>>], defaults: &[usize]) -> Vec<usize> {
+    let mut defaults = defaults.to_vec();
+    let mut taken = Vec::new();
+    for bond in bonds {
+        let workers = {
+            let b = bond.lock().expect("bond lock");
+            let engine = &b.config.engine;
+            for w in 0..engine.workers as usize {
+                let core = engine
+                    .cores
+                    .get(w)
+                    .or_else(|| defaults.get(w % defaults.len().max(1)));
+                taken.extend(core.copied());
+            }
+            engine.workers as usize
+        };
+        let rotate = workers % defaults.len().max(1);
+        defaults.rotate_left(rotate);
+    }
+    taken
+}
+
+/// Puts the calling thread (the link monitor) and the threads it starts later (control
+/// sockets, metrics) on the cores no worker spins on, where there are any: a monitor that
+/// wakes on a worker's core preempts it, and meanwhile frames wait, or go on to a link that
+/// just died. Workers pin themselves to their own cores.
+fn keep_off(busy: &[usize]) {
+    let rest: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.id)
+        .filter(|c| !busy.contains(c))
+        .collect();
+    if rest.is_empty() {
+        return;
+    }
+    // SAFETY: cpu_set_t is plain data (all-zero is the empty set); CPU_SET writes a bit
+    // within it for core numbers below CPU_SETSIZE, which `get_core_ids` ones are.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &core in &rest {
+        unsafe { libc::CPU_SET(core, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size given; 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        warn!(
+            "keeping the link monitor off the workers' cores: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Refuses worker cores this process cannot run on (`--cores 1024`, or 5 on two CPUs).
 pub fn check_cores(configs: &[BondConfig]) -> Result<(), DaemonError> {
     let usable: Vec<usize> = core_affinity::get_core_ids()
@@ -193,6 +247,7 @@ pub fn run(
         .rev()
         .map(|c| c.id)
         .collect();
+    keep_off(&worker_cores(&bonds, &cores));
     let mut planes: Vec<SharedPlane> = Vec::new();
     let mut servers = Vec::new();
     // What a reload changes, through the same answers as `bond-dp set`.
