@@ -160,13 +160,8 @@ impl MemberPort for MemoryPort {
         let room = self
             .ring_size
             .saturating_sub(self.tx.len() + self.done.len());
-        let take = crate::xdp::port::whole_packets(&frames[..room.min(frames.len())]);
-        for desc in &frames[..take] {
-            pool.queued(desc);
-            self.tx.push_back(*desc);
-        }
-        let dropped = crate::xdp::packets(&frames[take..]).count();
-        frames[take..].iter().for_each(|&d| pool.put(d));
+        let (sent, dropped) = pool.queue_for_tx(frames, room);
+        self.tx.extend(&frames[..sent]);
         dropped
     }
 

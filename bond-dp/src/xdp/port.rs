@@ -78,7 +78,6 @@ pub fn rx_queue_count(iface: &str) -> io::Result<u32> {
 #[derive(Clone)]
 pub struct UmemArea {
     mem: Arc<UmemMemory>,
-    frame_count: usize,
     /// Packets longer than a frame may be chains (the sockets take multi-buffer).
     chains: bool,
 }
@@ -174,7 +173,6 @@ impl UmemArea {
             .collect::<Vec<_>>();
         let area = UmemArea {
             mem: Arc::new(mem),
-            frame_count: descs.len(),
             chains: cfg.multi_buffer,
         };
         Ok((area, FramePool::new(descs, frame_size)))
@@ -189,8 +187,8 @@ impl UmemArea {
             .ok_or_else(|| io::Error::other("a UMEM in memory only takes no socket"))
     }
 
-    /// A socket for a port to bind: the UMEM's own for the first, a new one after that
-    /// (which shares the UMEM); the second value says whether it is new.
+    /// A socket for a port to bind: `None` for the first, which uses the UMEM's own socket,
+    /// and a new one (which shares the UMEM) after that.
     fn socket_for_port(&self) -> io::Result<Option<OwnedFd>> {
         self.fd()?;
         if !self.mem.fd_in_use.swap(true, Ordering::AcqRel) {
@@ -200,7 +198,7 @@ impl UmemArea {
     }
 
     pub fn frame_count(&self) -> usize {
-        self.frame_count
+        self.mem.len / self.mem.frame_size
     }
 
     /// Where a frame's bytes are, kept inside the UMEM whatever the descriptor says.
@@ -311,7 +309,7 @@ impl UmemArea {
 }
 
 /// The descriptor option that says the packet goes on in the next descriptor.
-const XDP_PKT_CONTD: u32 = 1;
+use libc::XDP_PKT_CONTD;
 
 /// The most frames in a chain: the kernel builds a chain sent in copy mode as one skb of
 /// at most MAX_SKB_FRAGS (17) fragments and its head.
@@ -355,7 +353,7 @@ pub fn packets(descs: &[FrameDesc]) -> impl Iterator<Item = std::ops::Range<usiz
 }
 
 /// The length of the longest prefix of `descs` that holds whole packets only.
-pub(crate) fn whole_packets(descs: &[FrameDesc]) -> usize {
+fn whole_packets(descs: &[FrameDesc]) -> usize {
     descs
         .iter()
         .rposition(|d| !continues(d))
@@ -422,9 +420,20 @@ impl FramePool {
         self.mark(desc, Place::Fill, Place::Held);
     }
 
-    /// A held frame went into a TX ring: the kernel's until its completion.
-    pub(crate) fn queued(&mut self, desc: &FrameDesc) {
-        self.mark(desc, Place::Held, Place::Tx);
+    /// Held packets bound for a TX ring with `room` free slots: the whole packets that fit
+    /// (a prefix of `frames`) are the ring's until their completion, and the rest come back
+    /// to the pool. Returns how many frames go to the ring, and how many packets came back.
+    pub(crate) fn queue_for_tx(&mut self, frames: &[FrameDesc], room: usize) -> (usize, usize) {
+        // A chain goes into the ring whole or not at all.
+        let sent = whole_packets(&frames[..room.min(frames.len())]);
+        for desc in &frames[..sent] {
+            self.mark(desc, Place::Held, Place::Tx);
+        }
+        let dropped = packets(&frames[sent..]).count();
+        for &desc in &frames[sent..] {
+            self.put(desc);
+        }
+        (sent, dropped)
     }
 
     /// A frame's transmission completed: it is free again.
@@ -554,10 +563,13 @@ pub struct XskPort {
     completed: Vec<u64>,
     /// The start of a chain whose end was not in the RX ring yet (held, not yet handed on).
     partial: Vec<FrameDesc>,
-    /// The socket: its own, or (the first port) the UMEM's, which `umem` keeps open. The
-    /// rings are dropped first, unmapping before the socket closes.
-    own_fd: Option<OwnedFd>,
-    umem: UmemArea,
+    /// The socket's descriptor: `_own_fd`'s, or (the first port) the UMEM's.
+    fd: RawFd,
+    /// Held for their lifetimes: the socket this port opened (`None` for the first port,
+    /// whose socket is the UMEM's, kept open by `_umem`) and the UMEM the kernel writes into
+    /// while the socket is bound. Declared after the rings, which unmap before it closes.
+    _own_fd: Option<OwnedFd>,
+    _umem: UmemArea,
 }
 
 /// What the kernel dropped or found wrong on one socket (XDP_STATISTICS), since it was bound.
@@ -602,11 +614,12 @@ impl XskPort {
             for which in [Which::Rx, Which::Tx, Which::Fill, Which::Completion] {
                 ring::set_ring_size(fd, which, ring_size)?;
             }
+            let offsets = ring::mmap_offsets(fd)?;
             Ok((
-                Ring::map(fd, Which::Tx, ring_size)?,
-                Ring::map(fd, Which::Rx, ring_size)?,
-                Ring::map(fd, Which::Fill, ring_size)?,
-                Ring::map(fd, Which::Completion, ring_size)?,
+                Ring::map(fd, &offsets, Which::Tx, ring_size)?,
+                Ring::map(fd, &offsets, Which::Rx, ring_size)?,
+                Ring::map(fd, &offsets, Which::Fill, ring_size)?,
+                Ring::map(fd, &offsets, Which::Completion, ring_size)?,
             ))
         };
         let (tx, rx, fill, comp) = rings().map_err(|e| err(format!("rings: {e}")))?;
@@ -664,8 +677,9 @@ impl XskPort {
             ring_size: ring_size as usize,
             completed: Vec::with_capacity(ring_size as usize),
             partial: Vec::new(),
-            own_fd,
-            umem: umem.clone(),
+            fd,
+            _own_fd: own_fd,
+            _umem: umem.clone(),
         })
     }
 
@@ -686,10 +700,7 @@ impl XskPort {
 
     /// The socket, for an idle worker to sleep on (readable when frames arrive).
     pub fn fd(&self) -> RawFd {
-        match &self.own_fd {
-            Some(fd) => fd.as_raw_fd(),
-            None => self.umem.fd().expect("a bound port's UMEM has its socket"),
-        }
+        self.fd
     }
 
     /// Frames this port holds (fill ring, TX ring awaiting completion, a chain's start).
@@ -802,21 +813,10 @@ impl XskPort {
     /// rest go back to the pool, and how many packets that was is returned. Wakes the
     /// kernel if it asks.
     pub fn send(&mut self, frames: &[FrameDesc], pool: &mut FramePool) -> usize {
-        let room = (self.tx.free() as usize).min(frames.len());
-        // A chain goes into the ring whole or not at all.
-        let sent = whole_packets(&frames[..room]);
-        for desc in &frames[..sent] {
-            pool.queued(desc);
-        }
+        let (sent, dropped) = pool.queue_for_tx(frames, self.tx.free() as usize);
         if sent > 0 {
             self.tx.produce(frames[..sent].iter().copied());
             self.in_tx += sent;
-        }
-        let dropped = packets(&frames[sent..]).count();
-        for &desc in &frames[sent..] {
-            pool.put(desc);
-        }
-        if sent > 0 {
             self.kick_tx();
         }
         dropped

@@ -91,14 +91,15 @@ pub struct Ring<T> {
 // worker) moves all of bond-dp's access with it.
 unsafe impl<T: Send> Send for Ring<T> {}
 
-/// XDP_RING_NEED_WAKEUP: the kernel waits for a system call before it looks at the ring.
-const NEED_WAKEUP: u32 = 1;
-
 impl<T: Copy> Ring<T> {
     /// Maps ring `which` of socket `fd`, whose size (`size` entries, a power of two) was set
-    /// with its setsockopt.
-    pub fn map(fd: RawFd, which: Which, size: u32) -> io::Result<Ring<T>> {
-        let offsets = mmap_offsets(fd)?;
+    /// with its setsockopt; `offsets` are the socket's `mmap_offsets`.
+    pub fn map(
+        fd: RawFd,
+        offsets: &libc::xdp_mmap_offsets,
+        which: Which,
+        size: u32,
+    ) -> io::Result<Ring<T>> {
         let (off, pgoff) = match which {
             Which::Rx => (offsets.rx, libc::XDP_PGOFF_RX_RING),
             Which::Tx => (offsets.tx, libc::XDP_PGOFF_TX_RING),
@@ -166,7 +167,8 @@ impl<T: Copy> Ring<T> {
 
     /// Whether the kernel asks for a system call before it looks at this ring again.
     pub fn needs_wakeup(&self) -> bool {
-        self.position(self.flags).load(Ordering::Relaxed) & NEED_WAKEUP != 0
+        // XDP_RING_NEED_WAKEUP: the kernel waits for a system call before it looks again.
+        self.position(self.flags).load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
     }
 
     // --- producer side (fill, TX) ---
@@ -224,7 +226,7 @@ impl<T> Drop for Ring<T> {
 }
 
 /// Where the parts of each ring are in its mapping (XDP_MMAP_OFFSETS).
-fn mmap_offsets(fd: RawFd) -> io::Result<libc::xdp_mmap_offsets> {
+pub fn mmap_offsets(fd: RawFd) -> io::Result<libc::xdp_mmap_offsets> {
     let (off, len) = crate::sockopt::get(fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS)?;
     if len != std::mem::size_of::<libc::xdp_mmap_offsets>() {
         // A kernel without the flags field (before 5.4) is not one bond-dp runs on.
@@ -333,7 +335,8 @@ mod tests {
         assert_eq!(out, [10, 20, 30]);
         assert_eq!(r.consume(&mut out, 2), 0, "nothing new");
         assert!(!r.needs_wakeup());
-        sh.flags.store(NEED_WAKEUP, Ordering::Relaxed);
+        sh.flags
+            .store(libc::XDP_RING_NEED_WAKEUP, Ordering::Relaxed);
         assert!(r.needs_wakeup());
     }
 }
