@@ -548,6 +548,16 @@ impl Shares<'_> {
     }
 }
 
+/// The core worker `w` goes on: the engine's `cores` setting, or else one of `defaults` in
+/// turn; `None` when there are neither.
+pub fn worker_core(engine: &EngineConfig, defaults: &[usize], w: usize) -> Option<usize> {
+    engine
+        .cores
+        .get(w)
+        .or_else(|| defaults.get(w % defaults.len().max(1)))
+        .copied()
+}
+
 /// Starts a thread per worker, each on its core. Threads start only once everything could
 /// be set up, so that a failure leaves nothing running.
 fn spawn_workers(
@@ -561,11 +571,7 @@ fn spawn_workers(
         .into_iter()
         .enumerate()
         .map(|(w, worker)| {
-            let core = engine
-                .cores
-                .get(w)
-                .or_else(|| default_cores.get(w % default_cores.len().max(1)))
-                .copied();
+            let core = worker_core(engine, default_cores, w);
             let stop = Arc::clone(stop);
             std::thread::Builder::new()
                 .name(format!("{}-w{w}", bond.config.name))

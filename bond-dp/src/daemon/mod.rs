@@ -145,28 +145,39 @@ fn read_member(bond: &str, member: &str) -> Result<crate::monitor::LinkFacts, Da
     })
 }
 
-/// The cores the bonds' workers go on: each bond's own `cores`, or the defaults in turn, as
-/// the loop in `run` hands them to `DataPlane::start`.
-fn worker_cores(bonds: &[Arc<Mutex<Bond>>], defaults: &[usize]) -> Vec<usize> {
-    let mut defaults = defaults.to_vec();
-    let mut taken = Vec::new();
-    for bond in bonds {
-        let workers = {
-            let b = bond.lock().expect("bond lock");
-            let engine = &b.config.engine;
-            for w in 0..engine.workers as usize {
-                let core = engine
-                    .cores
-                    .get(w)
-                    .or_else(|| defaults.get(w % defaults.len().max(1)));
-                taken.extend(core.copied());
-            }
-            engine.workers as usize
-        };
-        let rotate = workers % defaults.len().max(1);
-        defaults.rotate_left(rotate);
-    }
-    taken
+/// Each bond's default worker cores: the machine's last cores, which the bonds take in turn
+/// (a bond's own `cores` setting goes before them).
+fn default_cores(bonds: &[Arc<Mutex<Bond>>]) -> Vec<Vec<usize>> {
+    // Away from core 0, where the kernel does most of its work.
+    let mut cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .map(|c| c.id)
+        .collect();
+    bonds
+        .iter()
+        .map(|bond| {
+            let turn = cores.clone();
+            let workers = bond.lock().expect("bond lock").config.engine.workers as usize;
+            let rotate = workers % cores.len().max(1);
+            cores.rotate_left(rotate);
+            turn
+        })
+        .collect()
+}
+
+/// The cores the bonds' workers go on.
+fn worker_cores(bonds: &[Arc<Mutex<Bond>>], defaults: &[Vec<usize>]) -> Vec<usize> {
+    bonds
+        .iter()
+        .zip(defaults)
+        .flat_map(|(bond, defaults)| {
+            let engine = bond.lock().expect("bond lock").config.engine.clone();
+            (0..engine.workers as usize)
+                .filter_map(move |w| crate::dataplane::worker_core(&engine, defaults, w))
+        })
+        .collect()
 }
 
 /// Puts the calling thread (the link monitor) and the threads it starts later (control
@@ -239,20 +250,13 @@ pub fn run(
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
         .map_err(DaemonError::Signals)?;
     let bonds: Vec<Arc<Mutex<Bond>>> = bonds.into_iter().map(|b| Arc::new(Mutex::new(b))).collect();
-    // Workers go on the last cores, away from core 0 where the kernel does most of its work;
-    // bonds take them in turn.
-    let mut cores: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .iter()
-        .rev()
-        .map(|c| c.id)
-        .collect();
-    keep_off(&worker_cores(&bonds, &cores));
+    let default_cores = default_cores(&bonds);
+    keep_off(&worker_cores(&bonds, &default_cores));
     let mut planes: Vec<SharedPlane> = Vec::new();
     let mut servers = Vec::new();
     // What a reload changes, through the same answers as `bond-dp set`.
     let mut controls = Vec::new();
-    for bond in &bonds {
+    for (bond, cores) in bonds.iter().zip(&default_cores) {
         let b = bond.lock().expect("bond lock");
         for w in &b.config.warnings {
             warn!(bond = b.name(), "{w}");
@@ -268,13 +272,11 @@ pub fn run(
                 monitor::jumbo_hint(&b.config)
             );
         }
-        let plane = DataPlane::start(&b, &cores).map_err(|e| DaemonError::DataPlane {
+        let plane = DataPlane::start(&b, cores).map_err(|e| DaemonError::DataPlane {
             bond: b.name().to_string(),
             reason: e.to_string(),
         })?;
         takeover::restore_addresses(&b, run_dir);
-        let rotate = (b.config.engine.workers as usize) % cores.len().max(1);
-        cores.rotate_left(rotate);
         let plane: SharedPlane = Arc::new(Mutex::new(plane));
         let control = || Control {
             bond: Arc::clone(bond),
