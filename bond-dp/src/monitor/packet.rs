@@ -1,7 +1,8 @@
 //! A raw packet socket on one member, for the frames the control plane sends itself (peer
 //! notifications, probes, LACPDUs) and the slow-protocol frames it receives (the XDP program
 //! passes those to the kernel). It goes around the data plane, so it works while the workers
-//! are saturated, and on a member the XDP program currently drops on.
+//! are saturated, and on a member the XDP program currently drops on. The data plane's
+//! `xdp::DeviceTx` is one too, with a virtio-net header before each frame.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -23,8 +24,16 @@ impl PacketSocket {
         Self::open_for(iface, ethertype)
     }
 
+    /// A send-only socket on the device with index `ifindex`.
+    pub(crate) fn on_device(ifindex: u32) -> io::Result<PacketSocket> {
+        Self::on_device_for(ifindex, 0)
+    }
+
     fn open_for(iface: &str, ethertype: u16) -> io::Result<PacketSocket> {
-        let ifindex = super::read_ifindex(iface)?;
+        Self::on_device_for(super::read_ifindex(iface)?, ethertype)
+    }
+
+    fn on_device_for(ifindex: u32, ethertype: u16) -> io::Result<PacketSocket> {
         let protocol = i32::from(ethertype.to_be());
         let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: plain socket(2); the result is checked before use.
@@ -129,18 +138,39 @@ impl PacketSocket {
 
     /// Sends one whole Ethernet frame out of the member.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let addr = self.address(0, &frame[..6.min(frame.len())]);
-        // SAFETY: `frame` and `addr` are valid for the lengths given.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
+        self.send_after(&[], 0, frame)
+    }
+
+    /// Makes the socket take a virtio-net header before every frame it sends.
+    pub(crate) fn take_vnet_header(&self) -> io::Result<()> {
+        let on: libc::c_int = 1;
+        let fd = self.fd.as_raw_fd();
+        crate::sockopt::set(fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &on)
+    }
+
+    /// Sends `frame` (a whole Ethernet frame) with `prefix` before it (a virtio-net header on
+    /// a socket that takes one, or nothing), as protocol `protocol_be` (network order; 0: as
+    /// the frame says), to the frame's destination MAC.
+    pub(crate) fn send_after(
+        &self,
+        prefix: &[u8],
+        protocol_be: u16,
+        frame: &[u8],
+    ) -> io::Result<()> {
+        let mut addr = self.address(protocol_be, &frame[..6.min(frame.len())]);
+        let mut iov = [prefix, frame].map(|part| libc::iovec {
+            iov_base: part.as_ptr() as *mut libc::c_void,
+            iov_len: part.len(),
+        });
+        // SAFETY: plain data; all-zero is a valid value to fill in.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len();
+        // SAFETY: `msg` points at `addr` and at `iov`, whose buffers (`prefix`, `frame`) the
+        // kernel only reads; all are alive for the call.
+        let rc = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
