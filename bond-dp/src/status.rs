@@ -235,6 +235,19 @@ pub struct MemberCountersView {
     pub kernel_tx_invalid: u64,
 }
 
+impl CountersView {
+    /// Adds `o`'s bond-wide counts (drops by reason, offloads) to these.
+    pub fn add_bond_wide(&mut self, o: &CountersView) {
+        self.drop_no_member += o.drop_no_member;
+        self.drop_host_busy += o.drop_host_busy;
+        self.drop_no_frame += o.drop_no_frame;
+        self.drop_too_long += o.drop_too_long;
+        self.drop_host_offload += o.drop_host_offload;
+        self.to_host_coalesced += o.to_host_coalesced;
+        self.to_members_whole += o.to_members_whole;
+    }
+}
+
 impl MemberCountersView {
     pub fn add(&mut self, o: &MemberCountersView) {
         self.tx_packets += o.tx_packets;
@@ -273,4 +286,14 @@ pub struct XdpCounters {
     /// ARP and neighbour discovery frames, whatever became of them.
     #[serde(default)]
     pub neighbour: u64,
+}
+
+impl XdpCounters {
+    pub fn add(&mut self, o: &XdpCounters) {
+        self.redirected += o.redirected;
+        self.control_passed += o.control_passed;
+        self.inactive_dropped += o.inactive_dropped;
+        self.no_socket_dropped += o.no_socket_dropped;
+        self.neighbour += o.neighbour;
+    }
 }

@@ -183,8 +183,8 @@ impl BondCounters {
 #[derive(Clone, Debug, Default)]
 pub struct CarriedCounters {
     members: std::collections::HashMap<String, MemberCountersView>,
-    /// The bond-wide counts: drops by reason, and the offloads (merged, handed over whole).
-    drops: [u64; 7],
+    /// The bond-wide counts (drops by reason, offloads); its per-member lists stay empty.
+    bond_wide: CountersView,
     /// The XDP program's counts per member (each data plane loads a program of its own).
     xdp: std::collections::HashMap<String, XdpCounters>,
 }
@@ -197,19 +197,13 @@ impl CarriedCounters {
             c.tx_in_flight = 0; // a level, not a count
             self.members.entry(name.clone()).or_default().add(&c);
         }
-        for (d, n) in self.drops.iter_mut().zip(view.drops()) {
-            *d += n;
-        }
+        self.bond_wide.add_bond_wide(view);
     }
 
     /// Adds a stopping program's final per-member counts, in `names` order.
     pub fn carry_xdp(&mut self, names: &[String], counts: &[XdpCounters]) {
         for (name, c) in names.iter().zip(counts) {
-            let t = self.xdp.entry(name.clone()).or_default();
-            t.redirected += c.redirected;
-            t.control_passed += c.control_passed;
-            t.inactive_dropped += c.inactive_dropped;
-            t.no_socket_dropped += c.no_socket_dropped;
+            self.xdp.entry(name.clone()).or_default().add(c);
         }
     }
 
@@ -217,10 +211,7 @@ impl CarriedCounters {
     pub fn add_xdp_to(&self, names: &[String], mut live: Vec<XdpCounters>) -> Vec<XdpCounters> {
         for (name, c) in names.iter().zip(&mut live) {
             if let Some(t) = self.xdp.get(name) {
-                c.redirected += t.redirected;
-                c.control_passed += t.control_passed;
-                c.inactive_dropped += t.inactive_dropped;
-                c.no_socket_dropped += t.no_socket_dropped;
+                c.add(t);
             }
         }
         live
@@ -233,29 +224,8 @@ impl CarriedCounters {
                 counts.add(old);
             }
         }
-        let [a, b, c, d, e, f, g] = self.drops;
-        live.drop_no_member += a;
-        live.drop_host_busy += b;
-        live.drop_no_frame += c;
-        live.drop_too_long += d;
-        live.drop_host_offload += e;
-        live.to_host_coalesced += f;
-        live.to_members_whole += g;
+        live.add_bond_wide(&self.bond_wide);
         live
-    }
-}
-
-impl CountersView {
-    fn drops(&self) -> [u64; 7] {
-        [
-            self.drop_no_member,
-            self.drop_host_busy,
-            self.drop_no_frame,
-            self.drop_too_long,
-            self.drop_host_offload,
-            self.to_host_coalesced,
-            self.to_members_whole,
-        ]
     }
 }
 
@@ -296,5 +266,14 @@ mod tests {
                 .collect::<Vec<_>>(),
             [11, 2, 21]
         );
+        // The XDP program's counts, every one of them, carry on by name too.
+        let xdp = |n: u64| XdpCounters {
+            redirected: n,
+            neighbour: n,
+            ..Default::default()
+        };
+        carried.carry_xdp(&names(&["m0"]), &[xdp(4)]);
+        let live = carried.add_xdp_to(&names(&["m0"]), vec![xdp(1)]);
+        assert_eq!((live[0].redirected, live[0].neighbour), (5, 5));
     }
 }
