@@ -139,12 +139,14 @@ AF_PACKET_BOND = [
 BOND_PORTS = ["--portlist=0,3"]
 
 
-def bond_dp_daemon(options=BOND_OPTIONS, extra=(), binary=BOND_DP):
-    """bond-dp on m0,m1 with the access port a0, once its control socket is up."""
+def bond_dp_daemon(options=BOND_OPTIONS, extra=(), binary=BOND_DP, log_level="warn", log=None):
+    """bond-dp on m0,m1 with the access port a0, once its control socket is up; its log goes
+    to the file `log` when given."""
     proc = subprocess.Popen(
         in_ns("b", [binary, "run", "--bond", "bond0", "--members", "m0,m1", "--host", "xdp:a0",
                     "--options", options, "--cores", str(WORKER_CORE),
-                    "--run-dir", RUN_DIR, "--log-level", "warn", *extra]))
+                    "--run-dir", RUN_DIR, "--log-level", log_level, *extra]),
+        stdout=log, stderr=log)
     deadline = time.time() + 10
     while not os.path.exists(f"{RUN_DIR}/bond0.sock"):
         if proc.poll() is not None or time.time() > deadline:

@@ -26,11 +26,15 @@ PPS = 100_000
 PCAP = f"/tmp/{e2e.PREFIX}-flows.pcap"
 
 
-def run(carrier_watch, seconds, fail, binary=e2e.BOND_DP):
-    """Frames sent and frames counted at the sinks in one run."""
+def run(carrier_watch, seconds, fail, binary=e2e.BOND_DP, probe=None):
+    """Frames sent and frames counted at the sinks in one run. A `probe`
+    (bench/failover_probe.py) gets the daemon's debug log and hears when the traffic starts,
+    around p0 going down, and the sink's counts."""
     sh(f"ip -n {NS['p']} link set p0 up")
     daemon = e2e.bond_dp_daemon("mode=active-backup,miimon=100,primary=m0",
-                                ["--carrier-watch", carrier_watch], binary=binary)
+                                ["--carrier-watch", carrier_watch], binary=binary,
+                                log_level="debug" if probe else "warn",
+                                log=probe.log if probe else None)
     try:
         time.sleep(0.5)
         # The sink counts from the start to well after the last frame.
@@ -39,6 +43,8 @@ def run(carrier_watch, seconds, fail, binary=e2e.BOND_DP):
                         "--seconds", str(seconds + 2)]),
             stdout=subprocess.PIPE, text=True)
         time.sleep(0.3)
+        if probe:
+            probe.starting()
         loops = int(PPS * seconds / 1024)
         replay = subprocess.Popen(
             in_ns("h", ["tcpreplay", "-i", "h0", f"--pps={PPS}", f"--loop={loops}", "-q",
@@ -46,7 +52,11 @@ def run(carrier_watch, seconds, fail, binary=e2e.BOND_DP):
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if fail:
             time.sleep(seconds / 2)
+            if probe:
+                probe.going_down()
             sh(f"ip -n {NS['p']} link set p0 down")
+            if probe:
+                probe.down()
         out, _ = replay.communicate(timeout=seconds * 3 + 10)
         m = re.search(r"Actual: (\d+) packets", out)
         if not m:
@@ -54,6 +64,8 @@ def run(carrier_watch, seconds, fail, binary=e2e.BOND_DP):
         sent = int(m.group(1))
         counted, _ = sink.communicate(timeout=30)
         received = sum(int(n) for n in re.findall(r"^p\d (\d+)$", counted, re.M))
+        if probe:
+            probe.counted(counted)
         return sent, received
     finally:
         stop(daemon)

@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::status::MemberCountersView;
-use crate::status::{BondStatus, MemberLacpStatus, MemberStatus};
+use crate::status::{BondStatus, MemberCountersView, MemberLacpStatus, MemberStatus};
 
 /// The metric families, in the order they are written: name, help, type.
 const FAMILIES: &[(&str, &str, &str)] = &[

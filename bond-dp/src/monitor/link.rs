@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::wire::MacAddr;
 
-pub use super::mii::LinkFacts;
+use super::mii::LinkFacts;
 
 fn attr(iface: &str, name: &str) -> io::Result<String> {
     let path: PathBuf = ["/sys/class/net", iface, name].iter().collect();

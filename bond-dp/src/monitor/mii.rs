@@ -23,7 +23,6 @@ pub struct LinkFacts {
 
 /// A state change that the bond must act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-
 pub enum Transition {
     /// Became usable.
     Up,
