@@ -684,10 +684,10 @@ pub(super) fn monitor_loop(
         let b = w.bond.lock().expect("bond lock");
         w.set_macs(&b, b.macs().clone());
     }
+    // Every monitor judges by the clock (miimon's downdelay, the ARP monitor's missed
+    // intervals, LACP's timeouts): a round that runs late blames the members for the wait.
+    realtime_priority();
     let any_fast = watched.iter().any(|w| w.fast);
-    if any_fast {
-        realtime_priority();
-    }
     let mut events = match any_fast.then(LinkEvents::open) {
         Some(Ok(events)) => Some(events),
         Some(Err(e)) => {
@@ -788,8 +788,9 @@ pub(super) struct Outlets<'a> {
 }
 
 /// Puts the calling thread (the monitor) at a low real-time priority: its wake-ups are short,
-/// but on cores that busy-polling workers and the application keep full, an ordinary thread
-/// can wait milliseconds for its turn, and a failover with it.
+/// but on cores that busy-polling workers, a storm's softirqs and the application keep full,
+/// an ordinary thread can wait many milliseconds for its turn, and a failover with it (or,
+/// for the ARP monitor, a failover it should not make: replies that came are read late).
 fn realtime_priority() {
     let param = libc::sched_param { sched_priority: 10 };
     // SAFETY: sets the calling thread's policy; `param` is valid for the call.
