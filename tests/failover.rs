@@ -7,7 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{member_block, ping_once, ping_received, require_root, terminate, wait_for, Testbed};
+use common::{
+    member_block, ping_once, ping_received, require_root, tap_bond_args, terminate, wait_for,
+    Testbed,
+};
 
 /// A ping of `count` packets, `interval` s apart, run while `during` happens half a second
 /// in; returns how many were answered, and ping's output.
@@ -546,6 +549,88 @@ fn members_join_and_leave_while_traffic_flows() {
         ping_once(&tb.bond_ns)
     });
     assert!(terminate(tb.child(bond)).success());
+}
+
+/// The id of the XDP program on `member` ("prog/xdp id N" in `ip -d link`), if any.
+fn xdp_program_id(tb: &Testbed, member: &str) -> Option<String> {
+    let out = tb.in_bond(&format!("ip -d link show {member}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rest = &text[text.find("prog/xdp id ")? + "prog/xdp id ".len()..];
+    Some(rest.split_whitespace().next()?.to_string())
+}
+
+#[test]
+fn members_join_and_leave_without_stopping_the_others() {
+    if !require_root() {
+        return;
+    }
+    // Each change stops the workers only while they take the new member's sockets or give
+    // the old one's up: the program on the members that stay is the same one (a rebuild
+    // loads a new one), and a ping every 2 ms loses nothing (a rebuild's pause of tens of
+    // milliseconds would lose a few each time).
+    let mut tb = Testbed::new("inplace", 3);
+    let bond = tb.start_tap_bond("mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4");
+    let before = ["m0", "m1"].map(|m| xdp_program_id(&tb, m));
+    assert!(before.iter().all(Option::is_some), "{before:?}");
+    let (received, text) = ping_through(&mut tb, 1500, "0.002", |tb| {
+        for _ in 0..4 {
+            for change in ["+m2", "-m2"] {
+                let out = tb.set(&["slaves", change]);
+                assert!(out.status.success(), "{change}: {out:?}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let after = ["m0", "m1"].map(|m| xdp_program_id(&tb, m));
+    assert_eq!(before, after, "the staying members' program was replaced");
+    assert_eq!(xdp_program_id(&tb, "m2"), None, "XDP left on m2");
+    assert!(
+        received >= 1495,
+        "a ping every 2 ms went on while m2 came and went: {received} of 1500\n{text}"
+    );
+    // m2 once more, and the daemon stopped right after: a clean stop (every member gets its
+    // own MAC back, whether or not the monitor has seen the change yet).
+    let out = tb.set(&["slaves", "+m2"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(terminate(tb.child(bond)).success());
+    let log = common::stderr_of(tb.take(bond));
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn a_joining_members_set_up_does_not_hold_up_its_bonds_failover() {
+    if !require_root() {
+        return;
+    }
+    // A debug fault makes m2's set-up take 3 s (it is done without the bond's locks);
+    // meanwhile the active member loses its link, and the bond fails over at once. The
+    // control socket answers one request at a time, so the daemon's log tells the order.
+    let mut tb = Testbed::new("joinslow", 3);
+    let bond = tb.spawn_bond_dp_env(
+        &tap_bond_args("mode=active-backup,miimon=50,primary=m0"),
+        &[("BOND_DP_FAULT", "join-slow")],
+    );
+    tb.status_when("bond0", "bond0 on m0", |s| {
+        s.contains("Currently Active Slave: m0") && s.matches("MII Status: up").count() == 3
+    });
+    let set = tb.spawn_bond_dp(&["set", "bond0", "slaves", "+m2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tb.in_peer("ip link set p0 down");
+    let done = tb.take(set).wait_with_output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+    let page = tb.status_when("bond0", "m2 joined, m1 active", |s| {
+        s.contains("Slave Interface: m2\n") && s.contains("Currently Active Slave: m1")
+    });
+    assert!(terminate(tb.child(bond)).success(), "{page}");
+    let log = common::stderr_of(tb.take(bond));
+    let at = |what: &str| {
+        log.find(what)
+            .unwrap_or_else(|| panic!("no \"{what}\" in the log:\n{log}"))
+    };
+    assert!(
+        at("making interface m1 the new active one") < at("member added"),
+        "the bond failed over only once m2 had joined:\n{log}"
+    );
 }
 
 #[test]

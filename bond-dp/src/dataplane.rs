@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use thiserror::Error;
 use tracing::{info, warn};
@@ -16,20 +17,20 @@ use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 
 use crate::engine::{
-    BondCounters, CarriedCounters, HostSide, QueueShare, SharedCounters, SnapshotCell, Worker,
-    WorkerPort,
+    BondCounters, CarriedCounters, HostSide, QueueShare, SharedCounters, SnapshotCell, Waker,
+    Worker, WorkerPort,
 };
 use crate::host::{AppPort, HostPort, TapPort};
-use crate::limits::MAX_QUEUES;
+use crate::limits::{MAX_MEMBERS, MAX_QUEUES};
 use crate::policy::{Mode, TxSelector};
 use crate::status::CountersView;
 use crate::wire::NeighbourMsg;
 use crate::xdp::ethtool;
-use crate::xdp::port::PortError;
+use crate::xdp::port::{FrameReturns, PortError};
 use crate::xdp::program::XdpError;
 use crate::xdp::{
     rx_queue_count, AttachMode, DeviceTx, FramePool, MemberAction, PortConfig, UmemArea,
-    XdpCounters, XdpCountersReader, XdpProgram, XskPort,
+    XdpCounters, XdpCountersReader, XdpLink, XdpProgram, XskPort,
 };
 
 #[derive(Debug, Error)]
@@ -47,16 +48,30 @@ pub enum DataPlaneError {
 pub struct DataPlane {
     bond: String,
     stop: Arc<AtomicBool>,
-    /// Each worker hands its host side back when it stops (a restart keeps the TAP).
-    workers: Vec<JoinHandle<HostSide>>,
-    /// The cores the workers go on when the engine settings name none.
+    /// Each worker hands itself back when it stops: to run again around changed members, or
+    /// to give back its host side (a restart keeps the TAP).
+    workers: Vec<JoinHandle<Worker>>,
+    /// Wakes the workers from their idle sleep to stop (`None`: they stop within it).
+    waker: Option<Arc<Waker>>,
+    /// What the workers run with: the engine settings, and the cores they go on when those
+    /// name none.
+    engine: EngineConfig,
     default_cores: Vec<usize>,
+    /// The UMEM and the sockets' settings, for the sockets of members that join.
+    umem: UmemArea,
+    port_cfg: PortConfig,
+    /// The slot of a member being set up to join (`joiner`), kept for it.
+    joining: Option<u32>,
     pub snapshots: Arc<SnapshotCell>,
     /// This data plane's own counts: they start at zero (see `counters_view` for totals).
     pub counters: BondCounters,
-    /// The members, in slot order, and what data planes before this one counted for them.
+    /// The members, in the bond's order, and what data planes before this one (and members
+    /// that left) counted for them.
     names: Vec<String>,
     carried: CarriedCounters,
+    /// Per member: its slot in the program's maps (sockets, counters, neighbour reports).
+    /// A member keeps its slot while others come and go.
+    slots: Vec<u32>,
     /// Per member: how the program runs on it; `None` for a member whose device is absent.
     pub attach_modes: Vec<Option<AttachMode>>,
     /// Per member: the device the data plane attached to (its ifindex), `None` if absent.
@@ -66,15 +81,18 @@ pub struct DataPlane {
     /// The XDP program's per-member counters.
     pub xdp: XdpCountersReader,
     /// The ARP and neighbour discovery the XDP program copies for the ARP monitor: the
-    /// reader, what it read, and the targets the program copies for.
+    /// reader, what it read (by slot), and the targets the program copies for.
     neighbours: Mutex<libbpf_rs::RingBuffer<'static>>,
     /// Members whose rx-vlan offload was turned off, to turn on again at stop.
     rx_vlan_restore: Vec<String>,
-    neighbours_read: Arc<Mutex<Vec<ArpReport>>>,
+    neighbours_read: Arc<Mutex<Vec<(u32, NeighbourMsg)>>>,
     targets: Mutex<Vec<IpAddr>>,
     // Dropped last (after the workers stopped): detaches from the members.
-    program: XdpProgram,
+    program: Arc<XdpProgram>,
 }
+
+/// The access port's slot in the program's maps: the last, so that members keep theirs.
+const ACCESS_SLOT: u32 = MAX_MEMBERS - 1;
 
 /// The queues worker `w` of `workers` serves on an interface with `queues` queues.
 fn worker_queues(w: u32, workers: u32, queues: u32) -> impl Iterator<Item = u32> {
@@ -101,7 +119,7 @@ impl DataPlane {
         let tap = self
             .stop_workers()
             .into_iter()
-            .filter_map(|host| match host {
+            .filter_map(|worker| match worker.into_host() {
                 HostSide::Tap(port) => Some(port),
                 HostSide::AccessPort(_) => None,
             })
@@ -127,18 +145,30 @@ impl DataPlane {
         self.carried.add_xdp_to(&self.names, self.xdp_live())
     }
 
-    fn xdp_live(&self) -> Vec<XdpCounters> {
-        (0..self.attach_modes.len() as u32)
-            .map(|slot| self.xdp.read(slot))
-            .collect()
+    /// The XDP program's per-member counts, in the bond's member order, since this program
+    /// was loaded (or since the member joined).
+    pub fn xdp_live(&self) -> Vec<XdpCounters> {
+        self.slots.iter().map(|&slot| self.xdp.read(slot)).collect()
     }
 
-    fn stop_workers(&mut self) -> Vec<HostSide> {
+    fn stop_workers(&mut self) -> Vec<Worker> {
         self.stop.store(true, Ordering::Relaxed);
-        self.workers
+        self.wake_workers();
+        let stopped = self
+            .workers
             .drain(..)
             .filter_map(|w| w.join().ok())
-            .collect()
+            .collect();
+        if let Some(w) = &self.waker {
+            w.reset();
+        }
+        stopped
+    }
+
+    fn wake_workers(&self) {
+        if let Some(w) = &self.waker {
+            w.wake();
+        }
     }
 
     /// A worker thread that ended while the data plane runs (it panicked): its name and
@@ -191,18 +221,16 @@ impl DataPlane {
         let attached = attach_program(bond, &ifindexes)?;
         let program = attached.program;
         let xdp = program.counters_reader()?;
-        let neighbours_read: Arc<Mutex<Vec<ArpReport>>> = Arc::default();
+        let neighbours_read: Arc<Mutex<Vec<(u32, NeighbourMsg)>>> = Arc::default();
         let neighbours = {
             let read = Arc::clone(&neighbours_read);
             program.neighbour_reader(move |slot, frame| {
                 if let Some(msg) = NeighbourMsg::parse(frame) {
-                    let member = slot as usize;
-                    read.lock()
-                        .expect("neighbour lock")
-                        .push(ArpReport { member, msg });
+                    read.lock().expect("neighbour lock").push((slot, msg));
                 }
             })?
         };
+        let slots: Vec<u32> = (0..cfg.members.len() as u32).collect();
         let port_cfg = port_config(bond);
         let (umem, pool) = UmemArea::new(&port_cfg)?;
         let umem_frames = umem.frame_count();
@@ -223,6 +251,7 @@ impl DataPlane {
             program: &program,
             queue_counts: &queue_counts,
             ifindexes: &ifindexes,
+            slots: &slots,
             snapshots: &snapshots,
         };
         let mut worker_counters = Vec::new();
@@ -237,21 +266,29 @@ impl DataPlane {
                 hosts.push((queues, shares.access_port(w)?));
             }
         }
-        set_members(&program, bond, &ifindexes)?;
+        set_members(&program, bond, &ifindexes, &slots)?;
         // Nothing can fail any more: each worker without an access port takes its TAP queue.
         let mut taps = tap.drain(..);
+        let waker = Waker::new()
+            .map_err(|e| warn!(bond = %cfg.name, "no eventfd to wake the workers ({e}): they stop within their idle sleep"))
+            .ok()
+            .map(Arc::new);
         let built: Vec<Worker> = hosts
             .into_iter()
             .map(|(queues, host)| {
                 let host = host.unwrap_or_else(|| {
                     HostSide::Tap(taps.next().expect("a TAP queue for every worker"))
                 });
-                Worker::new(queues, host)
+                let worker = Worker::new(queues, host);
+                match &waker {
+                    Some(w) => worker.with_waker(Arc::clone(w)),
+                    None => worker,
+                }
             })
             .collect();
         drop(taps);
         let stop = Arc::new(AtomicBool::new(false));
-        let handles = spawn_workers(bond, built, default_cores, &stop);
+        let handles = spawn_workers(&cfg.name, engine, built, default_cores, &stop);
         info!(
             bond = %cfg.name,
             host = %cfg.host,
@@ -264,11 +301,17 @@ impl DataPlane {
             bond: cfg.name.clone(),
             stop,
             workers: handles,
+            waker,
+            engine: engine.clone(),
             default_cores: default_cores.to_vec(),
+            umem,
+            port_cfg,
+            joining: None,
             snapshots,
             counters: BondCounters::new(cfg.members.len(), worker_counters),
             names: cfg.members.clone(),
             carried: CarriedCounters::default(),
+            slots,
             attach_modes: attached.modes,
             ifindexes,
             frame_count: umem_frames,
@@ -277,9 +320,207 @@ impl DataPlane {
             neighbours_read,
             targets: Mutex::new(Vec::new()),
             xdp,
-            program,
+            program: Arc::new(program),
         };
         Ok((plane, apps))
+    }
+
+    /// Member `left` left the bond (`bond` is without it) while the data plane carries on:
+    /// the program forgets its slot, and the workers stop only for the moment it takes to
+    /// give up its sockets. The program, the UMEM, the host side and the other members'
+    /// sockets stay. What is slow (the program's link to the device, the sockets' closing)
+    /// comes back as `Leftovers`, to finish once the bond's locks are released. On an error
+    /// nothing changed, and the caller rebuilds the data plane instead.
+    pub fn member_left(&mut self, bond: &Bond, left: usize) -> Result<Leftovers, DataPlaneError> {
+        let (Some(&slot), Some(&ifindex)) = (self.slots.get(left), self.ifindexes.get(left)) else {
+            return Err(DataPlaneError::Engine(format!(
+                "no member {left} to remove"
+            )));
+        };
+        // The member's counts carry on by name, should it come back; the program passes its
+        // frames to the kernel from here, and its slot counts from zero for the next member.
+        let name = self.names[left].clone();
+        let counts = self.xdp.read(slot);
+        self.program.forget_member(ifindex, slot)?;
+        self.carried
+            .carry_xdp(std::slice::from_ref(&name), &[counts]);
+        let mut leftovers = Leftovers {
+            links: ifindex
+                .and_then(|i| self.program.take_link(i))
+                .into_iter()
+                .collect(),
+            snapshots: Some(Arc::clone(&self.snapshots)),
+            ..Leftovers::default()
+        };
+        let paused = Instant::now();
+        let mut workers = self.pause_workers()?;
+        self.carried.carry(&self.names, &self.counters.view());
+        let mut counters = Vec::new();
+        for w in &mut workers {
+            let (c, retired) = w.queues_mut().member_left(left);
+            counters.push(c);
+            let returns = w.queues_mut().frame_returns();
+            leftovers.sockets.push((returns, retired.ports));
+            leftovers.device_tx.extend(retired.device_tx);
+        }
+        self.counters = BondCounters::new(bond.config.members.len(), counters);
+        self.names.remove(left);
+        self.slots.remove(left);
+        self.ifindexes.remove(left);
+        self.attach_modes.remove(left);
+        self.snapshots.publish(bond.snapshot());
+        self.resume_workers(workers);
+        if let Some(i) = self.rx_vlan_restore.iter().position(|m| *m == name) {
+            leftovers
+                .rx_vlan_restore
+                .push(self.rx_vlan_restore.remove(i));
+        }
+        info!(
+            bond = %self.bond,
+            member = %name,
+            workers_paused_us = paused.elapsed().as_micros() as u64,
+            "member left the running data plane"
+        );
+        Ok(leftovers)
+    }
+
+    /// What a member joining this data plane needs, to set it up (slowly) without the
+    /// bond's locks; `None` while another member is joining.
+    pub fn joiner(&mut self, bond: &Bond) -> Option<Joiner> {
+        if self.joining.is_some() || self.workers.is_empty() {
+            return None;
+        }
+        let slot = (0..MAX_MEMBERS).find(|s| *s != ACCESS_SLOT && !self.slots.contains(s))?;
+        self.joining = Some(slot);
+        Some(Joiner {
+            program: Arc::clone(&self.program),
+            umem: self.umem.clone(),
+            port_cfg: self.port_cfg,
+            engine: self.engine.clone(),
+            bond: self.bond.clone(),
+            tap_host: tap_name(bond).is_some(),
+            slot,
+        })
+    }
+
+    /// A member set up by a `Joiner` joined the bond (`bond` is with it, last): the workers
+    /// stop only to take its sockets. On an error (the UMEM has no frames to spare for its
+    /// rings, the data plane was rebuilt meanwhile, a worker died) nothing changed: what was
+    /// set up comes back as `Leftovers`, to finish before the caller rebuilds.
+    pub fn member_joined(&mut self, bond: &Bond, joining: Joining) -> Result<(), Box<NotJoined>> {
+        let not_joined = |why: DataPlaneError, joining: Joining| {
+            Box::new(NotJoined {
+                why,
+                leftovers: Leftovers::from(joining),
+            })
+        };
+        let refuse =
+            |why: String, joining: Joining| Err(not_joined(DataPlaneError::Engine(why), joining));
+        let cfg = &bond.config;
+        let member = cfg.members.len() - 1;
+        let same_plane = Arc::ptr_eq(&joining.program, &self.program);
+        if !same_plane || self.joining != Some(joining.slot) || self.names.len() != member {
+            return refuse(
+                "the data plane changed while the member was set up".into(),
+                joining,
+            );
+        }
+        self.joining = None;
+        let paused = Instant::now();
+        let mut workers = match self.pause_workers() {
+            Ok(workers) => workers,
+            Err(e) => return Err(not_joined(e, joining)),
+        };
+        let need = cfg.engine.frames_per_worker(cfg.ports_per_worker()) as usize;
+        if workers
+            .iter_mut()
+            .any(|w| w.queues_mut().frames_owned() < need)
+        {
+            self.resume_workers(workers);
+            let why = format!(
+                "the UMEM has no frames to spare for {}'s rings ({need} a worker wanted)",
+                joining.name
+            );
+            return refuse(why, joining);
+        }
+        self.carried.carry(&self.names, &self.counters.view());
+        let counters = workers
+            .iter_mut()
+            .zip(joining.ports)
+            .zip(joining.device_tx)
+            .map(|((w, ports), device)| w.queues_mut().member_joined(ports, device))
+            .collect();
+        self.counters = BondCounters::new(cfg.members.len(), counters);
+        self.names.push(joining.name.clone());
+        self.slots.push(joining.slot);
+        self.ifindexes.push(joining.ifindex);
+        self.attach_modes
+            .push(joining.link.as_ref().map(|(a, _)| a.mode));
+        self.rx_vlan_restore.extend(joining.rx_vlan_restore);
+        self.snapshots.publish(bond.snapshot());
+        self.resume_workers(workers);
+        let paused = paused.elapsed();
+        if let Some((_, link)) = joining.link {
+            self.program.keep(link);
+            // Once its sockets are served: until then the program passes its frames to the
+            // kernel.
+            if let Err(e) =
+                self.program
+                    .set_member(&joining.name, joining.slot, action(bond, member))
+            {
+                warn!(bond = %cfg.name, member = %joining.name, "{e}");
+            }
+        }
+        info!(
+            bond = %cfg.name,
+            member = %joining.name,
+            workers_paused_us = paused.as_micros() as u64,
+            "member joined the running data plane"
+        );
+        Ok(())
+    }
+
+    /// A member set up for joining did not join (the bond refused it): its slot is free.
+    pub fn join_abandoned(&mut self) {
+        self.joining = None;
+    }
+
+    /// Stops the worker threads and takes the workers back, to change what they serve. A
+    /// worker that died is an error (the others run again, and the caller rebuilds).
+    fn pause_workers(&mut self) -> Result<Vec<Worker>, DataPlaneError> {
+        if self.workers.is_empty() {
+            return Err(DataPlaneError::Engine(
+                "no worker threads: the application drives this data plane".into(),
+            ));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake_workers();
+        let (alive, dead): (Vec<_>, Vec<_>) = self
+            .workers
+            .drain(..)
+            .map(JoinHandle::join)
+            .partition(Result::is_ok);
+        if let Some(w) = &self.waker {
+            w.reset();
+        }
+        let alive: Vec<Worker> = alive.into_iter().filter_map(Result::ok).collect();
+        if !dead.is_empty() {
+            self.resume_workers(alive);
+            return Err(DataPlaneError::Engine("a worker thread died".into()));
+        }
+        Ok(alive)
+    }
+
+    /// Runs the workers again, each on its core.
+    fn resume_workers(&mut self, workers: Vec<Worker>) {
+        self.stop.store(false, Ordering::Relaxed);
+        self.workers = spawn_workers(
+            &self.bond,
+            &self.engine,
+            workers,
+            &self.default_cores,
+            &self.stop,
+        );
     }
 
     /// The ARP and neighbour discovery messages to or from the ARP monitor's targets that
@@ -288,20 +529,22 @@ impl DataPlane {
         if let Err(e) = self.neighbours.lock().expect("neighbour lock").consume() {
             tracing::warn!(bond = %self.bond, "reading the ARP monitor's ring buffer: {e}");
         }
-        out.append(&mut self.neighbours_read.lock().expect("neighbour lock"));
+        let read = std::mem::take(&mut *self.neighbours_read.lock().expect("neighbour lock"));
+        // A report from a member that left since is dropped with it.
+        out.extend(read.into_iter().filter_map(|(slot, msg)| {
+            let member = self.slots.iter().position(|&s| s == slot)?;
+            Some(ArpReport { member, msg })
+        }));
     }
 
     /// Publishes the bond's current members to the worker and the XDP program.
     pub fn update(&self, bond: &Bond) {
         self.snapshots.publish(bond.snapshot());
-        for (slot, member) in bond.config.members.iter().enumerate() {
-            if self.ifindexes.get(slot).copied().flatten().is_none() {
+        for (m, member) in bond.config.members.iter().enumerate() {
+            let (Some(Some(_)), Some(&slot)) = (self.ifindexes.get(m), self.slots.get(m)) else {
                 continue;
-            }
-            if let Err(e) = self
-                .program
-                .set_member(member, slot as u32, action(bond, slot))
-            {
+            };
+            if let Err(e) = self.program.set_member(member, slot, action(bond, m)) {
                 tracing::warn!(bond = %self.bond, "{e}");
             }
         }
@@ -375,14 +618,162 @@ struct Attached {
     rx_vlan_restore: Vec<String>,
 }
 
-fn attach_program(bond: &Bond, ifindexes: &[Option<u32>]) -> Result<Attached, DataPlaneError> {
-    let cfg = &bond.config;
-    let xdp_mode = match cfg.engine.xdp_mode {
+/// The XDP attach mode the engine settings ask for (`None`: native where the driver has it).
+fn xdp_mode(engine: &EngineConfig) -> Option<AttachMode> {
+    match engine.xdp_mode {
         XdpMode::Auto => None,
         XdpMode::Native => Some(AttachMode::Native),
         XdpMode::Generic => Some(AttachMode::Generic),
-    };
-    let mut program = XdpProgram::load_with(cfg.multi_buffer())?;
+    }
+}
+
+/// What a member joining a running data plane is set up with, away from the bond's locks:
+/// the program on its device and its sockets bound, while the data plane carries on.
+pub struct Joiner {
+    program: Arc<XdpProgram>,
+    umem: UmemArea,
+    port_cfg: PortConfig,
+    engine: EngineConfig,
+    bond: String,
+    tap_host: bool,
+    /// The member's slot, kept for it until it joins (or the join is abandoned).
+    slot: u32,
+}
+
+impl Joiner {
+    /// Sets member `name` up: the program onto its device (a member whose device is absent
+    /// gets nothing, as at start), each worker's sockets bound, and each worker's socket for
+    /// super-frames from a TAP. Slow (the program is verified for the device): called
+    /// without the bond's locks.
+    pub fn prepare(self, name: &str) -> Result<Joining, DataPlaneError> {
+        let workers = self.engine.workers as usize;
+        let mut joining = Joining {
+            name: name.to_string(),
+            slot: self.slot,
+            ifindex: read_ifindex(name).ok(),
+            link: None,
+            ports: (0..workers).map(|_| Vec::new()).collect(),
+            device_tx: (0..workers).map(|_| None).collect(),
+            rx_vlan_restore: Vec::new(),
+            program: Arc::clone(&self.program),
+        };
+        if joining.ifindex.is_none() {
+            warn!(bond = %self.bond, member = %name, "no such device: left out of the data plane until it appears");
+            return Ok(joining);
+        }
+        if crate::fault::injected("join-slow") {
+            // Debug builds: a set-up that takes long, for the test that proves the bond's
+            // own monitor does not wait on it.
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        let queues = served_queues(&self.engine, name)?;
+        let (attached, link) = self.program.link(name, xdp_mode(&self.engine))?;
+        joining.link = Some((attached, link));
+        if !attached.vlan_metadata && keep_vlan_tags_inline(&self.bond, name) {
+            joining.rx_vlan_restore.push(name.to_string());
+        }
+        let count = self.engine.workers;
+        for (w, ports) in (0..count).zip(&mut joining.ports) {
+            *ports = bind_member(
+                &self.umem,
+                &self.port_cfg,
+                &self.program,
+                name,
+                self.slot,
+                w,
+                count,
+                queues,
+            )?;
+        }
+        if self.tap_host {
+            for device in &mut joining.device_tx {
+                *device = device_tx(&self.bond, name, joining.ifindex);
+            }
+        }
+        Ok(joining)
+    }
+}
+
+/// A member set up to join a running data plane (`Joiner::prepare`).
+pub struct Joining {
+    name: String,
+    slot: u32,
+    ifindex: Option<u32>,
+    /// How the program runs on its device, and the link that keeps it there.
+    link: Option<(crate::xdp::program::Attached, XdpLink)>,
+    /// Per worker: its sockets, with their queues, and its socket for super-frames.
+    ports: Vec<Vec<(u32, XskPort)>>,
+    device_tx: Vec<Option<DeviceTx>>,
+    rx_vlan_restore: Vec<String>,
+    /// The program it was set up on: the data plane's, unless that was rebuilt meanwhile.
+    program: Arc<XdpProgram>,
+}
+
+/// Why a member set up to join did not (`DataPlane::member_joined`), and what it leaves.
+pub struct NotJoined {
+    pub why: DataPlaneError,
+    pub leftovers: Leftovers,
+}
+
+/// What a member change leaves to finish once the bond's locks are released, because it
+/// takes the kernel a while: the program's links to devices that left (detaching waits for
+/// the driver), and sockets to close (closing waits for every receive in flight), whose
+/// frames then go back to their workers.
+#[must_use = "finish() detaches and closes what a member change left"]
+#[derive(Default)]
+pub struct Leftovers {
+    links: Vec<XdpLink>,
+    sockets: Vec<(FrameReturns, Vec<XskPort>)>,
+    device_tx: Vec<DeviceTx>,
+    rx_vlan_restore: Vec<String>,
+    /// Where the workers are told that frames came back.
+    snapshots: Option<Arc<SnapshotCell>>,
+}
+
+impl Leftovers {
+    pub fn finish(self) {
+        drop(self.links);
+        drop(self.device_tx);
+        for (returns, sockets) in self.sockets {
+            for socket in sockets {
+                returns.give(socket.close());
+            }
+        }
+        if let Some(snapshots) = self.snapshots {
+            snapshots.nudge();
+        }
+        for member in self.rx_vlan_restore {
+            let _ = ethtool::set_rx_vlan_offload(&member, true);
+        }
+    }
+}
+
+impl From<Joining> for Leftovers {
+    /// A member set up and not joined: its sockets never had frames.
+    fn from(joining: Joining) -> Leftovers {
+        Leftovers {
+            links: joining.link.map(|(_, link)| link).into_iter().collect(),
+            sockets: joining
+                .ports
+                .into_iter()
+                .map(|ports| {
+                    (
+                        FrameReturns::default(),
+                        ports.into_iter().map(|(_, p)| p).collect(),
+                    )
+                })
+                .collect(),
+            device_tx: joining.device_tx.into_iter().flatten().collect(),
+            rx_vlan_restore: joining.rx_vlan_restore,
+            snapshots: None,
+        }
+    }
+}
+
+fn attach_program(bond: &Bond, ifindexes: &[Option<u32>]) -> Result<Attached, DataPlaneError> {
+    let cfg = &bond.config;
+    let xdp_mode = xdp_mode(&cfg.engine);
+    let program = XdpProgram::load_with(cfg.multi_buffer())?;
     let mut modes = Vec::new();
     let mut rx_vlan_restore = Vec::new();
     for (slot, member) in cfg.members.iter().enumerate() {
@@ -406,23 +797,24 @@ fn attach_program(bond: &Bond, ifindexes: &[Option<u32>]) -> Result<Attached, Da
     })
 }
 
-/// Gives the program each present member's action, and the access port's (the slot after the
-/// members; it always delivers). Called once every socket is bound: until then the program
-/// knows no member and passes their frames to the kernel, rather than count them as frames
-/// with no socket.
+/// Gives the program each present member's slot and action, and the access port's (it
+/// always delivers). Called once every socket is bound: until then the program knows no
+/// member and passes their frames to the kernel, rather than count them as frames with no
+/// socket.
 fn set_members(
     program: &XdpProgram,
     bond: &Bond,
     ifindexes: &[Option<u32>],
+    slots: &[u32],
 ) -> Result<(), DataPlaneError> {
     let cfg = &bond.config;
-    for (slot, member) in cfg.members.iter().enumerate() {
-        if ifindexes[slot].is_some() {
-            program.set_member(member, slot as u32, action(bond, slot))?;
+    for (m, member) in cfg.members.iter().enumerate() {
+        if ifindexes[m].is_some() {
+            program.set_member(member, slots[m], action(bond, m))?;
         }
     }
     if let HostSpec::Xdp(iface) = &cfg.host {
-        program.set_member(iface, cfg.members.len() as u32, MemberAction::Deliver)?;
+        program.set_member(iface, ACCESS_SLOT, MemberAction::Deliver)?;
     }
     Ok(())
 }
@@ -446,6 +838,8 @@ struct Shares<'a> {
     queue_counts: &'a [u32],
     /// Per member: its device's index, `None` where it is absent.
     ifindexes: &'a [Option<u32>],
+    /// Per member: its slot in the program's maps.
+    slots: &'a [u32],
     snapshots: &'a Arc<SnapshotCell>,
 }
 
@@ -459,22 +853,22 @@ impl Shares<'_> {
         let cfg = &self.bond.config;
         let workers = cfg.engine.workers;
         let mut ports = Vec::new();
-        for (slot, member) in cfg.members.iter().enumerate() {
-            for queue in worker_queues(w, workers, self.queue_counts[slot]) {
-                let port = XskPort::bind(
-                    self.umem,
-                    member,
-                    queue,
-                    slot as u32,
-                    self.port_cfg,
-                    self.program,
-                )?;
-                ports.push(WorkerPort {
-                    member: slot,
-                    queue,
-                    port,
-                });
-            }
+        for (m, member) in cfg.members.iter().enumerate() {
+            let bound = bind_member(
+                self.umem,
+                self.port_cfg,
+                self.program,
+                member,
+                self.slots[m],
+                w,
+                workers,
+                self.queue_counts[m],
+            )?;
+            ports.extend(bound.into_iter().map(|(queue, port)| WorkerPort {
+                member: m,
+                queue,
+                port,
+            }));
         }
         let o = &cfg.options;
         let selector = TxSelector::new(
@@ -506,18 +900,7 @@ impl Shares<'_> {
         cfg.members
             .iter()
             .zip(self.ifindexes)
-            .map(|(member, ifindex)| {
-                DeviceTx::open((*ifindex)?)
-                    .map_err(|e| {
-                        tracing::warn!(
-                            bond = %cfg.name,
-                            member = %member,
-                            "a socket to hand TCP super-frames to the device: {e}; they are \
-                             cut into segments instead"
-                        )
-                    })
-                    .ok()
-            })
+            .map(|(member, &ifindex)| device_tx(&cfg.name, member, ifindex))
             .collect()
     }
 
@@ -527,25 +910,59 @@ impl Shares<'_> {
         let cfg = &self.bond.config;
         match &cfg.host {
             HostSpec::Xdp(iface) => {
-                let slot = cfg.members.len();
-                let access = worker_queues(w, cfg.engine.workers, self.queue_counts[slot])
-                    .map(|q| {
-                        XskPort::bind(
-                            self.umem,
-                            iface,
-                            q,
-                            slot as u32,
-                            self.port_cfg,
-                            self.program,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Some(HostSide::AccessPort(access)))
+                let queues = self.queue_counts[cfg.members.len()];
+                let access = bind_member(
+                    self.umem,
+                    self.port_cfg,
+                    self.program,
+                    iface,
+                    ACCESS_SLOT,
+                    w,
+                    cfg.engine.workers,
+                    queues,
+                )?;
+                Ok(Some(HostSide::AccessPort(
+                    access.into_iter().map(|(_, port)| port).collect(),
+                )))
             }
             HostSpec::Tap | HostSpec::TapNamed(_) => Ok(None),
             HostSpec::None => unreachable!("handled in start"),
         }
     }
+}
+
+/// The sockets worker `w` of `workers` serves on `iface` (with `queues` queues), bound at
+/// `slot` of the program's maps, with the queue of each.
+#[allow(clippy::too_many_arguments)]
+fn bind_member(
+    umem: &UmemArea,
+    port_cfg: &PortConfig,
+    program: &XdpProgram,
+    iface: &str,
+    slot: u32,
+    w: u32,
+    workers: u32,
+    queues: u32,
+) -> Result<Vec<(u32, XskPort)>, PortError> {
+    worker_queues(w, workers, queues)
+        .map(|q| XskPort::bind(umem, iface, q, slot, port_cfg, program).map(|port| (q, port)))
+        .collect()
+}
+
+/// A socket that hands the TAP's TCP super-frames to `member`'s device whole; `None` where the
+/// device is absent or the socket cannot be had (the worker then cuts them, as it does
+/// without).
+fn device_tx(bond: &str, member: &str, ifindex: Option<u32>) -> Option<DeviceTx> {
+    DeviceTx::open(ifindex?)
+        .map_err(|e| {
+            tracing::warn!(
+                bond,
+                member,
+                "a socket to hand TCP super-frames to the device: {e}; they are cut into \
+                 segments instead"
+            )
+        })
+        .ok()
 }
 
 /// The core worker `w` goes on: the engine's `cores` setting, or else one of `defaults` in
@@ -561,12 +978,12 @@ pub fn worker_core(engine: &EngineConfig, defaults: &[usize], w: usize) -> Optio
 /// Starts a thread per worker, each on its core. Threads start only once everything could
 /// be set up, so that a failure leaves nothing running.
 fn spawn_workers(
-    bond: &Bond,
+    bond: &str,
+    engine: &EngineConfig,
     built: Vec<Worker>,
     default_cores: &[usize],
     stop: &Arc<AtomicBool>,
-) -> Vec<JoinHandle<HostSide>> {
-    let engine = &bond.config.engine;
+) -> Vec<JoinHandle<Worker>> {
     built
         .into_iter()
         .enumerate()
@@ -574,7 +991,7 @@ fn spawn_workers(
             let core = worker_core(engine, default_cores, w);
             let stop = Arc::clone(stop);
             std::thread::Builder::new()
-                .name(format!("{}-w{w}", bond.config.name))
+                .name(format!("{bond}-w{w}"))
                 .spawn(move || {
                     if let Some(id) = core {
                         core_affinity::set_for_current(core_affinity::CoreId { id });

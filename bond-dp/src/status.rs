@@ -296,4 +296,10 @@ impl XdpCounters {
         self.no_socket_dropped += o.no_socket_dropped;
         self.neighbour += o.neighbour;
     }
+
+    /// Frames that arrived for the bond (redirected to it, passed to its control path, or
+    /// dropped on an inactive member): proof that the member receives.
+    pub fn arrived(&self) -> u64 {
+        self.redirected + self.control_passed + self.inactive_dropped
+    }
 }

@@ -335,7 +335,7 @@ fn latency_sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
 }
 
 fn sink(ifaces: &[String], warmup: f64, seconds: f64) -> Result<()> {
-    let mut program = XdpProgram::load()?;
+    let program = XdpProgram::load()?;
     for (slot, iface) in ifaces.iter().enumerate() {
         program.attach(iface, None)?;
         program.set_member(iface, slot as u32, MemberAction::Drop)?;

@@ -141,9 +141,12 @@ impl<'a> BondWatch<'a> {
         self.sockets = sockets;
         self.macs.members = macs;
         self.seen.clear();
-        // A new XDP program counts from zero.
-        self.frames_before = vec![0; n];
-        self.neighbours_before = vec![0; n];
+        // Arrivals count from the program's counts as they are now (members that stay keep
+        // theirs; a rebuilt data plane's program counts from zero).
+        let counts = self.with_plane(DataPlane::xdp_live).unwrap_or_default();
+        let at = |m: usize| counts.get(m).copied().unwrap_or_default();
+        self.frames_before = (0..n).map(|m| at(m).arrived()).collect();
+        self.neighbours_before = (0..n).map(|m| at(m).neighbour).collect();
         self.stalls = vec![StallWatch::default(); n];
         self.stalled = vec![false; n];
         self.devices = self
@@ -417,15 +420,12 @@ impl<'a> BondWatch<'a> {
     /// One ARP monitor interval: what arrived since the last (the XDP program counts every
     /// frame per member; the data plane hands over ARP packets), the verdicts, the probes.
     fn arp_round(&mut self, b: &mut Bond, now: Duration) {
-        let members = b.member_count() as u32;
         let (counts, reports) = self
             .with_plane(|p| {
-                let counts: Vec<(u64, u64)> = (0..members)
-                    .map(|m| {
-                        let c = p.xdp.read(m);
-                        let frames = c.redirected + c.control_passed + c.inactive_dropped;
-                        (frames, c.neighbour)
-                    })
+                let counts: Vec<(u64, u64)> = p
+                    .xdp_live()
+                    .iter()
+                    .map(|c| (c.arrived(), c.neighbour))
                     .collect();
                 let mut reports = Vec::new();
                 p.take_arp_reports(&mut reports);
@@ -605,7 +605,11 @@ impl<'a> BondWatch<'a> {
 
     /// Gives the members back their own MACs (at exit).
     fn restore_macs(&mut self) {
-        let b = self.bond.lock().expect("bond lock");
+        let mut b = self.bond.lock().expect("bond lock");
+        // Members that joined or left since the last look (a change just before the stop).
+        if b.take_membership_changed() {
+            self.members_changed(&b);
+        }
         let plan = MacPlan {
             members: b.permanent_macs().map(|(_, mac)| mac).collect(),
             host: self.macs.host,

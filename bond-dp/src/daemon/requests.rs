@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 use super::{log_event, SharedPlane};
 use crate::bond::Bond;
 use crate::control::{BondStatus, DataPlaneStatus, Request};
-use crate::dataplane::DataPlane;
+use crate::dataplane::{DataPlane, DataPlaneError, Joining, Leftovers};
 use crate::monitor::{read_link, set_mac};
 
 /// What a bond's control socket answers from.
@@ -83,8 +83,62 @@ impl Control {
                 );
             }
         }
+        // A member that joins is set up first (the program verified for its device, its
+        // sockets bound), without the bond's locks: the monitor never waits on that.
+        let joining = if add { self.prepare_join(iface) } else { None };
+        let mut leftovers = Leftovers::default();
+        let reply = self.apply_change(add, iface, joining, &mut leftovers);
+        // Closing sockets and detaching the program wait on the kernel: without the locks.
+        leftovers.finish();
+        reply
+    }
+
+    /// A member set up to join the running data plane; `None` where there is no data plane,
+    /// another member is joining, or the set-up failed (the data plane is rebuilt then).
+    fn prepare_join(&self, iface: &str) -> Option<Joining> {
+        let joiner = {
+            let bond = self.bond.lock().expect("bond lock");
+            if bond.member_id(iface).is_some() {
+                return None; // refused below, with the reason
+            }
+            let mut plane = self.plane.lock().expect("plane lock");
+            plane.as_mut()?.joiner(&bond)?
+        };
+        match joiner.prepare(iface) {
+            Ok(joining) => Some(joining),
+            Err(e) => {
+                info!(bond = %self.name(), member = iface, "setting the member up for the running data plane: {e}");
+                if let Some(p) = self.plane.lock().expect("plane lock").as_mut() {
+                    p.join_abandoned();
+                }
+                None
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        self.bond.lock().expect("bond lock").name().to_string()
+    }
+
+    /// The member change itself, under the bond's locks: the bond's member list, then the
+    /// data plane (in place where it can be, rebuilt otherwise). What is left to close goes
+    /// into `leftovers`.
+    fn apply_change(
+        &self,
+        add: bool,
+        iface: &str,
+        mut joining: Option<Joining>,
+        leftovers: &mut Leftovers,
+    ) -> String {
+        let value = if add {
+            format!("+{iface}")
+        } else {
+            format!("-{iface}")
+        };
         let mut bond = self.bond.lock().expect("bond lock");
         let mut plane = self.plane.lock().expect("plane lock");
+        let locked = std::time::Instant::now();
+        let leaving = bond.member_id(iface);
         let changed = if add {
             read_link(iface)
                 .map_err(|e| format!("{iface}: {e}"))
@@ -100,14 +154,52 @@ impl Control {
         };
         let (events, own_mac) = match changed {
             Ok(changed) => changed,
-            Err(e) => return format!("error: {e}\n"),
+            Err(e) => {
+                if let Some(j) = joining.take() {
+                    if let Some(p) = plane.as_mut() {
+                        p.join_abandoned();
+                    }
+                    *leftovers = Leftovers::from(j);
+                }
+                return format!("error: {e}\n");
+            }
         };
-        if let Err(e) = rebuild(&mut plane, &mut bond, add, iface) {
-            return format!("error: {value}: {e}\n");
+        if crate::fault::injected("rebuild-slow") {
+            // Debug builds: a member change that takes long, with the bond's locks held, for
+            // the test that proves it does not hold up the other bonds' monitoring.
+            std::thread::sleep(SLOW_REBUILD);
+        }
+        let in_place = match (plane.as_mut(), leaving, joining.take()) {
+            (None, _, _) => Ok(()), // --host none: no data plane
+            (Some(p), _, Some(j)) if add => p.member_joined(&bond, j).map_err(|not| {
+                // Off the device before a rebuild attaches a new program to it.
+                not.leftovers.finish();
+                not.why
+            }),
+            (Some(_), _, _) if add => Err(DataPlaneError::Engine(
+                "the member could not be set up for it".into(),
+            )),
+            (Some(p), Some(left), _) => p.member_left(&bond, left).map(|rest| *leftovers = rest),
+            (Some(_), None, _) => unreachable!("remove_member refuses a non-member"),
+        };
+        if let Err(why) = in_place {
+            info!(
+                bond = bond.name(),
+                member = iface,
+                "rebuilding the data plane around the new members: {why}"
+            );
+            if let Err(e) = rebuild(&mut plane, &mut bond, add, iface) {
+                return format!("error: {value}: {e}\n");
+            }
         }
         super::takeover::save(&bond, &self.run_dir);
         let verb = if add { "added" } else { "removed" };
-        info!(bond = bond.name(), member = iface, "member {verb}");
+        info!(
+            bond = bond.name(),
+            member = iface,
+            locks_held_us = locked.elapsed().as_micros() as u64,
+            "member {verb}"
+        );
         for event in &events {
             log_event(bond.name(), event);
         }
@@ -145,7 +237,7 @@ pub(super) fn bond_status(bond: &Bond, plane: &Mutex<Option<DataPlane>>) -> Bond
     status
 }
 
-/// How long `BOND_DP_FAULT=rebuild-slow` makes a rebuild take.
+/// How long `BOND_DP_FAULT=rebuild-slow` makes a member change take.
 const SLOW_REBUILD: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Rebuilds a bond's data plane around its new member list. If that fails, undoes the change
@@ -159,11 +251,6 @@ fn rebuild(
     let Some(old) = plane.take() else {
         return Ok(()); // --host none: no data plane
     };
-    if crate::fault::injected("rebuild-slow") {
-        // Debug builds: a rebuild that takes long, with the bond's locks held, for the test
-        // that proves it does not hold up the other bonds' monitoring.
-        std::thread::sleep(SLOW_REBUILD);
-    }
     let mut stopped = old.stop();
     let error = match stopped.start(bond) {
         Ok(started) => {

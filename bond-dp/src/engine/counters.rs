@@ -68,7 +68,7 @@ impl QueueCounters {
 pub type SharedCounters = Arc<CachePadded<WorkerCounters>>;
 
 /// What one worker counts.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct WorkerCounters {
     /// One per member socket the worker serves, in the worker's port order.
     pub queues: Vec<QueueCounters>,
@@ -94,13 +94,7 @@ impl WorkerCounters {
     pub fn new(queues: Vec<QueueCounters>) -> Self {
         WorkerCounters {
             queues,
-            drop_no_member: AtomicU64::new(0),
-            drop_host_busy: AtomicU64::new(0),
-            drop_no_frame: AtomicU64::new(0),
-            drop_too_long: AtomicU64::new(0),
-            drop_host_offload: AtomicU64::new(0),
-            to_host_coalesced: AtomicU64::new(0),
-            to_members_whole: AtomicU64::new(0),
+            ..WorkerCounters::default()
         }
     }
 

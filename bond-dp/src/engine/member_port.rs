@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::xdp::port::KernelStats;
+use crate::xdp::port::{KernelStats, Place};
 use crate::xdp::{FrameDesc, FramePool, UmemArea, XskPort};
 
 /// A member queue's socket, as a worker drives it.
@@ -38,6 +38,15 @@ pub trait MemberPort: Send {
     fn census(&self) -> String;
     /// A descriptor that polls readable when frames arrive (negative: none, poll skips it).
     fn fd(&self) -> RawFd;
+    /// The socket is leaving (its member left), while its share is paused: what the kernel
+    /// gave back (received, completed) returns to `pool`. Returns the frames it still holds,
+    /// which leave the pool's keeping with it until `close` gives them back.
+    fn retire(&mut self, pool: &mut FramePool) -> usize;
+    /// Closes a retired socket, away from its share (it can take the kernel a while):
+    /// the frames that come back, with where each was (lent, or queued to send).
+    fn close(self) -> Vec<(FrameDesc, Place)>
+    where
+        Self: Sized;
 }
 
 impl MemberPort for XskPort {
@@ -73,6 +82,12 @@ impl MemberPort for XskPort {
     }
     fn fd(&self) -> RawFd {
         XskPort::fd(self)
+    }
+    fn retire(&mut self, pool: &mut FramePool) -> usize {
+        XskPort::retire(self, pool)
+    }
+    fn close(self) -> Vec<(FrameDesc, Place)> {
+        XskPort::close(self)
     }
 }
 
@@ -212,5 +227,22 @@ impl MemberPort for MemoryPort {
 
     fn fd(&self) -> RawFd {
         -1
+    }
+
+    fn retire(&mut self, pool: &mut FramePool) -> usize {
+        self.reclaim(pool);
+        for desc in self.rx.drain(..) {
+            pool.received(&desc);
+            pool.put(desc);
+        }
+        self.held()
+    }
+
+    /// As a socket of its own closing: all it holds comes back (no driver holds a frame
+    /// in memory).
+    fn close(mut self) -> Vec<(FrameDesc, Place)> {
+        let lent = self.fill.drain(..).map(|d| (d, Place::Fill));
+        let queued = self.tx.drain(..).chain(self.done.drain(..));
+        lent.chain(queued.map(|d| (d, Place::Tx))).collect()
     }
 }

@@ -9,11 +9,13 @@ mod queues;
 mod snapshot_cell;
 #[cfg(test)]
 mod tests;
+mod waker;
 mod worker;
 
 pub use counters::{BondCounters, CarriedCounters, QueueCounters, SharedCounters, WorkerCounters};
 pub use host_port::HostPort;
 pub use member_port::{MemberPort, MemoryPort};
-pub use queues::{QueueShare, WorkerPort, BURST};
+pub use queues::{QueueShare, Retired, WorkerPort, BURST};
 pub use snapshot_cell::SnapshotCell;
+pub use waker::Waker;
 pub use worker::{HostSide, Worker};

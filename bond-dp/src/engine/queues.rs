@@ -18,6 +18,7 @@ use crate::policy::{Decision, Rewrite, TxSelector, TxSnapshot};
 use crate::wire::checksum::{self, L4Checksum};
 use crate::wire::gso::{TcpSegments, VnetHdr};
 use crate::wire::{arp, ethernet, MacAddr};
+use crate::xdp::port::FrameReturns;
 use crate::xdp::{self, DeviceTx, FramePool, UmemArea, XskPort};
 
 /// Frames moved per direction per loop.
@@ -25,6 +26,12 @@ pub const BURST: usize = 64;
 
 /// How often a share reads its sockets' XDP_STATISTICS (a system call each).
 const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
+
+/// What a share gave up of a member that left: its sockets, to close away from the share.
+pub struct Retired<P> {
+    pub ports: Vec<P>,
+    pub device_tx: Option<DeviceTx>,
+}
 
 /// A member socket to serve.
 pub struct WorkerPort<P = XskPort> {
@@ -39,6 +46,8 @@ pub struct QueueShare<P = XskPort> {
     pub(crate) pool: FramePool,
     /// UMEM frames this share owns.
     frames_owned: usize,
+    /// Frames that sockets closed outside the share give back (taken at the next snapshot).
+    returns: FrameReturns,
     /// The member queues served; `counters.queues[i]` counts `ports[i]`.
     pub(crate) ports: Vec<P>,
     /// Per member: the index in `ports` of the socket to transmit on; `None` for a member
@@ -75,21 +84,13 @@ impl<P: MemberPort> QueueShare<P> {
         selector: TxSelector,
         snapshots: Arc<SnapshotCell>,
     ) -> (QueueShare<P>, SharedCounters) {
-        let tx_port = (0..members)
-            .map(|m| ports.iter().position(|p| p.member == m))
-            .collect();
-        let counters = Arc::new(CachePadded::new(WorkerCounters::new(
-            ports
-                .iter()
-                .map(|p| QueueCounters::new(p.member, p.queue))
-                .collect(),
-        )));
-        let queues = QueueShare {
+        let mut queues = QueueShare {
             umem,
             frames_owned: pool.free(),
             pool,
-            ports: ports.into_iter().map(|p| p.port).collect(),
-            tx_port,
+            returns: FrameReturns::default(),
+            ports: Vec::new(),
+            tx_port: Vec::new(),
             selector,
             snap: snapshots.load(),
             seen: 0,
@@ -97,15 +98,109 @@ impl<P: MemberPort> QueueShare<P> {
             started: Instant::now(),
             now: Duration::ZERO,
             kernel_stats_due: Duration::ZERO,
-            counters: Arc::clone(&counters),
-            batches: (0..members)
-                .map(|_| Vec::with_capacity(BURST * 2))
-                .collect(),
+            counters: Arc::default(),
+            batches: Vec::new(),
             chain_buf: Vec::new(),
             device_tx: Vec::new(),
             host_takes_partial: false,
         };
+        let counters = queues.serve(ports, members);
         (queues, counters)
+    }
+
+    /// Serves `ports` for `members` members, with counters of their own from zero.
+    fn serve(&mut self, ports: Vec<WorkerPort<P>>, members: usize) -> SharedCounters {
+        self.tx_port = (0..members)
+            .map(|m| ports.iter().position(|p| p.member == m))
+            .collect();
+        self.batches
+            .resize_with(members, || Vec::with_capacity(BURST * 2));
+        self.counters = Arc::new(CachePadded::new(WorkerCounters::new(
+            ports
+                .iter()
+                .map(|p| QueueCounters::new(p.member, p.queue))
+                .collect(),
+        )));
+        self.ports = ports.into_iter().map(|p| p.port).collect();
+        Arc::clone(&self.counters)
+    }
+
+    /// The ports served, with the member and queue of each, taken out to be served again.
+    fn take_ports(&mut self) -> Vec<WorkerPort<P>> {
+        let places = self.counters.queues.iter().map(|q| (q.member, q.queue));
+        std::mem::take(&mut self.ports)
+            .into_iter()
+            .zip(places.collect::<Vec<_>>())
+            .map(|(port, (member, queue))| WorkerPort {
+                member,
+                queue,
+                port,
+            })
+            .collect()
+    }
+
+    /// Member `left` leaves the bond while the share is not running: its sockets retire
+    /// and are returned, to be closed away from the share (closing waits on the kernel;
+    /// their frames come back through `frame_returns`); the members after it move up one
+    /// place, and the transmit selector forgets it. Counting starts again from zero: the
+    /// caller carried the counts over first.
+    pub fn member_left(&mut self, left: usize) -> (SharedCounters, Retired<P>) {
+        let members = self.batches.len();
+        let mut kept = Vec::new();
+        let mut retired = Vec::new();
+        for mut p in self.take_ports() {
+            match crate::policy::after_leaving(p.member, left) {
+                Some(member) => kept.push(WorkerPort { member, ..p }),
+                None => {
+                    self.frames_owned -= p.port.retire(&mut self.pool);
+                    retired.push(p.port);
+                }
+            }
+        }
+        if left < members {
+            // Between bursts the batches are empty.
+            self.batches.remove(left);
+        }
+        let device_tx = (left < self.device_tx.len())
+            .then(|| self.device_tx.remove(left))
+            .flatten();
+        self.selector.member_left(left);
+        let counters = self.serve(kept, members.saturating_sub(1));
+        (
+            counters,
+            Retired {
+                ports: retired,
+                device_tx,
+            },
+        )
+    }
+
+    /// Where frames of sockets closed away from the share come back to it.
+    pub fn frame_returns(&self) -> FrameReturns {
+        self.returns.clone()
+    }
+
+    /// A member joins the bond, after the others, while the share is not running: `ports`
+    /// are its queues this share serves (none where its device is absent), `device_tx` its
+    /// socket for super-frames where the share hands them over. Counting starts again from
+    /// zero: the caller carried the counts over first.
+    pub fn member_joined(
+        &mut self,
+        ports: Vec<(u32, P)>,
+        device_tx: Option<DeviceTx>,
+    ) -> SharedCounters {
+        let member = self.batches.len();
+        let mut all = self.take_ports();
+        all.extend(ports.into_iter().map(|(queue, port)| WorkerPort {
+            member,
+            queue,
+            port,
+        }));
+        // A share whose host side takes no super-frames has no such socket for any member.
+        if !self.device_tx.is_empty() {
+            self.device_tx.push(device_tx);
+        }
+        self.serve(all, member + 1)
     }
 
     /// Gives the share a socket per member (`None` for some) that hands the host's
@@ -176,6 +271,7 @@ impl<P: MemberPort> QueueShare<P> {
         self.snapshots.refresh(&mut self.seen, &mut self.snap);
         if self.seen != seen {
             tracing::debug!(active = ?self.snap.active, "worker took a new member snapshot");
+            self.frames_owned += self.pool.take_returned(&self.returns);
             if let Some(t) = &self.snap.tuning {
                 self.selector.retune(t);
             }

@@ -26,6 +26,12 @@ impl SnapshotCell {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// Makes the workers look again, at the same snapshot (and at whatever else they take
+    /// then, such as frames given back).
+    pub fn nudge(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
     /// Refreshes a worker's copy if a newer one was published; cheap when nothing changed.
     #[inline]
     pub fn refresh(&self, seen: &mut u64, snap: &mut Arc<TxSnapshot>) {

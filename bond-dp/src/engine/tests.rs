@@ -18,6 +18,7 @@ const SEED: u64 = 0x5eed;
 struct Rig {
     share: QueueShare<MemoryPort>,
     counters: SharedCounters,
+    snapshots: Arc<SnapshotCell>,
 }
 
 fn rig(mode: Mode, snap: TxSnapshot, ring: usize, multi_buffer: bool) -> Rig {
@@ -51,9 +52,14 @@ fn rig_with(
         .collect();
     let selector = TxSelector::new(mode, HashPolicy::Layer34, 1, false, SEED);
     let snapshots = Arc::new(SnapshotCell::new(snap));
-    let (mut share, counters) = QueueShare::new(umem, pool, members, ports, selector, snapshots);
+    let (mut share, counters) =
+        QueueShare::new(umem, pool, members, ports, selector, Arc::clone(&snapshots));
     share.refresh();
-    Rig { share, counters }
+    Rig {
+        share,
+        counters,
+        snapshots,
+    }
 }
 
 impl Rig {
@@ -68,6 +74,30 @@ impl Rig {
 
     fn sent(&self, port: usize) -> Vec<Vec<u8>> {
         self.share.ports[port].sent()
+    }
+
+    /// Sends `frames` through the share, and checks that each went where a selector of the
+    /// same settings sends it over `snap`: `port_of[m]` is the port member `m` sends on.
+    fn transmit_as_policy_says(
+        &mut self,
+        mode: Mode,
+        snap: &TxSnapshot,
+        frames: &[Vec<u8>],
+        port_of: &[usize],
+    ) {
+        let mut reference = TxSelector::new(mode, HashPolicy::Layer34, 1, false, SEED);
+        let before: Vec<usize> = port_of.iter().map(|&p| self.sent(p).len()).collect();
+        let mut expected = vec![0; port_of.len()];
+        for f in frames {
+            if let Decision::Send { member, .. } = reference.select(f, snap) {
+                expected[member] += 1;
+            }
+        }
+        let held = self.hold(frames);
+        self.share.transmit(&held);
+        for (m, &p) in port_of.iter().enumerate() {
+            assert_eq!(self.sent(p).len() - before[m], expected[m], "member {m}");
+        }
     }
 
     fn queue(&self, port: usize, counter: impl Fn(&super::QueueCounters) -> &AtomicU64) -> u64 {
@@ -292,5 +322,68 @@ fn arrivals_find_only_the_frames_lent_and_the_rest_are_the_kernels_drops() {
     let stats = r.share.ports[0].kernel_stats().unwrap();
     assert_eq!(stats.fill_ring_empty, 1);
     out.into_iter().for_each(|d| r.share.pool.put(d));
+    r.settle();
+}
+
+#[test]
+fn a_member_leaves_and_one_joins_with_every_frame_accounted_for() {
+    use super::MemberPort;
+    let mode = Mode::BalanceXor;
+    let mut r = rig(mode, TxSnapshot::all_up(3), 64, false);
+    r.share.service(&mut []); // lends each member's fill ring its frames
+    let owned = r.share.frames_owned();
+    // Member 1 leaves with frames in every place: three received and not read, and of four
+    // queued for transmission, one completed.
+    for i in 0..3 {
+        assert!(r.share.ports[1].arrive(&udp(i, 64)));
+    }
+    let to_m1: Vec<Vec<u8>> = (0..200u16)
+        .map(|i| udp(i, 80))
+        .filter(|f| {
+            let mut sel = TxSelector::new(mode, HashPolicy::Layer34, 1, false, SEED);
+            matches!(
+                sel.select(f, &TxSnapshot::all_up(3)),
+                Decision::Send { member: 1, .. }
+            )
+        })
+        .take(4)
+        .collect();
+    let held = r.hold(&to_m1);
+    r.share.transmit(&held);
+    assert_eq!(r.sent(1).len(), 4);
+    r.share.ports[1].complete(1);
+    // The socket retires: what the kernel gave back (three received, one completed)
+    // returns at once, and the rest (61 lent, three queued) goes with the socket.
+    let (counters, retired) = r.share.member_left(1);
+    assert_eq!(r.share.frames_owned(), owned - 64);
+    assert_eq!(r.share.frames_held(&[]), r.share.frames_owned());
+    // Closed away from the share, it gives those back, taken at the next snapshot.
+    let [port]: [MemoryPort; 1] = retired.ports.try_into().ok().expect("m1's one socket");
+    r.share.frame_returns().give(port.close());
+    r.snapshots.nudge();
+    r.share.refresh();
+    assert_eq!(r.share.frames_owned(), owned);
+    assert_eq!(r.share.frames_held(&[]), r.share.frames_owned());
+    assert_eq!(counters.queues.len(), 2);
+    assert!(r.share.ports[1].census().starts_with("m2"), "m2 moved up");
+    assert_eq!(counters.queues[1].member, 1);
+    r.counters = counters;
+
+    // The bond without m1: m2 is member 1 now, and sends on what was m2's socket.
+    let two = TxSnapshot::all_up(2);
+    r.snapshots.publish(two.clone());
+    r.share.refresh();
+    r.transmit_as_policy_says(mode, &two, &flows(40), &[0, 1]);
+    assert_eq!(r.queue(1, |c| &c.tx_packets), r.sent(1).len() as u64);
+
+    // m3 joins after the others.
+    let port = MemoryPort::new("m3", &r.share.umem, 64);
+    r.counters = r.share.member_joined(vec![(0, port)], None);
+    let three = TxSnapshot::all_up(3);
+    r.snapshots.publish(three.clone());
+    r.share.refresh();
+    r.transmit_as_policy_says(mode, &three, &flows(40), &[0, 1, 2]);
+    assert!(r.share.ports[2].census().starts_with("m3"));
+    assert_eq!(r.counters.queues[2].member, 2);
     r.settle();
 }

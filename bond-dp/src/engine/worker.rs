@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::xdp::FrameDesc;
 
-use super::HostPort;
+use std::sync::Arc;
+
+use super::{HostPort, Waker};
 use super::{QueueShare, WorkerCounters, BURST};
 use crate::wire::gro::Coalescer;
 use crate::wire::gso::{self, VnetHdr};
@@ -55,8 +57,9 @@ pub struct Worker {
     segment: Vec<u8>,
     /// TCP segments of one flow on their way to the host, merged into one super-frame.
     gro: Coalescer,
-    /// What an idle worker sleeps on: its sockets and the host port.
+    /// What an idle worker sleeps on: its sockets, the host port, and what wakes it to stop.
     wait: Vec<libc::pollfd>,
+    waker: Option<Arc<Waker>>,
 }
 
 impl Worker {
@@ -71,11 +74,19 @@ impl Worker {
             segment: Vec::new(),
             gro: Coalescer::default(),
             wait: Vec::new(),
+            waker: None,
         }
     }
 
-    /// Runs until `stop` is set; hands the host side back.
-    pub fn run(mut self, stop: &AtomicBool) -> HostSide {
+    /// Sleeps on `waker` too, which wakes it to stop without waiting out its sleep.
+    pub fn with_waker(mut self, waker: Arc<Waker>) -> Worker {
+        self.waker = Some(waker);
+        self
+    }
+
+    /// Runs until `stop` is set; hands itself back, to run again (around changed members)
+    /// or to give up its host side.
+    pub fn run(mut self, stop: &AtomicBool) -> Worker {
         let mut idle = 0u32;
         let fault = injected("worker-panic");
         let slow = injected("worker-slow");
@@ -101,6 +112,16 @@ impl Worker {
                 idle = 0;
             }
         }
+        self
+    }
+
+    /// Its share of the member queues, to change while it does not run.
+    pub fn queues_mut(&mut self) -> &mut QueueShare {
+        &mut self.queues
+    }
+
+    /// Its host side, as it stops for good.
+    pub fn into_host(self) -> HostSide {
         self.host
     }
 
@@ -120,6 +141,7 @@ impl Worker {
             HostSide::Tap(host) => self.wait.extend(host.wait_fd().map(fd)),
             HostSide::AccessPort(ports) => self.wait.extend(ports.iter().map(|p| fd(p.fd()))),
         }
+        self.wait.extend(self.waker.as_ref().map(|w| fd(w.fd())));
         crate::xdp::wait_readable(&mut self.wait, IDLE_SLEEP);
     }
 

@@ -54,6 +54,20 @@ impl Rlb {
         Some(member)
     }
 
+    /// Member `left` left the bond: its clients are given out again, and the members after it
+    /// move up one place, their clients with them.
+    pub fn member_left(&mut self, left: MemberId) {
+        for c in self.clients.iter_mut().filter(|c| c.assigned) {
+            match super::after_leaving(c.member, left) {
+                Some(m) => c.member = m,
+                None => c.assigned = false,
+            }
+        }
+        self.last_rx_member = self
+            .last_rx_member
+            .and_then(|m| super::after_leaving(m, left));
+    }
+
     /// `__rlb_next_rx_slave()`: the fastest usable member after the last one given out,
     /// else the fastest from the start up to it.
     fn next_rx_member(&mut self, snap: &TxSnapshot) -> Option<MemberId> {
@@ -103,6 +117,26 @@ mod tests {
             Some(1),
             "a known client keeps its member"
         );
+    }
+
+    #[test]
+    fn clients_follow_their_members_when_one_leaves() {
+        let s = TxSnapshot::all_up(3);
+        let mut r = Rlb::default();
+        let me = [10, 0, 0, 1];
+        for (client, member) in [(2, 0), (3, 1), (4, 2)] {
+            assert_eq!(r.choose(me, [10, 0, 0, client], &s), Some(member));
+        }
+        r.member_left(1);
+        let s = TxSnapshot::all_up(2);
+        assert_eq!(r.choose(me, [10, 0, 0, 2], &s), Some(0), "stays");
+        assert_eq!(
+            r.choose(me, [10, 0, 0, 4], &s),
+            Some(1),
+            "moved up with its member"
+        );
+        // The departed member's client is given out again, after the last one given out.
+        assert_eq!(r.choose(me, [10, 0, 0, 3], &s), Some(0));
     }
 
     #[test]

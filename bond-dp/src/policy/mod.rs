@@ -19,5 +19,15 @@ pub use select::{Decision, Rewrite, TxSelector};
 pub use snapshot::{MemberId, MemberTx, Tuning, TxSnapshot};
 pub use tlb::{Tlb, TLB_BUCKETS, TLB_REBALANCE_INTERVAL};
 
+/// Where member `member` is after member `left` left the bond: `None` for `left` itself,
+/// one place up for those after it (the member order closes up, as the kernel's list does).
+pub fn after_leaving(member: MemberId, left: MemberId) -> Option<MemberId> {
+    match member.cmp(&left) {
+        std::cmp::Ordering::Less => Some(member),
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(member - 1),
+    }
+}
+
 #[cfg(test)]
 mod tests;

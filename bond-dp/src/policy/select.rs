@@ -121,6 +121,22 @@ impl TxSelector {
         }
     }
 
+    /// Member `left` left the bond (the members after it move up one place): what was learnt
+    /// about it is forgotten, and what was learnt about the others follows them.
+    pub fn member_left(&mut self, left: MemberId) {
+        match self {
+            TxSelector::Tlb(tlb) => tlb.table.member_left(left),
+            TxSelector::Alb(alb) => {
+                alb.tlb.table.member_left(left);
+                alb.rlb.member_left(left);
+            }
+            TxSelector::Hash(_)
+            | TxSelector::RoundRobin(_)
+            | TxSelector::ActiveBackup
+            | TxSelector::Broadcast => {}
+        }
+    }
+
     #[inline]
     pub fn select(&mut self, frame: &[u8], snap: &TxSnapshot) -> Decision {
         match self {

@@ -98,6 +98,17 @@ impl Tlb {
         }
     }
 
+    /// Member `left` left the bond: its buckets are re-learned on others, and the members
+    /// after it move up one place, their buckets with them.
+    pub fn member_left(&mut self, left: MemberId) {
+        for b in &mut self.buckets {
+            b.member = b.member.and_then(|m| super::after_leaving(m, left));
+        }
+        if left < self.member_load.len() {
+            self.member_load.remove(left);
+        }
+    }
+
     /// Clears every assignment, keeping each bucket's load of the interval, and charges the
     /// unbalanced load to the active member.
     pub fn rebalance(&mut self, active: Option<MemberId>) {
@@ -192,6 +203,31 @@ mod tests {
         s.members[1].can_tx = false;
         s = TxSnapshot::new(s.members, None, MacAddr::ZERO);
         assert_eq!(t.choose(3, 64, &s), None);
+    }
+
+    #[test]
+    fn buckets_follow_their_members_when_one_leaves() {
+        let s = snap(&[1000, 1000, 1000]);
+        let mut t = Tlb::default();
+        // An interval of equal loads, then each bucket goes to the least loaded.
+        for bucket in 1..=3 {
+            t.choose(bucket, 10_000, &s);
+        }
+        t.rebalance(Some(0));
+        for (bucket, member) in [(1, 0), (2, 1), (3, 2)] {
+            assert_eq!(t.choose(bucket, 10_000, &s), Some(member));
+        }
+        t.member_left(1);
+        assert_eq!(t.assigned(1), Some(0));
+        assert_eq!(
+            t.assigned(2),
+            None,
+            "the departed member's bucket is re-learned"
+        );
+        assert_eq!(t.assigned(3), Some(1), "moved up with its member");
+        let s = snap(&[1000, 1000]);
+        assert_eq!(t.choose(3, 64, &s), Some(1));
+        assert_eq!(t.member_load.len(), 2);
     }
 
     #[test]

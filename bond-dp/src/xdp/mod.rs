@@ -32,4 +32,4 @@ pub use port::{
     packet_end, packets, rx_queue_count, ChainError, FramePool, PortConfig, UmemArea, XskPort,
     MAX_CHAIN,
 };
-pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpProgram};
+pub use program::{AttachMode, MemberAction, XdpCounters, XdpCountersReader, XdpLink, XdpProgram};

@@ -442,12 +442,39 @@ impl FramePool {
         self.free.push(desc);
     }
 
+    /// Frames a closed socket gave back (`FrameReturns`), each from where it was: free
+    /// again. Returns how many.
+    pub fn take_returned(&mut self, returns: &FrameReturns) -> usize {
+        let returned = std::mem::take(&mut *returns.0.lock().expect("frame returns lock"));
+        for &(desc, from) in &returned {
+            match from {
+                Place::Tx => self.completed(desc),
+                _ => {
+                    self.received(&desc);
+                    self.put(desc);
+                }
+            }
+        }
+        returned.len()
+    }
+
     /// Deals the frames out into `n` pools of equal size, one per worker.
     pub fn split(mut self, n: usize) -> Vec<FramePool> {
         let each = self.free.len() / n.max(1);
         (0..n)
             .map(|_| FramePool::new(self.free.split_off(self.free.len() - each), self.frame_size))
             .collect()
+    }
+}
+
+/// Frames on their way back to a pool from sockets closed outside its worker (whose pool
+/// only its worker touches), with where each was: lent to a fill ring, or queued to send.
+#[derive(Clone, Debug, Default)]
+pub struct FrameReturns(Arc<std::sync::Mutex<Vec<(FrameDesc, Place)>>>);
+
+impl FrameReturns {
+    pub fn give(&self, frames: impl IntoIterator<Item = (FrameDesc, Place)>) {
+        self.0.lock().expect("frame returns lock").extend(frames);
     }
 }
 
@@ -563,12 +590,12 @@ pub struct XskPort {
     completed: Vec<u64>,
     /// The start of a chain whose end was not in the RX ring yet (held, not yet handed on).
     partial: Vec<FrameDesc>,
-    /// The socket's descriptor: `_own_fd`'s, or (the first port) the UMEM's.
+    /// The socket's descriptor: `own_fd`'s, or (the first port) the UMEM's.
     fd: RawFd,
     /// Held for their lifetimes: the socket this port opened (`None` for the first port,
     /// whose socket is the UMEM's, kept open by `_umem`) and the UMEM the kernel writes into
     /// while the socket is bound. Declared after the rings, which unmap before it closes.
-    _own_fd: Option<OwnedFd>,
+    own_fd: Option<OwnedFd>,
     _umem: UmemArea,
 }
 
@@ -678,7 +705,7 @@ impl XskPort {
             completed: Vec::with_capacity(ring_size as usize),
             partial: Vec::new(),
             fd,
-            _own_fd: own_fd,
+            own_fd,
             _umem: umem.clone(),
         })
     }
@@ -820,6 +847,45 @@ impl XskPort {
             self.kick_tx();
         }
         dropped
+    }
+
+    /// The socket is leaving (its member left), while its worker is paused: completed and
+    /// received frames (and a chain's start) return to `pool`. Returns the frames it still
+    /// has in its fill and TX rings, which leave the pool's keeping with it (see `close`).
+    pub fn retire(&mut self, pool: &mut FramePool) -> usize {
+        self.reclaim(pool);
+        let mut received = std::mem::take(&mut self.partial);
+        while self.consume(&mut received, self.ring_size, pool) > 0 {}
+        for desc in received {
+            pool.put(desc);
+        }
+        self.in_fill + self.in_tx
+    }
+
+    /// Closes a retired socket (slow: the kernel waits for every receive in flight), and
+    /// returns the frames that come back, with where they were. A socket of its own is let
+    /// go of by the kernel (and a zero-copy driver) once `close` returns, so all its rings
+    /// hold comes back. The UMEM's own socket stays open for the others to share the UMEM
+    /// through: only what its rings gave back returns, and frames still lent to it are lost.
+    pub fn close(mut self) -> Vec<(FrameDesc, Place)> {
+        let closed = self.own_fd.take().is_some();
+        // Received into frames lent, or lent and never used: both were the fill ring's.
+        let mut lent = Vec::new();
+        while self.rx.consume(&mut lent, self.ring_size) > 0 {}
+        // Transmitted, or queued and never sent: both were the TX ring's.
+        let mut sent: Vec<FrameDesc> = Vec::new();
+        let mut completed = Vec::new();
+        while self.comp.consume(&mut completed, self.ring_size) > 0 {}
+        sent.extend(completed.into_iter().map(|a| FrameDesc::new(a, 0, 0)));
+        if closed {
+            let mut addrs = Vec::new();
+            self.fill.take_back(&mut addrs);
+            lent.extend(addrs.into_iter().map(|a| FrameDesc::new(a, 0, 0)));
+            self.tx.take_back(&mut sent);
+        }
+        let lent = lent.into_iter().map(|d| (d, Place::Fill));
+        lent.chain(sent.into_iter().map(|d| (d, Place::Tx)))
+            .collect()
     }
 
     /// Kicks the kernel to fill RX if it stopped for lack of frames (need_wakeup).

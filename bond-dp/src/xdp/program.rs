@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libbpf_rs::query::ProgInfoIter;
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 use libbpf_rs::{
     libbpf_sys, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, RingBuffer, RingBufferBuilder,
@@ -66,13 +67,19 @@ pub enum MemberAction {
 
 pub use crate::status::XdpCounters;
 
+/// The program attached to one interface: closing the bpf_link detaches it. Where the
+/// interface's driver hands over the RX VLAN tag, the program is a device-bound copy of its
+/// own (sharing the program's maps), which goes with the link.
+pub struct XdpLink {
+    ifindex: i32,
+    _link: OwnedFd,
+    _bound: Option<Object>,
+}
+
 pub struct XdpProgram {
     object: Object,
-    /// One bpf_link per interface: closing it detaches the program.
-    links: Vec<OwnedFd>,
-    /// The device-bound copies of the program (one per member whose driver hands over the
-    /// RX VLAN tag), sharing `object`'s maps.
-    bound: Vec<Object>,
+    /// The program's links to the interfaces it is attached to.
+    links: Mutex<Vec<XdpLink>>,
     /// Loaded as a multi-buffer program (BPF_F_XDP_HAS_FRAGS): frames longer than a page
     /// reach it, and the sockets, as chains.
     frags: bool,
@@ -115,8 +122,7 @@ impl XdpProgram {
         let object = open.load().map_err(|e| XdpError::Load(e.to_string()))?;
         Ok(XdpProgram {
             object,
-            links: Vec::new(),
-            bound: Vec::new(),
+            links: Mutex::default(),
             frags,
         })
     }
@@ -149,7 +155,32 @@ impl XdpProgram {
     /// Attaches to `iface` through a bpf_link: the requested mode, or native first and
     /// generic when the driver has no native XDP (`None`). Natively, the device-bound VLAN
     /// variant goes first, and the plain program where the driver has no RX VLAN metadata.
-    pub fn attach(&mut self, iface: &str, mode: Option<AttachMode>) -> Result<Attached, XdpError> {
+    pub fn attach(&self, iface: &str, mode: Option<AttachMode>) -> Result<Attached, XdpError> {
+        let (attached, link) = self.link(iface, mode)?;
+        self.keep(link);
+        Ok(attached)
+    }
+
+    /// Keeps the program attached through `link` for as long as the program lives.
+    pub fn keep(&self, link: XdpLink) {
+        self.links.lock().expect("links lock").push(link);
+    }
+
+    /// The link to device `ifindex`, given up: dropping it detaches the program there (a
+    /// member that left the bond).
+    pub fn take_link(&self, ifindex: u32) -> Option<XdpLink> {
+        let mut links = self.links.lock().expect("links lock");
+        let i = links.iter().position(|l| l.ifindex as u32 == ifindex)?;
+        Some(links.swap_remove(i))
+    }
+
+    /// As `attach`, the link handed to the caller, not kept: the program stays attached as
+    /// long as the caller keeps it.
+    pub fn link(
+        &self,
+        iface: &str,
+        mode: Option<AttachMode>,
+    ) -> Result<(Attached, XdpLink), XdpError> {
         let ifindex = ifindex(iface)?;
         let prog_fd = self.prog_fd().ok_or_else(|| {
             XdpError::Load(format!("program {PROGRAM_NAME} missing from the object"))
@@ -167,22 +198,31 @@ impl XdpProgram {
                         .find(|p| p.name() == VLAN_PROGRAM_NAME)
                         .map(|p| p.as_fd().as_raw_fd());
                     if let Some(Ok(link)) = fd.map(|fd| link_xdp(fd, ifindex, m)) {
-                        self.links.push(link);
-                        self.bound.push(bound);
-                        return Ok(Attached {
+                        let attached = Attached {
                             mode: m,
                             vlan_metadata: true,
-                        });
+                        };
+                        let link = XdpLink {
+                            ifindex,
+                            _link: link,
+                            _bound: Some(bound),
+                        };
+                        return Ok((attached, link));
                     }
                 }
             }
             match link_xdp(prog_fd, ifindex, m) {
                 Ok(link) => {
-                    self.links.push(link);
-                    return Ok(Attached {
+                    let attached = Attached {
                         mode: m,
                         vlan_metadata: false,
-                    });
+                    };
+                    let link = XdpLink {
+                        ifindex,
+                        _link: link,
+                        _bound: None,
+                    };
+                    return Ok((attached, link));
                 }
                 Err(e) => last = e,
             }
@@ -197,6 +237,39 @@ impl XdpProgram {
             iface: iface.to_string(),
             reason,
         })
+    }
+
+    /// Forgets the member on device `ifindex` (`None`: absent) at `slot`: the program passes the device's
+    /// frames to the kernel and redirects none to the slot's sockets, and the slot's counters
+    /// start from zero for whoever takes it next.
+    pub fn forget_member(&self, ifindex: Option<u32>, slot: u32) -> Result<(), XdpError> {
+        let err = |map: &'static str| {
+            move |e: libbpf_rs::Error| XdpError::Map {
+                map,
+                reason: e.to_string(),
+            }
+        };
+        // Absent keys are fine: a member whose device was gone had none.
+        if let Some(ifindex) = ifindex {
+            let _ = self.map("members")?.delete(&ifindex.to_ne_bytes());
+        }
+        let xsks = self.map("xsks")?;
+        for queue in 0..MAX_QUEUES {
+            let _ = xsks.delete(&(slot * MAX_QUEUES + queue).to_ne_bytes());
+        }
+        let counters = self.map("counters")?;
+        for what in 0..COUNTERS_PER_MEMBER {
+            let key = (slot * COUNTERS_PER_MEMBER + what).to_ne_bytes();
+            let cpus = counters
+                .lookup_percpu(&key, MapFlags::ANY)
+                .map_err(err("counters"))?
+                .map_or(0, |per_cpu| per_cpu.len());
+            let zero = vec![vec![0u8; 8]; cpus];
+            counters
+                .update_percpu(&key, &zero, MapFlags::ANY)
+                .map_err(err("counters"))?;
+        }
+        Ok(())
     }
 
     /// Sets a member's slot and action.

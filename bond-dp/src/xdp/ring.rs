@@ -194,6 +194,22 @@ impl<T: Copy> Ring<T> {
         n as usize
     }
 
+    /// Takes back, oldest first into `out`, what was produced and not consumed: for a socket
+    /// the kernel has let go of (closed), whose unconsumed entries are bond-dp's again.
+    /// Returns how many.
+    pub fn take_back(&mut self, out: &mut Vec<T>) -> usize {
+        self.theirs = self.position(self.consumer).load(Ordering::Acquire);
+        let n = self.own.wrapping_sub(self.theirs);
+        for i in 0..n {
+            // SAFETY: bond-dp wrote this slot and the kernel never consumed it.
+            out.push(unsafe { self.slot(self.theirs.wrapping_add(i)).read() });
+        }
+        self.own = self.theirs;
+        self.position(self.producer)
+            .store(self.own, Ordering::Release);
+        n as usize
+    }
+
     // --- consumer side (RX, completion) ---
 
     /// Consumes up to `max` entries into `out`; returns how many.
@@ -311,6 +327,19 @@ mod tests {
             .map(|i| unsafe { r.slot(consumer.wrapping_add(i)).read() })
             .collect();
         assert_eq!(pending, [4, 5, 6, 7, 8, 9, 10, 11]);
+    }
+
+    #[test]
+    fn what_the_kernel_never_consumed_comes_back_in_order() {
+        let mut sh = shared(4, u32::MAX);
+        let mut r = ring(&mut sh, true);
+        r.produce([1, 2, 3]);
+        sh.consumer.fetch_add(1, Ordering::Release);
+        let mut back = Vec::new();
+        assert_eq!(r.take_back(&mut back), 2);
+        assert_eq!(back, [2, 3]);
+        assert_eq!(r.free(), 4, "the ring is empty again");
+        assert_eq!(r.take_back(&mut back), 0);
     }
 
     #[test]
