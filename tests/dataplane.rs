@@ -316,6 +316,37 @@ fn access_port_is_a_bump_in_the_wire() {
 }
 
 #[test]
+fn a_member_joins_and_leaves_an_access_port_bond_in_place() {
+    if !require_root() {
+        return;
+    }
+    // The access port has a slot of its own in the program's maps, so members that come and
+    // go never take it: after m2 joined and left twice, on the same program, every datagram
+    // still arrives once, on the member `bond-dp hash` names.
+    let mut tb = Testbed::new("accmc", 3);
+    let host = access_host(&tb, "accmch", 1);
+    let (bond, _) = access_bond_flows(&mut tb, &host, &[]);
+    let before = ["m0", "m1", "a0"].map(|i| tb.xdp_program_id(i));
+    for change in ["+m2", "-m2", "+m2", "-m2"] {
+        let out = tb.set(&["slaves", change]);
+        assert!(out.status.success(), "{change}: {out:?}");
+    }
+    assert_eq!(
+        ["m0", "m1", "a0"].map(|i| tb.xdp_program_id(i)),
+        before,
+        "rebuilt instead of changed in place"
+    );
+    let seen = send_flows_from(&mut tb, &host.name.clone());
+    assert_eq!(
+        seen.len(),
+        FLOWS * PER_FLOW,
+        "every datagram arrives exactly once"
+    );
+    assert_hashed("layer3+4", &seen);
+    assert!(terminate(tb.child(bond)).success());
+}
+
+#[test]
 fn two_workers_serve_the_queues_of_multi_queue_members() {
     if !require_root() {
         return;

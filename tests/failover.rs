@@ -551,14 +551,6 @@ fn members_join_and_leave_while_traffic_flows() {
     assert!(terminate(tb.child(bond)).success());
 }
 
-/// The id of the XDP program on `member` ("prog/xdp id N" in `ip -d link`), if any.
-fn xdp_program_id(tb: &Testbed, member: &str) -> Option<String> {
-    let out = tb.in_bond(&format!("ip -d link show {member}"));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let rest = &text[text.find("prog/xdp id ")? + "prog/xdp id ".len()..];
-    Some(rest.split_whitespace().next()?.to_string())
-}
-
 #[test]
 fn members_join_and_leave_without_stopping_the_others() {
     if !require_root() {
@@ -570,7 +562,7 @@ fn members_join_and_leave_without_stopping_the_others() {
     // milliseconds would lose a few each time).
     let mut tb = Testbed::new("inplace", 3);
     let bond = tb.start_tap_bond("mode=balance-xor,miimon=50,xmit_hash_policy=layer3+4");
-    let before = ["m0", "m1"].map(|m| xdp_program_id(&tb, m));
+    let before = ["m0", "m1"].map(|m| tb.xdp_program_id(m));
     assert!(before.iter().all(Option::is_some), "{before:?}");
     let (received, text) = ping_through(&mut tb, 1500, "0.002", |tb| {
         for _ in 0..4 {
@@ -581,9 +573,9 @@ fn members_join_and_leave_without_stopping_the_others() {
             }
         }
     });
-    let after = ["m0", "m1"].map(|m| xdp_program_id(&tb, m));
+    let after = ["m0", "m1"].map(|m| tb.xdp_program_id(m));
     assert_eq!(before, after, "the staying members' program was replaced");
-    assert_eq!(xdp_program_id(&tb, "m2"), None, "XDP left on m2");
+    assert_eq!(tb.xdp_program_id("m2"), None, "XDP left on m2");
     assert!(
         received >= 1495,
         "a ping every 2 ms went on while m2 came and went: {received} of 1500\n{text}"

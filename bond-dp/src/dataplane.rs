@@ -18,7 +18,7 @@ use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 
 use crate::engine::{
     BondCounters, CarriedCounters, HostSide, QueueShare, SharedCounters, SnapshotCell, Waker,
-    Worker, WorkerPort,
+    Worker, WorkerPort, BURST,
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::{MAX_MEMBERS, MAX_QUEUES};
@@ -330,7 +330,7 @@ impl DataPlane {
     /// give up its sockets. The program, the UMEM, the host side and the other members'
     /// sockets stay. What is slow (the program's link to the device, the sockets' closing)
     /// comes back as `Leftovers`, to finish once the bond's locks are released. On an error
-    /// nothing changed, and the caller rebuilds the data plane instead.
+    /// (a worker died) the caller rebuilds the data plane instead.
     pub fn member_left(&mut self, bond: &Bond, left: usize) -> Result<Leftovers, DataPlaneError> {
         let (Some(&slot), Some(&ifindex)) = (self.slots.get(left), self.ifindexes.get(left)) else {
             return Err(DataPlaneError::Engine(format!(
@@ -431,14 +431,23 @@ impl DataPlane {
             Ok(workers) => workers,
             Err(e) => return Err(not_joined(e, joining)),
         };
-        let need = cfg.engine.frames_per_worker(cfg.ports_per_worker()) as usize;
-        if workers
-            .iter_mut()
-            .any(|w| w.queues_mut().frames_owned() < need)
-        {
+        // Each worker's free frames must fill the new sockets' fill and TX rings, with a
+        // burst to spare (frames that sockets closed since gave back count).
+        let ring = self.port_cfg.ring_size as usize;
+        let short = joining
+            .ports
+            .iter()
+            .zip(&mut workers)
+            .find_map(|(ports, w)| {
+                let q = w.queues_mut();
+                q.take_returned_frames();
+                let need = 2 * ring * ports.len() + BURST;
+                (q.pool.free() < need).then(|| (q.pool.free(), need))
+            });
+        if let Some((free, need)) = short {
             self.resume_workers(workers);
             let why = format!(
-                "the UMEM has no frames to spare for {}'s rings ({need} a worker wanted)",
+                "the UMEM has no frames to spare for {}'s rings ({free} free, {need} needed)",
                 joining.name
             );
             return refuse(why, joining);

@@ -472,6 +472,15 @@ impl Testbed {
         })
     }
 
+    /// The id of the XDP program on `iface` in the bond's namespace ("prog/xdp id N" in
+    /// `ip -d link`), if it has one: a data plane rebuilt loads a new program.
+    pub fn xdp_program_id(&self, iface: &str) -> Option<String> {
+        let out = self.in_bond(&format!("ip -d link show {iface}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rest = &text[text.find("prog/xdp id ")? + "prog/xdp id ".len()..];
+        Some(rest.split_whitespace().next()?.to_string())
+    }
+
     /// `bond-dp set bond0 ARGS` against the testbed's running bond0.
     pub fn set(&self, args: &[&str]) -> Output {
         Command::new("ip")

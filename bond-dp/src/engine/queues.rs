@@ -175,6 +175,11 @@ impl<P: MemberPort> QueueShare<P> {
         )
     }
 
+    /// Takes back the frames sockets closed away from the share gave back.
+    pub fn take_returned_frames(&mut self) {
+        self.frames_owned += self.pool.take_returned(&self.returns);
+    }
+
     /// Where frames of sockets closed away from the share come back to it.
     pub fn frame_returns(&self) -> FrameReturns {
         self.returns.clone()
@@ -271,7 +276,7 @@ impl<P: MemberPort> QueueShare<P> {
         self.snapshots.refresh(&mut self.seen, &mut self.snap);
         if self.seen != seen {
             tracing::debug!(active = ?self.snap.active, "worker took a new member snapshot");
-            self.frames_owned += self.pool.take_returned(&self.returns);
+            self.take_returned_frames();
             if let Some(t) = &self.snap.tuning {
                 self.selector.retune(t);
             }
