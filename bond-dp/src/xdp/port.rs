@@ -12,8 +12,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
@@ -90,7 +89,9 @@ struct UmemMemory {
     frame_size: usize,
     /// `None` for a UMEM in memory only (tests and benchmarks), which no socket binds to.
     fd: Option<OwnedFd>,
-    fd_in_use: AtomicBool,
+    /// Where the UMEM's own socket is bound (device index, queue), once the first port is:
+    /// it stays there as long as the UMEM, whatever becomes of that port.
+    home: Mutex<Option<(u32, u32)>>,
 }
 
 // SAFETY: the memory is shared by design. Each frame has one owner at a time (a worker's
@@ -166,7 +167,7 @@ impl UmemArea {
             len,
             frame_size,
             fd: None,
-            fd_in_use: AtomicBool::new(false),
+            home: Mutex::new(None),
         };
         let descs = (0..cfg.frame_count as usize)
             .map(|i| FrameDesc::new((i * frame_size + HEADROOM) as u64, 0, 0))
@@ -187,14 +188,24 @@ impl UmemArea {
             .ok_or_else(|| io::Error::other("a UMEM in memory only takes no socket"))
     }
 
-    /// A socket for a port to bind: `None` for the first, which uses the UMEM's own socket,
-    /// and a new one (which shares the UMEM) after that.
-    fn socket_for_port(&self) -> io::Result<Option<OwnedFd>> {
+    /// A socket for a port to bind on queue `queue` of device `ifindex`: `None` for the
+    /// first, which uses the UMEM's own socket, and a new one (which shares the UMEM) after
+    /// that. Refused on the queue the UMEM's own socket holds (its port's member left and
+    /// came back): no second socket binds there while the UMEM lives.
+    fn socket_for_port(&self, ifindex: u32, queue: u32) -> io::Result<Option<OwnedFd>> {
         self.fd()?;
-        if !self.mem.fd_in_use.swap(true, Ordering::AcqRel) {
-            return Ok(None);
+        let mut home = self.mem.home.lock().expect("UMEM home lock");
+        match *home {
+            None => {
+                *home = Some((ifindex, queue));
+                Ok(None)
+            }
+            Some(h) if h == (ifindex, queue) => Err(io::Error::other(
+                "the UMEM's own socket is still bound to this queue (the first member it was \
+                 set up with left since): only a data plane set up again binds here",
+            )),
+            Some(_) => xdp_socket().map(Some),
         }
-        xdp_socket().map(Some)
     }
 
     pub fn frame_count(&self) -> usize {
@@ -470,7 +481,7 @@ impl FramePool {
 /// Frames on their way back to a pool from sockets closed outside its worker (whose pool
 /// only its worker touches), with where each was: lent to a fill ring, or queued to send.
 #[derive(Clone, Debug, Default)]
-pub struct FrameReturns(Arc<std::sync::Mutex<Vec<(FrameDesc, Place)>>>);
+pub struct FrameReturns(Arc<Mutex<Vec<(FrameDesc, Place)>>>);
 
 impl FrameReturns {
     pub fn give(&self, frames: impl IntoIterator<Item = (FrameDesc, Place)>) {
@@ -633,7 +644,7 @@ impl XskPort {
             return Err(err(format!("ring size {ring_size} is not a power of two")));
         }
         let own_fd = umem
-            .socket_for_port()
+            .socket_for_port(ifindex, queue)
             .map_err(|e| err(format!("AF_XDP socket: {e}")))?;
         let umem_fd = umem.fd().map_err(|e| err(e.to_string()))?;
         let fd = own_fd.as_ref().map_or(umem_fd, AsRawFd::as_raw_fd);
