@@ -22,25 +22,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from restart import PROBE  # noqa: E402
+from restart import PROBE, sh, wait_ping  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = f"bdpmc{os.getpid()}"
 NS = f"{PREFIX}-bond"
 RUN_DIR = f"/tmp/{PREFIX}-run"
-
-
-def sh(cmd):
-    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
-
-
-def wait_ping(limit=15):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if subprocess.run(["ip", "netns", "exec", NS, "ping", "-c1", "-W1", "10.77.0.2"],
-                          stdout=subprocess.DEVNULL).returncode == 0:
-            return
-    sys.exit("member_change: no ping through the bond")
 
 
 def start(binary):
@@ -50,7 +37,7 @@ def start(binary):
         stderr=subprocess.DEVNULL)
     time.sleep(1)
     sh(f"ip -n {NS} addr replace 10.77.0.1/24 dev bond0")
-    wait_ping()
+    wait_ping(NS)
     return daemon
 
 

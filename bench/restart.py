@@ -67,13 +67,14 @@ def sh(cmd):
     subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
 
 
-def wait_ping(limit=15):
+def wait_ping(ns=NS, limit=15):
+    """Waits until the peer answers a ping from namespace `ns`, through the bond."""
     end = time.monotonic() + limit
     while time.monotonic() < end:
-        if subprocess.run(["ip", "netns", "exec", NS, "ping", "-c1", "-W1", "10.77.0.2"],
+        if subprocess.run(["ip", "netns", "exec", ns, "ping", "-c1", "-W1", "10.77.0.2"],
                           stdout=subprocess.DEVNULL).returncode == 0:
             return
-    sys.exit("restart: no ping through the bond")
+    sys.exit(f"{os.path.basename(sys.argv[0])}: no ping through the bond")
 
 
 def start():
