@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from restart import PROBE, sh, wait_ping  # noqa: E402
+from restart import PROBE, sh, teardown, wait_ping  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = f"bdpmc{os.getpid()}"
@@ -102,11 +102,7 @@ def main():
         for name, _ in builds:
             print(summary(name, results[name]))
     finally:
-        if daemon:
-            daemon.terminate()
-            daemon.wait()
-        subprocess.run([f"{ROOT}/scripts/testbed.sh", "down", PREFIX])
-        subprocess.run(["rm", "-rf", RUN_DIR])
+        teardown(daemon, PREFIX, RUN_DIR)
 
 
 if __name__ == "__main__":

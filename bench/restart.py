@@ -120,11 +120,16 @@ def main():
         print(f"kill -9 to traffic (ms): median {statistics.median(outages) * 1000:.0f}, "
               f"worst {max(outages) * 1000:.0f}; runs {', '.join(ms)}")
     finally:
-        if daemon:
-            daemon.terminate()
-            daemon.wait()
-        subprocess.run([f"{ROOT}/scripts/testbed.sh", "down", PREFIX])
-        subprocess.run(["rm", "-rf", RUN_DIR])
+        teardown(daemon, PREFIX, RUN_DIR)
+
+
+def teardown(daemon, prefix, run_dir):
+    """Stops the daemon if it runs, and removes the testbed and the run directory."""
+    if daemon:
+        daemon.terminate()
+        daemon.wait()
+    subprocess.run([f"{ROOT}/scripts/testbed.sh", "down", prefix])
+    subprocess.run(["rm", "-rf", run_dir])
 
 
 if __name__ == "__main__":
