@@ -263,7 +263,7 @@ fn a_member_deleted_and_created_again_is_attached_afresh() {
     }
     let mut tb = Testbed::new("recreate", 3);
     let bond = tb.start_bond0(&RUN);
-    // m1 goes: the bond reports it, and a membership change still rebuilds the data plane.
+    // m1 goes: the bond reports it, and members still join the data plane.
     tb.in_bond("ip link del m1");
     tb.status_when("bond0", "m1 down", |s| {
         common::member_block(s, "m1").contains("MII Status: down")
@@ -271,8 +271,10 @@ fn a_member_deleted_and_created_again_is_attached_afresh() {
     reachable(&tb, "over m0 with m1 gone");
     let out = tb.set(&["slaves", "+m2"]);
     assert!(out.status.success(), "{out:?}");
-    reachable(&tb, "after a rebuild without m1");
-    // A new device of m1's name: attached to as the member (XDP on it, its link up).
+    reachable(&tb, "after m2 joined without m1");
+    // A new device of m1's name: attached to as the member (XDP on it, its link up), in
+    // place: the other members keep their program.
+    let program = ["m0", "m2"].map(|m| tb.xdp_program_id(m));
     tb.in_bond(&format!(
         "ip link add m1 type veth peer name p1 netns {}; ip link set m1 up",
         tb.peer_ns
@@ -284,6 +286,11 @@ fn a_member_deleted_and_created_again_is_attached_afresh() {
     wait_for("XDP on the new m1", Duration::from_secs(5), || {
         has_xdp(&tb, "m1").then_some(())
     });
+    assert_eq!(
+        ["m0", "m2"].map(|m| tb.xdp_program_id(m)),
+        program,
+        "the data plane was rebuilt around the new m1"
+    );
     // m0 and m2 go down: traffic goes over the new m1.
     tb.in_peer("ip link set p0 down; ip link set p2 down");
     tb.status_when("bond0", "m1 active", |s| {

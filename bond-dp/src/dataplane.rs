@@ -385,12 +385,24 @@ impl DataPlane {
     }
 
     /// What a member joining this data plane needs, to set it up (slowly) without the
-    /// bond's locks; `None` while another member is joining.
+    /// bond's locks; `None` while another member is being set up.
     pub fn joiner(&mut self, bond: &Bond) -> Option<Joiner> {
+        let slot = (0..MAX_MEMBERS).find(|s| *s != ACCESS_SLOT && !self.slots.contains(s))?;
+        self.joiner_at(bond, slot)
+    }
+
+    /// What member `m`'s new device (deleted and created again, or back from another
+    /// namespace) needs to be set up in its place; `None` while another member is being set
+    /// up.
+    pub fn joiner_for(&mut self, bond: &Bond, m: usize) -> Option<Joiner> {
+        let slot = *self.slots.get(m)?;
+        self.joiner_at(bond, slot)
+    }
+
+    fn joiner_at(&mut self, bond: &Bond, slot: u32) -> Option<Joiner> {
         if self.joining.is_some() || self.workers.is_empty() {
             return None;
         }
-        let slot = (0..MAX_MEMBERS).find(|s| *s != ACCESS_SLOT && !self.slots.contains(s))?;
         self.joining = Some(slot);
         Some(Joiner {
             program: Arc::clone(&self.program),
@@ -405,23 +417,57 @@ impl DataPlane {
 
     /// A member set up by a `Joiner` joined the bond (`bond` is with it, last): the workers
     /// stop only to take its sockets. On an error (the UMEM has no frames to spare for its
-    /// rings, the data plane was rebuilt meanwhile, a worker died) nothing changed: what was
-    /// set up comes back as `Leftovers`, to finish before the caller rebuilds.
+    /// rings, the data plane changed meanwhile, a worker died) nothing changed: what was set
+    /// up comes back, to finish before the caller rebuilds.
     pub fn member_joined(&mut self, bond: &Bond, joining: Joining) -> Result<(), Box<NotJoined>> {
+        let member = bond.config.members.len() - 1;
+        let leftovers = self.put_member(bond, member, joining)?;
+        debug_assert!(leftovers.is_empty(), "a member that joins replaces nothing");
+        Ok(())
+    }
+
+    /// Member `m`'s device was replaced: the sockets set up on the new one (by
+    /// `joiner_for`) take the old ones' place, and the workers stop only to swap them. What
+    /// the old device leaves (its link, its sockets) comes back to finish without the
+    /// locks. Errors as `member_joined`.
+    pub fn member_replaced(
+        &mut self,
+        bond: &Bond,
+        m: usize,
+        joining: Joining,
+    ) -> Result<Leftovers, Box<NotJoined>> {
+        self.put_member(bond, m, joining)
+    }
+
+    /// Puts member `m` (a new one after the others, or one whose device was replaced) on
+    /// what `joining` set up.
+    fn put_member(
+        &mut self,
+        bond: &Bond,
+        m: usize,
+        joining: Joining,
+    ) -> Result<Leftovers, Box<NotJoined>> {
         let not_joined = |why: DataPlaneError, joining: Joining| {
             Box::new(NotJoined {
                 why,
                 leftovers: Leftovers::from(joining),
             })
         };
-        let refuse =
-            |why: String, joining: Joining| Err(not_joined(DataPlaneError::Engine(why), joining));
+        let refuse = |why: &str, joining: Joining| {
+            Err(not_joined(DataPlaneError::Engine(why.to_string()), joining))
+        };
         let cfg = &bond.config;
-        let member = cfg.members.len() - 1;
+        let replacing = m < self.names.len();
+        let in_step = cfg.members.get(m) == Some(&joining.name)
+            && if replacing {
+                self.names[m] == joining.name && self.slots[m] == joining.slot
+            } else {
+                m == self.names.len() && cfg.members.len() == m + 1
+            };
         let same_plane = Arc::ptr_eq(&joining.program, &self.program);
-        if !same_plane || self.joining != Some(joining.slot) || self.names.len() != member {
+        if !same_plane || self.joining != Some(joining.slot) || !in_step {
             return refuse(
-                "the data plane changed while the member was set up".into(),
+                "the data plane changed while the member was set up",
                 joining,
             );
         }
@@ -450,21 +496,35 @@ impl DataPlane {
                 "the UMEM has no frames to spare for {}'s rings ({free} free, {need} needed)",
                 joining.name
             );
-            return refuse(why, joining);
+            return refuse(&why, joining);
         }
         self.carried.carry(&self.names, &self.counters.view());
-        let counters = workers
-            .iter_mut()
-            .zip(joining.ports)
-            .zip(joining.device_tx)
-            .map(|((w, ports), device)| w.queues_mut().member_joined(ports, device))
-            .collect();
+        let mut leftovers = Leftovers {
+            snapshots: Some(Arc::clone(&self.snapshots)),
+            ..Leftovers::default()
+        };
+        let mut counters = Vec::new();
+        for ((w, ports), device) in workers.iter_mut().zip(joining.ports).zip(joining.device_tx) {
+            let (c, retired) = w.queues_mut().put_member(m, ports, device);
+            counters.push(c);
+            let returns = w.queues_mut().frame_returns();
+            leftovers.sockets.push((returns, retired.ports));
+            leftovers.device_tx.extend(retired.device_tx);
+        }
         self.counters = BondCounters::new(cfg.members.len(), counters);
-        self.names.push(joining.name.clone());
-        self.slots.push(joining.slot);
-        self.ifindexes.push(joining.ifindex);
-        self.attach_modes
-            .push(joining.link.as_ref().map(|(a, _)| a.mode));
+        let mode = joining.link.as_ref().map(|(a, _)| a.mode);
+        if replacing {
+            if let Some(old) = std::mem::replace(&mut self.ifindexes[m], joining.ifindex) {
+                self.program.forget_device(old);
+                leftovers.links.extend(self.program.take_link(old));
+            }
+            self.attach_modes[m] = mode;
+        } else {
+            self.names.push(joining.name.clone());
+            self.slots.push(joining.slot);
+            self.ifindexes.push(joining.ifindex);
+            self.attach_modes.push(mode);
+        }
         self.rx_vlan_restore.extend(joining.rx_vlan_restore);
         self.snapshots.publish(bond.snapshot());
         self.resume_workers(workers);
@@ -473,20 +533,25 @@ impl DataPlane {
             self.program.keep(link);
             // Once its sockets are served: until then the program passes its frames to the
             // kernel.
-            if let Err(e) =
-                self.program
-                    .set_member(&joining.name, joining.slot, action(bond, member))
+            if let Err(e) = self
+                .program
+                .set_member(&joining.name, joining.slot, action(bond, m))
             {
                 warn!(bond = %cfg.name, member = %joining.name, "{e}");
             }
         }
+        let what = if replacing {
+            "member's new device joined the running data plane"
+        } else {
+            "member joined the running data plane"
+        };
         info!(
             bond = %cfg.name,
             member = %joining.name,
             workers_paused_us = paused.as_micros() as u64,
-            "member joined the running data plane"
+            "{what}"
         );
-        Ok(())
+        Ok(leftovers)
     }
 
     /// A member set up for joining did not join (the bond refused it): its slot is free.
@@ -740,6 +805,13 @@ pub struct Leftovers {
 }
 
 impl Leftovers {
+    fn is_empty(&self) -> bool {
+        self.links.is_empty()
+            && self.device_tx.is_empty()
+            && self.rx_vlan_restore.is_empty()
+            && self.sockets.iter().all(|(_, s)| s.is_empty())
+    }
+
     pub fn finish(self) {
         drop(self.links);
         drop(self.device_tx);
@@ -754,6 +826,13 @@ impl Leftovers {
         for member in self.rx_vlan_restore {
             let _ = ethtool::set_rx_vlan_offload(&member, true);
         }
+    }
+}
+
+impl Joining {
+    /// The device it was set up on (`None`: absent).
+    pub fn ifindex(&self) -> Option<u32> {
+        self.ifindex
     }
 }
 

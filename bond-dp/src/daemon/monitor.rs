@@ -16,7 +16,7 @@ use super::requests::bond_status;
 use super::{log_event, DaemonError, SharedPlane};
 use crate::bond::{Bond, Event, MacPlan};
 use crate::config::CarrierWatch;
-use crate::dataplane::{DataPlane, Stopped};
+use crate::dataplane::{DataPlane, DataPlaneError, Joining, Leftovers, Stopped};
 use crate::monitor::stall::{TxCounts, TX_STALL};
 use crate::monitor::{
     host_addresses, read_ifindex, read_link, read_mac, read_mtu, set_carrier, set_mac, set_mtu,
@@ -65,6 +65,10 @@ struct BondWatch<'a> {
     /// A data plane stopped to attach to a member's new device, whose start failed: tried
     /// again at every poll until it runs.
     stopped: Option<Stopped>,
+    /// A member's new device being set up for the running data plane, away from this
+    /// thread (verifying the program for a device takes the kernel tens of milliseconds,
+    /// which every bond's monitoring would wait for).
+    setting_up: Option<SettingUp>,
     /// Where the bond's record is kept.
     run_dir: PathBuf,
 }
@@ -104,6 +108,7 @@ impl<'a> BondWatch<'a> {
             stalled: Vec::new(),
             devices: Vec::new(),
             stopped: None,
+            setting_up: None,
             run_dir: run_dir.to_path_buf(),
         };
         watched.members_changed(&b);
@@ -167,7 +172,8 @@ impl<'a> BondWatch<'a> {
     /// another namespace and back): a gone one is reported (its carrier is gone too, so the
     /// bond takes it down); a new device of a member's name is attached to, as the member.
     fn follow_devices(&mut self, b: &mut Bond) {
-        let mut replaced = false;
+        self.finish_setting_up(b);
+        let mut replaced = Vec::new();
         for m in 0..self.names.len() {
             let now = read_ifindex(&self.names[m]).ok();
             if now == self.devices[m] {
@@ -189,15 +195,21 @@ impl<'a> BondWatch<'a> {
                         "a device of the member's name appeared: attaching to it"
                     );
                     b.member_replaced(m, facts);
+                    replaced.push((m, name));
                     // Its packet socket and what it carries start afresh.
                     self.names[m].clear();
-                    replaced = true;
                 }
             }
             self.devices[m] = now;
         }
-        if replaced || self.stopped.is_some() {
+        let in_place = match replaced.as_slice() {
+            [(m, name)] if self.stopped.is_none() => self.set_up_in_place(b, *m, name),
+            _ => false,
+        };
+        if (!replaced.is_empty() && !in_place) || self.stopped.is_some() {
             self.restart_plane(b);
+        }
+        if !replaced.is_empty() {
             super::takeover::save(b, &self.run_dir);
         }
         self.follow_host_mtu(b);
@@ -283,6 +295,90 @@ impl<'a> BondWatch<'a> {
                 Err(e) => warn!(bond = b.name(), member = %name, "setting MTU {mtu}: {e}"),
             }
         }
+    }
+
+    /// Starts setting member `m`'s new device up for the running data plane on a thread of
+    /// its own; false where that cannot be (another is being set up, no workers), and the
+    /// caller rebuilds the data plane.
+    fn set_up_in_place(&mut self, b: &Bond, m: usize, name: &str) -> bool {
+        if self.setting_up.is_some() {
+            return false;
+        }
+        let Some(joiner) = self.with_plane_mut(|p| p.joiner_for(b, m)).flatten() else {
+            return false;
+        };
+        let member = name.to_string();
+        let spawned = thread::Builder::new()
+            .name(format!("{}-setup", b.name()))
+            .spawn(move || joiner.prepare(&member));
+        match spawned {
+            Ok(thread) => {
+                self.setting_up = Some(SettingUp {
+                    member: name.to_string(),
+                    thread,
+                });
+                true
+            }
+            Err(e) => {
+                warn!(
+                    bond = b.name(),
+                    "no thread to set {name}'s device up on: {e}"
+                );
+                self.with_plane_mut(DataPlane::join_abandoned);
+                false
+            }
+        }
+    }
+
+    /// A member's new device set up (`set_up_in_place`) takes its place in the data plane;
+    /// if that cannot be, the data plane is rebuilt around it.
+    fn finish_setting_up(&mut self, b: &Bond) {
+        if !self
+            .setting_up
+            .as_ref()
+            .is_some_and(|s| s.thread.is_finished())
+        {
+            return;
+        }
+        let SettingUp { member, thread } = self.setting_up.take().expect("checked above");
+        let prepared = thread
+            .join()
+            .unwrap_or_else(|_| Err(DataPlaneError::Engine("its set-up panicked".into())));
+        let m = b.member_id(&member);
+        let outcome = match (prepared, m) {
+            (Ok(joining), Some(m)) if read_ifindex(&member).ok() == joining.ifindex() => {
+                let mut plane = self.plane.lock().expect("plane lock");
+                match plane.as_mut().map(|p| p.member_replaced(b, m, joining)) {
+                    Some(Ok(leftovers)) => Ok(leftovers),
+                    Some(Err(not)) => {
+                        // Off the device before the rebuild attaches a new program to it.
+                        not.leftovers.finish();
+                        Err(not.why)
+                    }
+                    None => Ok(Leftovers::default()),
+                }
+            }
+            (Ok(joining), _) => {
+                Leftovers::from(joining).finish();
+                Err(DataPlaneError::Engine(
+                    "the device changed again meanwhile".into(),
+                ))
+            }
+            (Err(e), _) => Err(e),
+        };
+        match outcome {
+            // Closing the old device's sockets waits on the kernel: not on this thread.
+            Ok(leftovers) => finish_elsewhere(b.name(), leftovers),
+            Err(why) => {
+                info!(bond = b.name(), member = %member, "rebuilding the data plane around the member's new device: {why}");
+                self.with_plane_mut(DataPlane::join_abandoned);
+                self.restart_plane(b);
+            }
+        }
+    }
+
+    fn with_plane_mut<T>(&self, f: impl FnOnce(&mut DataPlane) -> T) -> Option<T> {
+        self.plane.lock().expect("plane lock").as_mut().map(f)
     }
 
     /// Brings the data plane up again around the bond's members as they are now, keeping the
@@ -770,6 +866,27 @@ fn address_events(b: &Bond) -> Option<AddressEvents> {
             )
         })
         .ok()
+}
+
+/// A member's new device being set up on a thread of its own.
+struct SettingUp {
+    member: String,
+    thread: thread::JoinHandle<Result<Joining, DataPlaneError>>,
+}
+
+/// Finishes what a member change left (closing sockets, detaching) on a thread of its own.
+/// Without one, dropping the leftovers still closes and detaches; only the frames of the
+/// closed sockets stay out of their workers' pools.
+fn finish_elsewhere(bond: &str, leftovers: Leftovers) {
+    let spawned = thread::Builder::new()
+        .name(format!("{bond}-close"))
+        .spawn(move || leftovers.finish());
+    if let Err(e) = spawned {
+        warn!(
+            bond,
+            "no thread to close a replaced device's sockets on: {e}"
+        );
+    }
 }
 
 /// How soon a bond that was busy is looked at again.

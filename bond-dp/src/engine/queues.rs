@@ -185,27 +185,44 @@ impl<P: MemberPort> QueueShare<P> {
         self.returns.clone()
     }
 
-    /// A member joins the bond, after the others, while the share is not running: `ports`
-    /// are its queues this share serves (none where its device is absent), `device_tx` its
-    /// socket for super-frames where the share hands them over. Counting starts again from
-    /// zero: the caller carried the counts over first.
-    pub fn member_joined(
+    /// Member `member` gets `ports` (its queues this share serves; none where its device is
+    /// absent) and, where the share hands super-frames over, `device_tx`, while the share is
+    /// not running: a member that joins after the others (`member` is the member count), or
+    /// one whose device was replaced, whose old sockets retire and are returned as for a
+    /// member that left. Counting starts again from zero: the caller carried the counts over
+    /// first.
+    pub fn put_member(
         &mut self,
+        member: usize,
         ports: Vec<(u32, P)>,
         device_tx: Option<DeviceTx>,
-    ) -> SharedCounters {
-        let member = self.batches.len();
-        let mut all = self.take_ports();
+    ) -> (SharedCounters, Retired<P>) {
+        let members = self.batches.len().max(member + 1);
+        let mut all = Vec::new();
+        let mut retired = Retired {
+            ports: Vec::new(),
+            device_tx: None,
+        };
+        for mut p in self.take_ports() {
+            if p.member == member {
+                self.frames_owned -= p.port.retire(&mut self.pool);
+                retired.ports.push(p.port);
+            } else {
+                all.push(p);
+            }
+        }
         all.extend(ports.into_iter().map(|(queue, port)| WorkerPort {
             member,
             queue,
             port,
         }));
         // A share whose host side takes no super-frames has no such socket for any member.
-        if !self.device_tx.is_empty() {
+        if let Some(slot) = self.device_tx.get_mut(member) {
+            retired.device_tx = std::mem::replace(slot, device_tx);
+        } else if !self.device_tx.is_empty() {
             self.device_tx.push(device_tx);
         }
-        self.serve(all, member + 1)
+        (self.serve(all, members), retired)
     }
 
     /// Gives the share a socket per member (`None` for some) that hands the host's

@@ -378,12 +378,31 @@ fn a_member_leaves_and_one_joins_with_every_frame_accounted_for() {
 
     // m3 joins after the others.
     let port = MemoryPort::new("m3", &r.share.umem, 64);
-    r.counters = r.share.member_joined(vec![(0, port)], None);
+    let (counters, retired) = r.share.put_member(2, vec![(0, port)], None);
+    assert!(retired.ports.is_empty());
+    r.counters = counters;
     let three = TxSnapshot::all_up(3);
     r.snapshots.publish(three.clone());
     r.share.refresh();
     r.transmit_as_policy_says(mode, &three, &flows(40), &[0, 1, 2]);
     assert!(r.share.ports[2].census().starts_with("m3"));
     assert_eq!(r.counters.queues[2].member, 2);
+
+    // m2's device is replaced: its old socket retires (everything it held comes back once
+    // closed), and the new one serves member 1.
+    r.share.service(&mut []);
+    let owned = r.share.frames_owned();
+    let port = MemoryPort::new("m2-new", &r.share.umem, 64);
+    let (counters, retired) = r.share.put_member(1, vec![(0, port)], None);
+    r.counters = counters;
+    let [old]: [MemoryPort; 1] = retired.ports.try_into().ok().expect("m2's old socket");
+    assert!(old.census().starts_with("m2 "));
+    r.share.frame_returns().give(old.close());
+    r.snapshots.nudge();
+    r.share.refresh();
+    assert_eq!(r.share.frames_owned(), owned);
+    r.transmit_as_policy_says(mode, &three, &flows(40), &[0, 2, 1]);
+    assert!(r.share.ports[2].census().starts_with("m2-new"));
+    assert_eq!(r.counters.queues[2].member, 1);
     r.settle();
 }

@@ -239,6 +239,14 @@ impl XdpProgram {
         })
     }
 
+    /// Forgets device `ifindex` (a member's old one, replaced by a new device): the program
+    /// no longer takes it for a member, should its index come back on another device.
+    pub fn forget_device(&self, ifindex: u32) {
+        if let Ok(members) = self.map("members") {
+            let _ = members.delete(&ifindex.to_ne_bytes());
+        }
+    }
+
     /// Forgets the member on device `ifindex` (`None`: absent) at `slot`: the program passes the device's
     /// frames to the kernel and redirects none to the slot's sockets, and the slot's counters
     /// start from zero for whoever takes it next.
