@@ -1,15 +1,26 @@
 //! bond-dp: a userspace NIC bonding data plane over AF_XDP.
 //!
-//! Layers, with dependencies pointing inward:
-//! - [`wire`]: zero-copy frame views (Ethernet/VLAN, IP, ports, ARP) — pure.
-//! - [`policy`]: transmit selection for every mode and hash policy — pure.
-//! - [`config`]: bonding options with the kernel's names, rules and messages — pure (its
+//! Layers, with dependencies pointing inward. Pure (no I/O, no clock; time comes in as an
+//! argument):
+//! - [`wire`]: zero-copy frame views (Ethernet/VLAN, IP, ports, ARP, checksums, GSO/GRO).
+//! - [`policy`]: transmit selection for every mode and hash policy.
+//! - [`lacp`]: 802.3ad LACP machines, PDUs and aggregator selection.
+//! - [`config`]: bonding options with the kernel's names, rules and messages (its
 //!   `ConfigFile::load` reads the file it names).
-//! - [`status`]: what status shows of a bond, its own data model — pure.
-//! - [`control`]: status rendering (/proc, JSON, metrics) and the control socket.
-//! - [`lacp`]: 802.3ad LACP machines, PDUs and aggregator selection — pure.
-//! - [`monitor`]: member link state.
+//! - [`status`]: what status shows of a bond, its own data model.
+//! - [`bond`]: one bond's control state (members, active member, MACs, snapshots), and the
+//!   monitor's state machines in [`monitor`] (miimon, ARP/NS, TX stalls).
 //! - [`limits`]: the sizes the XDP program and this side share (from bpf/limits.h).
+//!
+//! With I/O, at the edges:
+//! - `xdp`: the XDP program, AF_XDP sockets and rings on a shared UMEM.
+//! - [`engine`]: the poll-mode workers that move frames between member sockets and the host
+//!   side ([`engine::MemberPort`] and [`engine::HostPort`] are its contracts; tests run it
+//!   on in-memory ports).
+//! - [`host`]: the host sides (a TAP, the in-process API).
+//! - [`dataplane`]: one bond's data plane put together; members join and leave it in place.
+//! - [`monitor`]'s readers: carrier, rtnetlink, packet sockets.
+//! - [`control`]: status rendering (/proc, JSON, metrics) and the control socket.
 //! - [`daemon`]: `bond-dp run`, which ties the above together.
 
 #[macro_use]
