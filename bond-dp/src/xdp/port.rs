@@ -682,21 +682,14 @@ impl XskPort {
             sxdp_queue_id: queue,
             sxdp_shared_umem_fd: umem_fd as u32,
         };
-        // SAFETY: `addr` is a valid sockaddr_xdp for the length given.
-        let rc = unsafe {
-            libc::bind(
-                fd,
-                (&addr as *const libc::sockaddr_xdp).cast(),
-                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            let hint = if cfg.multi_buffer {
-                " (jumbo frames need AF_XDP multi-buffer: Linux 6.6 or later, and driver \
-                 support in zero-copy mode; jumbo=off binds without it)"
-            } else {
-                ""
+        if let Err(e) = bind_xdp(fd, &addr) {
+            let hint = match e.raw_os_error() {
+                Some(libc::EBUSY) => " (another AF_XDP socket holds this queue)",
+                Some(libc::EINVAL | libc::EOPNOTSUPP) if cfg.multi_buffer => {
+                    " (jumbo frames need AF_XDP multi-buffer: Linux 6.6 or later, and driver \
+                     support in zero-copy mode; jumbo=off binds without it)"
+                }
+                _ => "",
             };
             return Err(err(format!("bind: {e}{hint}")));
         }
@@ -874,10 +867,11 @@ impl XskPort {
     }
 
     /// Closes a retired socket (slow: the kernel waits for every receive in flight), and
-    /// returns the frames that come back, with where they were. A socket of its own is let
-    /// go of by the kernel (and a zero-copy driver) once `close` returns, so all its rings
-    /// hold comes back. The UMEM's own socket stays open for the others to share the UMEM
-    /// through: only what its rings gave back returns, and frames still lent to it are lost.
+    /// returns the frames that come back, with where they were. Once `close` returns no
+    /// receive or transmit uses a socket of its own, so what its rings hold comes back (in
+    /// copy mode; a zero-copy driver keeps the fill ring's a little longer, and those are
+    /// lost). The UMEM's own socket stays open for the others to share the UMEM through:
+    /// only what its rings gave back returns, and frames still lent to it are lost.
     pub fn close(mut self) -> Vec<(FrameDesc, Place)> {
         let closed = self.own_fd.take().is_some();
         // Received into frames lent, or lent and never used: both were the fill ring's.
@@ -889,9 +883,14 @@ impl XskPort {
         while self.comp.consume(&mut completed, self.ring_size) > 0 {}
         sent.extend(completed.into_iter().map(|a| FrameDesc::new(a, 0, 0)));
         if closed {
-            let mut addrs = Vec::new();
-            self.fill.take_back(&mut addrs);
-            lent.extend(addrs.into_iter().map(|a| FrameDesc::new(a, 0, 0)));
+            // A zero-copy driver lets go of the fill ring only in the kernel's deferred
+            // release of the socket, after `close`: what it holds or may still take stays
+            // lost. Off the TX list, no driver takes from the TX ring any more.
+            if !self.zero_copy {
+                let mut addrs = Vec::new();
+                self.fill.take_back(&mut addrs);
+                lent.extend(addrs.into_iter().map(|a| FrameDesc::new(a, 0, 0)));
+            }
             self.tx.take_back(&mut sent);
         }
         let lent = lent.into_iter().map(|d| (d, Place::Fill));
@@ -922,6 +921,34 @@ impl XskPort {
             }
         }
         Ok(())
+    }
+}
+
+/// How long a bind waits for a queue that a socket closed a moment ago still holds: the
+/// kernel lets go of the queue in deferred work after `close` returns.
+const QUEUE_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Binds AF_XDP socket `fd` to `addr`, waiting (up to QUEUE_RELEASE_WAIT) while the queue is
+/// busy.
+fn bind_xdp(fd: RawFd, addr: &libc::sockaddr_xdp) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + QUEUE_RELEASE_WAIT;
+    loop {
+        // SAFETY: `addr` is a valid sockaddr_xdp for the length given.
+        let rc = unsafe {
+            libc::bind(
+                fd,
+                (addr as *const libc::sockaddr_xdp).cast(),
+                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) || std::time::Instant::now() >= deadline {
+            return Err(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
