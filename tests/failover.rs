@@ -589,6 +589,32 @@ fn members_join_and_leave_without_stopping_the_others() {
         before[0],
         "m1's return rebuilt the data plane"
     );
+    // The first member too, whose socket holds the UMEM and stays bound: it serves m0 again
+    // when it comes back, and carries the traffic alone once m1's link is down.
+    let m1 = tb.xdp_program_id("m1");
+    for change in ["-m0", "+m0"] {
+        let out = tb.set(&["slaves", change]);
+        assert!(out.status.success(), "{change}: {out:?}");
+    }
+    assert_eq!(
+        tb.xdp_program_id("m1"),
+        m1,
+        "m0's return rebuilt the data plane"
+    );
+    let m0_rx = |tb: &Testbed| {
+        let json = tb.status_json("bond0");
+        assert_eq!(json["members"][1]["name"], "m0", "{json}");
+        json["data_plane"]["counters"]["members"][1]["rx_packets"]
+            .as_u64()
+            .unwrap()
+    };
+    let rx = m0_rx(&tb);
+    tb.in_peer("ip link set p1 down");
+    wait_for("ping over m0 alone", Duration::from_secs(10), || {
+        ping_once(&tb.bond_ns)
+    });
+    assert!(m0_rx(&tb) > rx, "the replies came in on m0");
+    tb.in_peer("ip link set p1 up");
     assert!(
         received >= 1495,
         "a ping every 2 ms went on while m2 came and went: {received} of 1500\n{text}"

@@ -62,6 +62,10 @@ pub struct DataPlane {
     port_cfg: PortConfig,
     /// The slot of a member being set up to join (`joiner`), kept for it.
     joining: Option<u32>,
+    /// The UMEM's own socket, with the worker it served, since its member left: it stays
+    /// bound to its queue (no other socket binds there) and serves the member again if it
+    /// comes back.
+    umem_socket: Option<(usize, XskPort)>,
     pub snapshots: Arc<SnapshotCell>,
     /// This data plane's own counts: they start at zero (see `counters_view` for totals).
     pub counters: BondCounters,
@@ -307,6 +311,7 @@ impl DataPlane {
             umem,
             port_cfg,
             joining: None,
+            umem_socket: None,
             snapshots,
             counters: BondCounters::new(cfg.members.len(), worker_counters),
             names: cfg.members.clone(),
@@ -356,11 +361,18 @@ impl DataPlane {
         let mut workers = self.pause_workers()?;
         self.carried.carry(&self.names, &self.counters.view());
         let mut counters = Vec::new();
-        for w in &mut workers {
+        for (i, w) in workers.iter_mut().enumerate() {
             let (c, retired) = w.queues_mut().member_left(left);
             counters.push(c);
+            let (umem_socket, ports): (Vec<_>, Vec<_>) =
+                retired.ports.into_iter().partition(XskPort::holds_umem);
+            self.umem_socket = umem_socket
+                .into_iter()
+                .next()
+                .map(|p| (i, p))
+                .or(self.umem_socket.take());
             let returns = w.queues_mut().frame_returns();
-            leftovers.sockets.push((returns, retired.ports));
+            leftovers.sockets.push((returns, ports));
             leftovers.device_tx.extend(retired.device_tx);
         }
         self.counters = BondCounters::new(bond.config.members.len(), counters);
@@ -384,11 +396,17 @@ impl DataPlane {
         Ok(leftovers)
     }
 
-    /// What a member joining this data plane needs, to set it up (slowly) without the
+    /// What member `name` joining this data plane needs, to set it up (slowly) without the
     /// bond's locks; `None` while another member is being set up.
-    pub fn joiner(&mut self, bond: &Bond) -> Option<Joiner> {
+    pub fn joiner(&mut self, bond: &Bond, name: &str) -> Option<Joiner> {
         let slot = (0..MAX_MEMBERS).find(|s| *s != ACCESS_SLOT && !self.slots.contains(s))?;
-        self.joiner_at(bond, slot)
+        let mut joiner = self.joiner_at(bond, slot)?;
+        // The first member, back: the UMEM's own socket still holds its queue.
+        let device = read_ifindex(name).ok();
+        joiner.umem_socket = self
+            .umem_socket
+            .take_if(|(_, socket)| Some(socket.ifindex) == device);
+        Some(joiner)
     }
 
     /// What member `m`'s new device (deleted and created again, or back from another
@@ -412,6 +430,7 @@ impl DataPlane {
             bond: self.bond.clone(),
             tap_host: tap_name(bond).is_some(),
             slot,
+            umem_socket: None,
         })
     }
 
@@ -712,6 +731,9 @@ pub struct Joiner {
     tap_host: bool,
     /// The member's slot, kept for it until it joins (or the join is abandoned).
     slot: u32,
+    /// The UMEM's own socket, with its worker, where it is bound to one of the member's
+    /// queues: it serves that queue again.
+    umem_socket: Option<(usize, XskPort)>,
 }
 
 impl Joiner {
@@ -747,17 +769,26 @@ impl Joiner {
             joining.rx_vlan_restore.push(name.to_string());
         }
         let count = self.engine.workers;
+        let mut umem_socket = self.umem_socket;
         for (w, ports) in (0..count).zip(&mut joining.ports) {
-            *ports = bind_member(
-                &self.umem,
-                &self.port_cfg,
-                &self.program,
-                name,
-                self.slot,
-                w,
-                count,
-                queues,
-            )?;
+            for queue in worker_queues(w, count, queues) {
+                let port = match umem_socket.take_if(|(i, s)| *i == w as usize && s.queue == queue)
+                {
+                    Some((_, socket)) => {
+                        socket.serve_again(self.slot, &self.program)?;
+                        socket
+                    }
+                    None => XskPort::bind(
+                        &self.umem,
+                        name,
+                        queue,
+                        self.slot,
+                        &self.port_cfg,
+                        &self.program,
+                    )?,
+                };
+                ports.push((queue, port));
+            }
         }
         if self.tap_host {
             for device in &mut joining.device_tx {

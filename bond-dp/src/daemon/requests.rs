@@ -102,7 +102,7 @@ impl Control {
                 return None; // refused below, with the reason
             }
             let mut plane = self.plane.lock().expect("plane lock");
-            plane.as_mut()?.joiner(&bond)?
+            plane.as_mut()?.joiner(&bond, iface)?
         };
         match joiner.prepare(iface) {
             Ok(joining) => Some(joining),

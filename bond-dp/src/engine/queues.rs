@@ -211,6 +211,9 @@ impl<P: MemberPort> QueueShare<P> {
                 all.push(p);
             }
         }
+        // A socket that comes back with frames lent (the UMEM's own, kept since its member
+        // left) brings them back into the share's keeping.
+        self.frames_owned += ports.iter().map(|(_, p)| p.held()).sum::<usize>();
         all.extend(ports.into_iter().map(|(queue, port)| WorkerPort {
             member,
             queue,

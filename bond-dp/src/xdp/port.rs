@@ -586,6 +586,8 @@ mod ledger_tests {
 /// One member queue's AF_XDP socket.
 pub struct XskPort {
     pub iface: String,
+    /// The device's index when bound.
+    pub ifindex: u32,
     pub queue: u32,
     tx: Ring<FrameDesc>,
     rx: Ring<FrameDesc>,
@@ -696,6 +698,7 @@ impl XskPort {
         program.bind_socket(slot, queue, fd)?;
         Ok(XskPort {
             iface: iface.to_string(),
+            ifindex,
             queue,
             tx,
             rx,
@@ -712,6 +715,20 @@ impl XskPort {
             own_fd,
             _umem: umem.clone(),
         })
+    }
+
+    /// Whether this is the UMEM's own socket, which stays bound to its queue as long as the
+    /// UMEM lives (no other socket binds there): a member that leaves and comes back is
+    /// served by it again (`serve_again`).
+    pub fn holds_umem(&self) -> bool {
+        self.own_fd.is_none()
+    }
+
+    /// The UMEM's own socket, kept since its member left (its frames still lent), serves the
+    /// member again at `slot`: its queue goes back into the program's socket map.
+    pub fn serve_again(&self, slot: u32, program: &XdpProgram) -> Result<(), PortError> {
+        program.bind_socket(slot, self.queue, self.fd)?;
+        Ok(())
     }
 
     /// The socket's XDP_STATISTICS: what the kernel dropped before bond-dp saw it.
