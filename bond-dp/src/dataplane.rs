@@ -60,8 +60,8 @@ pub struct DataPlane {
     /// The UMEM and the sockets' settings, for the sockets of members that join.
     umem: UmemArea,
     port_cfg: PortConfig,
-    /// The slot of a member being set up to join (`joiner`), kept for it.
-    joining: Option<u32>,
+    /// Whether a member is being set up to join (one at a time: see `JoinTicket`).
+    joining: Arc<AtomicBool>,
     /// The UMEM's own socket, with the worker it served, since its member left: it stays
     /// bound to its queue (no other socket binds there) and serves the member again if it
     /// comes back.
@@ -310,7 +310,7 @@ impl DataPlane {
             default_cores: default_cores.to_vec(),
             umem,
             port_cfg,
-            joining: None,
+            joining: Arc::default(),
             umem_socket: None,
             snapshots,
             counters: BondCounters::new(cfg.members.len(), worker_counters),
@@ -418,11 +418,12 @@ impl DataPlane {
     }
 
     fn joiner_at(&mut self, bond: &Bond, slot: u32) -> Option<Joiner> {
-        if self.joining.is_some() || self.workers.is_empty() {
+        if self.workers.is_empty() {
             return None;
         }
-        self.joining = Some(slot);
+        let ticket = JoinTicket::take(&self.joining)?;
         Some(Joiner {
+            ticket,
             program: Arc::clone(&self.program),
             umem: self.umem.clone(),
             port_cfg: self.port_cfg,
@@ -483,14 +484,12 @@ impl DataPlane {
             } else {
                 m == self.names.len() && cfg.members.len() == m + 1
             };
-        let same_plane = Arc::ptr_eq(&joining.program, &self.program);
-        if !same_plane || self.joining != Some(joining.slot) || !in_step {
+        if !joining.ticket.is_for(&self.joining) || !in_step {
             return refuse(
                 "the data plane changed while the member was set up",
                 joining,
             );
         }
-        self.joining = None;
         let paused = Instant::now();
         let mut workers = match self.pause_workers() {
             Ok(workers) => workers,
@@ -571,11 +570,6 @@ impl DataPlane {
             "{what}"
         );
         Ok(leftovers)
-    }
-
-    /// A member set up for joining did not join (the bond refused it): its slot is free.
-    pub fn join_abandoned(&mut self) {
-        self.joining = None;
     }
 
     /// Stops the worker threads and takes the workers back, to change what they serve. A
@@ -723,6 +717,7 @@ fn xdp_mode(engine: &EngineConfig) -> Option<AttachMode> {
 /// What a member joining a running data plane is set up with, away from the bond's locks:
 /// the program on its device and its sockets bound, while the data plane carries on.
 pub struct Joiner {
+    ticket: JoinTicket,
     program: Arc<XdpProgram>,
     umem: UmemArea,
     port_cfg: PortConfig,
@@ -744,6 +739,7 @@ impl Joiner {
     pub fn prepare(self, name: &str) -> Result<Joining, DataPlaneError> {
         let workers = self.engine.workers as usize;
         let mut joining = Joining {
+            ticket: self.ticket,
             name: name.to_string(),
             slot: self.slot,
             ifindex: read_ifindex(name).ok(),
@@ -751,7 +747,6 @@ impl Joiner {
             ports: (0..workers).map(|_| Vec::new()).collect(),
             device_tx: (0..workers).map(|_| None).collect(),
             rx_vlan_restore: Vec::new(),
-            program: Arc::clone(&self.program),
         };
         if joining.ifindex.is_none() {
             warn!(bond = %self.bond, member = %name, "no such device: left out of the data plane until it appears");
@@ -801,6 +796,8 @@ impl Joiner {
 
 /// A member set up to join a running data plane (`Joiner::prepare`).
 pub struct Joining {
+    /// The data plane's leave to set a member up, given back when this is dropped.
+    ticket: JoinTicket,
     name: String,
     slot: u32,
     ifindex: Option<u32>,
@@ -810,8 +807,28 @@ pub struct Joining {
     ports: Vec<Vec<(u32, XskPort)>>,
     device_tx: Vec<Option<DeviceTx>>,
     rx_vlan_restore: Vec<String>,
-    /// The program it was set up on: the data plane's, unless that was rebuilt meanwhile.
-    program: Arc<XdpProgram>,
+}
+
+/// A data plane's leave to set one member up at a time (their slots, sockets and frames
+/// must not cross): taken by its `Joiner`, carried on by the `Joining`, and given back
+/// when that is dropped, whether the member joined or not.
+struct JoinTicket(Arc<AtomicBool>);
+
+impl JoinTicket {
+    fn take(joining: &Arc<AtomicBool>) -> Option<JoinTicket> {
+        (!joining.swap(true, Ordering::AcqRel)).then(|| JoinTicket(Arc::clone(joining)))
+    }
+
+    /// Whether it is this data plane's (not one's that was rebuilt since).
+    fn is_for(&self, joining: &Arc<AtomicBool>) -> bool {
+        Arc::ptr_eq(&self.0, joining)
+    }
+}
+
+impl Drop for JoinTicket {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Why a member set up to join did not (`DataPlane::member_joined`), and what it leaves.

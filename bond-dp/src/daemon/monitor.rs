@@ -324,7 +324,6 @@ impl<'a> BondWatch<'a> {
                     bond = b.name(),
                     "no thread to set {name}'s device up on: {e}"
                 );
-                self.with_plane_mut(DataPlane::join_abandoned);
                 false
             }
         }
@@ -371,7 +370,6 @@ impl<'a> BondWatch<'a> {
             Ok(leftovers) => finish_elsewhere(b.name(), leftovers),
             Err(why) => {
                 info!(bond = b.name(), member = %member, "rebuilding the data plane around the member's new device: {why}");
-                self.with_plane_mut(DataPlane::join_abandoned);
                 self.restart_plane(b);
             }
         }

@@ -108,9 +108,6 @@ impl Control {
             Ok(joining) => Some(joining),
             Err(e) => {
                 info!(bond = %self.name(), member = iface, "setting the member up for the running data plane: {e}");
-                if let Some(p) = self.plane.lock().expect("plane lock").as_mut() {
-                    p.join_abandoned();
-                }
                 None
             }
         }
@@ -156,9 +153,6 @@ impl Control {
             Ok(changed) => changed,
             Err(e) => {
                 if let Some(j) = joining.take() {
-                    if let Some(p) = plane.as_mut() {
-                        p.join_abandoned();
-                    }
                     *leftovers = Leftovers::from(j);
                 }
                 return format!("error: {e}\n");
