@@ -17,8 +17,8 @@ use crate::bond::Bond;
 use crate::config::{CopyMode, EngineConfig, HostSpec, XdpMode};
 
 use crate::engine::{
-    BondCounters, CarriedCounters, HostSide, QueueShare, SharedCounters, SnapshotCell, Waker,
-    Worker, WorkerPort, BURST,
+    BondCounters, CarriedCounters, HostSide, QueueShare, Retired, SharedCounters, SnapshotCell,
+    Waker, Worker, WorkerPort, BURST,
 };
 use crate::host::{AppPort, HostPort, TapPort};
 use crate::limits::{MAX_MEMBERS, MAX_QUEUES};
@@ -156,23 +156,10 @@ impl DataPlane {
     }
 
     fn stop_workers(&mut self) -> Vec<Worker> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.wake_workers();
-        let stopped = self
-            .workers
-            .drain(..)
-            .filter_map(|w| w.join().ok())
-            .collect();
-        if let Some(w) = &self.waker {
-            w.reset();
-        }
-        stopped
-    }
-
-    fn wake_workers(&self) {
-        if let Some(w) = &self.waker {
-            w.wake();
-        }
+        self.join_workers()
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
     }
 
     /// A worker thread that ended while the data plane runs (it panicked): its name and
@@ -250,9 +237,11 @@ impl DataPlane {
         }
         let shares = Shares {
             bond,
-            umem: &umem,
-            port_cfg: &port_cfg,
-            program: &program,
+            binder: Binder {
+                umem: &umem,
+                port_cfg: &port_cfg,
+                program: &program,
+            },
             queue_counts: &queue_counts,
             ifindexes: &ifindexes,
             slots: &slots,
@@ -364,16 +353,7 @@ impl DataPlane {
         for (i, w) in workers.iter_mut().enumerate() {
             let (c, retired) = w.queues_mut().member_left(left);
             counters.push(c);
-            let (umem_socket, ports): (Vec<_>, Vec<_>) =
-                retired.ports.into_iter().partition(XskPort::holds_umem);
-            self.umem_socket = umem_socket
-                .into_iter()
-                .next()
-                .map(|p| (i, p))
-                .or(self.umem_socket.take());
-            let returns = w.queues_mut().frame_returns();
-            leftovers.sockets.push((returns, ports));
-            leftovers.device_tx.extend(retired.device_tx);
+            self.set_aside(i, w, retired, true, &mut leftovers);
         }
         self.counters = BondCounters::new(bond.config.members.len(), counters);
         self.names.remove(left);
@@ -522,12 +502,12 @@ impl DataPlane {
             ..Leftovers::default()
         };
         let mut counters = Vec::new();
-        for ((w, ports), device) in workers.iter_mut().zip(joining.ports).zip(joining.device_tx) {
+        let given = joining.ports.into_iter().zip(joining.device_tx);
+        for (i, (w, (ports, device))) in workers.iter_mut().zip(given).enumerate() {
             let (c, retired) = w.queues_mut().put_member(m, ports, device);
             counters.push(c);
-            let returns = w.queues_mut().frame_returns();
-            leftovers.sockets.push((returns, retired.ports));
-            leftovers.device_tx.extend(retired.device_tx);
+            // A replaced device is gone, and so is the binding of a UMEM socket on it.
+            self.set_aside(i, w, retired, false, &mut leftovers);
         }
         self.counters = BondCounters::new(cfg.members.len(), counters);
         let mode = joining.link.as_ref().map(|(a, _)| a.mode);
@@ -572,6 +552,44 @@ impl DataPlane {
         Ok(leftovers)
     }
 
+    /// What worker `i` gave up of a member goes into `leftovers`, to close without the
+    /// locks; the UMEM's own socket, where it is still bound (`bound`: its member left, its
+    /// device is there), is kept instead (`umem_socket`).
+    fn set_aside(
+        &mut self,
+        i: usize,
+        w: &mut Worker,
+        retired: Retired<XskPort>,
+        bound: bool,
+        leftovers: &mut Leftovers,
+    ) {
+        let (umem_socket, ports): (Vec<_>, Vec<_>) = retired
+            .ports
+            .into_iter()
+            .partition(|p| bound && p.holds_umem());
+        if let Some(socket) = umem_socket.into_iter().next() {
+            self.umem_socket = Some((i, socket));
+        }
+        leftovers
+            .sockets
+            .push((w.queues_mut().frame_returns(), ports));
+        leftovers.device_tx.extend(retired.device_tx);
+    }
+
+    /// Stops the worker threads (woken from their idle sleep) and waits for each: the worker
+    /// it hands back, or why it died.
+    fn join_workers(&mut self) -> Vec<std::thread::Result<Worker>> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = &self.waker {
+            w.wake();
+        }
+        let joined = self.workers.drain(..).map(JoinHandle::join).collect();
+        if let Some(w) = &self.waker {
+            w.reset();
+        }
+        joined
+    }
+
     /// Stops the worker threads and takes the workers back, to change what they serve. A
     /// worker that died is an error (the others run again, and the caller rebuilds).
     fn pause_workers(&mut self) -> Result<Vec<Worker>, DataPlaneError> {
@@ -580,16 +598,8 @@ impl DataPlane {
                 "no worker threads: the application drives this data plane".into(),
             ));
         }
-        self.stop.store(true, Ordering::Relaxed);
-        self.wake_workers();
-        let (alive, dead): (Vec<_>, Vec<_>) = self
-            .workers
-            .drain(..)
-            .map(JoinHandle::join)
-            .partition(Result::is_ok);
-        if let Some(w) = &self.waker {
-            w.reset();
-        }
+        let (alive, dead): (Vec<_>, Vec<_>) =
+            self.join_workers().into_iter().partition(Result::is_ok);
         let alive: Vec<Worker> = alive.into_iter().filter_map(Result::ok).collect();
         if !dead.is_empty() {
             self.resume_workers(alive);
@@ -764,6 +774,11 @@ impl Joiner {
             joining.rx_vlan_restore.push(name.to_string());
         }
         let count = self.engine.workers;
+        let binder = Binder {
+            umem: &self.umem,
+            port_cfg: &self.port_cfg,
+            program: &self.program,
+        };
         let mut umem_socket = self.umem_socket;
         for (w, ports) in (0..count).zip(&mut joining.ports) {
             for queue in worker_queues(w, count, queues) {
@@ -773,14 +788,7 @@ impl Joiner {
                         socket.serve_again(self.slot, &self.program)?;
                         socket
                     }
-                    None => XskPort::bind(
-                        &self.umem,
-                        name,
-                        queue,
-                        self.slot,
-                        &self.port_cfg,
-                        &self.program,
-                    )?,
+                    None => binder.bind(name, queue, self.slot)?,
                 };
                 ports.push((queue, port));
             }
@@ -967,9 +975,7 @@ fn tap_name(bond: &Bond) -> Option<&str> {
 /// What every worker's share of the queues is bound from.
 struct Shares<'a> {
     bond: &'a Bond,
-    umem: &'a UmemArea,
-    port_cfg: &'a PortConfig,
-    program: &'a XdpProgram,
+    binder: Binder<'a>,
     /// Per member (and the access port last): the queues served.
     queue_counts: &'a [u32],
     /// Per member: its device's index, `None` where it is absent.
@@ -990,10 +996,7 @@ impl Shares<'_> {
         let workers = cfg.engine.workers;
         let mut ports = Vec::new();
         for (m, member) in cfg.members.iter().enumerate() {
-            let bound = bind_member(
-                self.umem,
-                self.port_cfg,
-                self.program,
+            let bound = self.binder.worker_share(
                 member,
                 self.slots[m],
                 w,
@@ -1015,7 +1018,7 @@ impl Shares<'_> {
             0x5eed + u64::from(w),
         );
         let (queues, counters) = QueueShare::new(
-            self.umem.clone(),
+            self.binder.umem.clone(),
             pool,
             cfg.members.len(),
             ports,
@@ -1047,16 +1050,9 @@ impl Shares<'_> {
         match &cfg.host {
             HostSpec::Xdp(iface) => {
                 let queues = self.queue_counts[cfg.members.len()];
-                let access = bind_member(
-                    self.umem,
-                    self.port_cfg,
-                    self.program,
-                    iface,
-                    ACCESS_SLOT,
-                    w,
-                    cfg.engine.workers,
-                    queues,
-                )?;
+                let access =
+                    self.binder
+                        .worker_share(iface, ACCESS_SLOT, w, cfg.engine.workers, queues)?;
                 Ok(Some(HostSide::AccessPort(
                     access.into_iter().map(|(_, port)| port).collect(),
                 )))
@@ -1067,22 +1063,35 @@ impl Shares<'_> {
     }
 }
 
-/// The sockets worker `w` of `workers` serves on `iface` (with `queues` queues), bound at
-/// `slot` of the program's maps, with the queue of each.
-#[allow(clippy::too_many_arguments)]
-fn bind_member(
-    umem: &UmemArea,
-    port_cfg: &PortConfig,
-    program: &XdpProgram,
-    iface: &str,
-    slot: u32,
-    w: u32,
-    workers: u32,
-    queues: u32,
-) -> Result<Vec<(u32, XskPort)>, PortError> {
-    worker_queues(w, workers, queues)
-        .map(|q| XskPort::bind(umem, iface, q, slot, port_cfg, program).map(|port| (q, port)))
-        .collect()
+/// Where sockets are bound: on the bond's UMEM, with the sockets' settings, into the
+/// program's socket map.
+#[derive(Clone, Copy)]
+struct Binder<'a> {
+    umem: &'a UmemArea,
+    port_cfg: &'a PortConfig,
+    program: &'a XdpProgram,
+}
+
+impl Binder<'_> {
+    /// A socket on queue `queue` of `iface`, at `slot` of the program's socket map.
+    fn bind(&self, iface: &str, queue: u32, slot: u32) -> Result<XskPort, PortError> {
+        XskPort::bind(self.umem, iface, queue, slot, self.port_cfg, self.program)
+    }
+
+    /// The sockets worker `w` of `workers` serves on `iface` (with `queues` queues), bound at
+    /// `slot`, with the queue of each.
+    fn worker_share(
+        &self,
+        iface: &str,
+        slot: u32,
+        w: u32,
+        workers: u32,
+        queues: u32,
+    ) -> Result<Vec<(u32, XskPort)>, PortError> {
+        worker_queues(w, workers, queues)
+            .map(|q| self.bind(iface, q, slot).map(|port| (q, port)))
+            .collect()
+    }
 }
 
 /// A socket that hands the TAP's TCP super-frames to `member`'s device whole; `None` where the

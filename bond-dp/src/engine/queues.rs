@@ -139,6 +139,20 @@ impl<P: MemberPort> QueueShare<P> {
             .collect()
     }
 
+    /// Takes the ports out to be served again, but for member `member`'s, which retire
+    /// (what the kernel gave back returns to the pool; what they still hold leaves the
+    /// share's keeping with them): the others, and the retired sockets.
+    fn retire_ports_of(&mut self, member: usize) -> (Vec<WorkerPort<P>>, Vec<P>) {
+        let (mut retiring, others): (Vec<_>, Vec<_>) = self
+            .take_ports()
+            .into_iter()
+            .partition(|p| p.member == member);
+        for p in &mut retiring {
+            self.frames_owned -= p.port.retire(&mut self.pool);
+        }
+        (others, retiring.into_iter().map(|p| p.port).collect())
+    }
+
     /// Member `left` leaves the bond while the share is not running: its sockets retire
     /// and are returned, to be closed away from the share (closing waits on the kernel;
     /// their frames come back through `frame_returns`); the members after it move up one
@@ -146,17 +160,14 @@ impl<P: MemberPort> QueueShare<P> {
     /// caller carried the counts over first.
     pub fn member_left(&mut self, left: usize) -> (SharedCounters, Retired<P>) {
         let members = self.batches.len();
-        let mut kept = Vec::new();
-        let mut retired = Vec::new();
-        for mut p in self.take_ports() {
-            match crate::policy::after_leaving(p.member, left) {
-                Some(member) => kept.push(WorkerPort { member, ..p }),
-                None => {
-                    self.frames_owned -= p.port.retire(&mut self.pool);
-                    retired.push(p.port);
-                }
-            }
-        }
+        let (others, retired) = self.retire_ports_of(left);
+        let kept = others
+            .into_iter()
+            .filter_map(|p| {
+                let member = crate::policy::after_leaving(p.member, left)?;
+                Some(WorkerPort { member, ..p })
+            })
+            .collect();
         if left < members {
             // Between bursts the batches are empty.
             self.batches.remove(left);
@@ -198,19 +209,11 @@ impl<P: MemberPort> QueueShare<P> {
         device_tx: Option<DeviceTx>,
     ) -> (SharedCounters, Retired<P>) {
         let members = self.batches.len().max(member + 1);
-        let mut all = Vec::new();
+        let (mut all, old) = self.retire_ports_of(member);
         let mut retired = Retired {
-            ports: Vec::new(),
+            ports: old,
             device_tx: None,
         };
-        for mut p in self.take_ports() {
-            if p.member == member {
-                self.frames_owned -= p.port.retire(&mut self.pool);
-                retired.ports.push(p.port);
-            } else {
-                all.push(p);
-            }
-        }
         // A socket that comes back with frames lent (the UMEM's own, kept since its member
         // left) brings them back into the share's keeping.
         self.frames_owned += ports.iter().map(|(_, p)| p.held()).sum::<usize>();

@@ -247,9 +247,9 @@ impl XdpProgram {
         }
     }
 
-    /// Forgets the member on device `ifindex` (`None`: absent) at `slot`: the program passes the device's
-    /// frames to the kernel and redirects none to the slot's sockets, and the slot's counters
-    /// start from zero for whoever takes it next.
+    /// Forgets the member on device `ifindex` (`None`: absent) at `slot`: the program passes
+    /// the device's frames to the kernel and redirects none to the slot's sockets, and the
+    /// slot's counters start from zero for whoever takes it next.
     pub fn forget_member(&self, ifindex: Option<u32>, slot: u32) -> Result<(), XdpError> {
         let err = |map: &'static str| {
             move |e: libbpf_rs::Error| XdpError::Map {
@@ -259,7 +259,7 @@ impl XdpProgram {
         };
         // Absent keys are fine: a member whose device was gone had none.
         if let Some(ifindex) = ifindex {
-            let _ = self.map("members")?.delete(&ifindex.to_ne_bytes());
+            self.forget_device(ifindex);
         }
         let xsks = self.map("xsks")?;
         for queue in 0..MAX_QUEUES {
